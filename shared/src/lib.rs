@@ -1,0 +1,7 @@
+//! webpop's browser-independent core: the sans-I/O POP3 client ([`pop3`]), credentials that
+//! stay out of logs ([`secret`]), and the TLS+POP3 session ([`session`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod pop3;
+pub mod secret;
