@@ -5,3 +5,4 @@
 
 pub mod pop3;
 pub mod secret;
+pub mod session;

@@ -1,0 +1,52 @@
+//! Errors of the TLS+POP3 session.
+
+use crate::pop3::{self, ServerError};
+
+use super::trust::{CertProblem, Fingerprint};
+
+/// Why a session failed. Sticky: once returned, every later call returns it again.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The POP3 layer failed (protocol violation, lost connection, refused command).
+    #[error(transparent)]
+    Pop3(#[from] pop3::Error),
+    /// The server's certificate was refused. `fingerprint` lets a UI offer to trust it.
+    #[error("the server's certificate was refused because {problem} (SHA-256 fingerprint {fingerprint})")]
+    Certificate {
+        /// What is wrong with it.
+        problem: CertProblem,
+        /// Its SHA-256 fingerprint.
+        fingerprint: Fingerprint,
+    },
+    /// TLS failed for a reason other than the certificate.
+    #[error("TLS failed: {0}")]
+    Tls(rustls::Error),
+    /// The trust settings could not be used (e.g. an extra root certificate is not valid DER).
+    #[error("the trust settings are invalid: {0}")]
+    BadTrust(rustls::Error),
+    /// The host is not a valid DNS name or IP address.
+    #[error("{host:?} is not a valid server name")]
+    BadServerName {
+        /// The host as given.
+        host: String,
+    },
+    /// STLS was asked for, but the server on this plain port does not offer it.
+    #[error(
+        "the server does not offer STLS, so the connection cannot be encrypted and your \
+         password would travel in the clear; use implicit TLS (usually port 995) instead"
+    )]
+    StlsNotOffered,
+    /// The server answered STLS with `-ERR`.
+    #[error("the server refused to start TLS: {}", .0.text)]
+    StlsRefused(ServerError),
+    /// The server refused the connection in its greeting.
+    #[error("the server refused the connection: {}", .0.text)]
+    Refused(ServerError),
+    /// The plaintext testing mode was asked for a host that is not loopback.
+    #[error("plaintext POP3 is only allowed to a loopback address, for tests; {host:?} is not one")]
+    PlaintextNotLoopback {
+        /// The host as given.
+        host: String,
+    },
+}
