@@ -6,3 +6,6 @@
 pub mod pop3;
 pub mod secret;
 pub mod session;
+
+#[cfg(feature = "tokio")]
+pub mod driver;
