@@ -35,7 +35,6 @@ pub enum DriverError {
 }
 
 /// A session over a tokio byte stream.
-#[derive(Debug)]
 pub struct Connection<S> {
     io: S,
     session: Session,
@@ -44,9 +43,20 @@ pub struct Connection<S> {
     capabilities: Capabilities,
 }
 
+impl<S> std::fmt::Debug for Connection<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Connection<TcpStream> {
     /// Connects over TCP and runs the session up to [`SessionEvent::Ready`].
-    pub async fn connect(addr: impl ToSocketAddrs, config: SessionConfig) -> Result<Self, DriverError> {
+    pub async fn connect(
+        addr: impl ToSocketAddrs,
+        config: SessionConfig,
+    ) -> Result<Self, DriverError> {
         let tcp = TcpStream::connect(addr).await?;
         tcp.set_nodelay(true)?;
         Self::start(tcp, config).await
@@ -65,7 +75,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Like [`Connection::start`], checking certificates as of `now`.
-    pub async fn start_at(io: S, config: SessionConfig, now: UnixTime) -> Result<Self, DriverError> {
+    pub async fn start_at(
+        io: S,
+        config: SessionConfig,
+        now: UnixTime,
+    ) -> Result<Self, DriverError> {
         let mut conn = Self {
             io,
             session: Session::new(config, now)?,
@@ -110,7 +124,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Logs in and waits for the outcome.
-    pub async fn login(&mut self, credentials: Credentials, method: AuthMethod) -> Result<(), DriverError> {
+    pub async fn login(
+        &mut self,
+        credentials: Credentials,
+        method: AuthMethod,
+    ) -> Result<(), DriverError> {
         let handle = self.session.login(credentials, method)?;
         self.wait(handle, "login").await.map(|_| ())
     }

@@ -95,7 +95,10 @@ pub struct Credentials {
 
 impl Credentials {
     /// Validates both parts; nothing is sent anywhere.
-    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Result<Self, CredentialError> {
+    pub fn new(
+        user: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Result<Self, CredentialError> {
         Ok(Self {
             user: UserName::new(user)?,
             password: Secret::password(password)?,

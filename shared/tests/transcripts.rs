@@ -153,7 +153,10 @@ fn replay(items: &[Item], byte_by_byte: bool) -> Run {
 
 /// Replays a transcript both ways and checks what both must agree on.
 fn check(name: &str) -> Vec<Event> {
-    let path = format!("{}/tests/transcripts/{name}.txt", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/transcripts/{name}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let items = parse(&text);
     let expected: Vec<u8> = items
@@ -172,7 +175,10 @@ fn check(name: &str) -> Vec<Event> {
         String::from_utf8_lossy(&expected),
         "{name}: client bytes"
     );
-    assert_eq!(whole, bytes, "{name}: whole and byte-by-byte replays differ");
+    assert_eq!(
+        whole, bytes,
+        "{name}: whole and byte-by-byte replays differ"
+    );
     whole.events
 }
 
@@ -215,7 +221,9 @@ fn rfc1939_example_session() {
 fn rfc1939_commands() {
     let events = check("rfc1939-commands");
     assert_eq!(rejections(&events).len(), 2);
-    assert!(replies(&events).iter().any(|r| matches!(r, Reply::Uids(u) if u.len() == 2)));
+    assert!(replies(&events)
+        .iter()
+        .any(|r| matches!(r, Reply::Uids(u) if u.len() == 2)));
 }
 
 #[test]
@@ -236,7 +244,13 @@ fn rfc2449_resp_codes() {
     let codes: Vec<_> = rejections(&events).iter().map(|e| e.code.clone()).collect();
     assert_eq!(
         codes,
-        vec![Some(InUse), Some(LoginDelay), Some(SysTemp), Some(Auth), Some(SysPerm)]
+        vec![
+            Some(InUse),
+            Some(LoginDelay),
+            Some(SysTemp),
+            Some(Auth),
+            Some(SysPerm)
+        ]
     );
 }
 

@@ -156,7 +156,11 @@ mod tests {
 
     #[test]
     fn login_delay_and_expire_values() {
-        let c = caps(&["LOGIN-DELAY 900", "EXPIRE NEVER", "IMPLEMENTATION Shlemazle Plotz v302"]);
+        let c = caps(&[
+            "LOGIN-DELAY 900",
+            "EXPIRE NEVER",
+            "IMPLEMENTATION Shlemazle Plotz v302",
+        ]);
         assert_eq!(
             c.login_delay,
             Some(LoginDelay {

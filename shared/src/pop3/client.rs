@@ -230,7 +230,12 @@ impl Op {
     fn is_barrier(&self) -> bool {
         matches!(
             self,
-            Self::Capa | Self::Stls | Self::Quit | Self::Login(_) | Self::UserThenPass(_) | Self::Auth(_)
+            Self::Capa
+                | Self::Stls
+                | Self::Quit
+                | Self::Login(_)
+                | Self::UserThenPass(_)
+                | Self::Auth(_)
         )
     }
 }
@@ -260,7 +265,6 @@ enum Multi {
 /// Commands are sent one at a time until CAPA shows PIPELINING; then up to
 /// [`Options::max_in_flight`] are sent together, and replies are matched in order. Commands that
 /// change the session's state (CAPA, STLS, logins, QUIT) are never pipelined past.
-#[derive(Debug)]
 pub struct Client {
     options: Options,
     state: State,
@@ -277,6 +281,20 @@ pub struct Client {
     quit_queued: bool,
     eof: bool,
     error: Option<Error>,
+}
+
+impl std::fmt::Debug for Client {
+    /// Shows the session's shape, never its buffers: they hold mail and, briefly, credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("state", &self.state)
+            .field("secure", &self.secure)
+            .field("queued", &self.queue.len())
+            .field("in_flight", &self.in_flight.len())
+            .field("buffered", &self.reader.buffered())
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -405,7 +423,10 @@ impl Client {
             // No CAPA: RFC 1939's USER/PASS is the one method every server has.
             return Ok(AuthMethod::UserPass);
         };
-        let apop = self.greeting.as_ref().is_some_and(|g| g.apop_timestamp.is_some());
+        let apop = self
+            .greeting
+            .as_ref()
+            .is_some_and(|g| g.apop_timestamp.is_some());
         if caps.has_sasl("PLAIN") {
             Ok(AuthMethod::Plain)
         } else if caps.user {
@@ -466,7 +487,9 @@ impl Client {
                     break;
                 }
             }
-            let Some((handle, queued)) = self.queue.pop_front() else { break };
+            let Some((handle, queued)) = self.queue.pop_front() else {
+                break;
+            };
             let op = self.encode(queued);
             self.in_flight.push_back(Pending { handle, op });
         }
@@ -483,7 +506,10 @@ impl Client {
         };
         match command {
             Command::Apop(c) => {
-                let stamp = self.greeting.as_ref().and_then(|g| g.apop_timestamp.as_deref());
+                let stamp = self
+                    .greeting
+                    .as_ref()
+                    .and_then(|g| g.apop_timestamp.as_deref());
                 let digest = apop_digest(stamp.unwrap_or_default(), &c.password);
                 out.extend_from_slice(format!("APOP {} {digest}\r\n", c.user.as_str()).as_bytes());
                 return Op::Login("APOP");
@@ -671,9 +697,7 @@ impl Client {
             },
         };
         self.in_flight.pop_front();
-        if self.state == State::AwaitingTls && self.reader.buffered() > 0 {
-            return Err(Error::DataAfterStls);
-        }
+        // Bytes already buffered after an STLS reply fail the next poll (see `step`).
         Ok(Some(Event::Reply { handle, reply }))
     }
 
@@ -729,7 +753,9 @@ impl Client {
                 Multi::Listing(entries) => {
                     entries.push(list_entry(trim_eol(line)).ok_or_else(malformed)?)
                 }
-                Multi::Uids(entries) => entries.push(uid_entry(trim_eol(line)).ok_or_else(malformed)?),
+                Multi::Uids(entries) => {
+                    entries.push(uid_entry(trim_eol(line)).ok_or_else(malformed)?)
+                }
                 Multi::Capa(caps) => caps.add_line(&String::from_utf8_lossy(trim_eol(line))),
             }
         }

@@ -90,7 +90,6 @@ impl Command {
                 | Self::Quit
         )
     }
-
 }
 
 /// Appends `verb [args]\r\n` for commands whose line needs no session state.

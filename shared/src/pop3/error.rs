@@ -49,7 +49,9 @@ pub enum Error {
     },
     /// Bytes followed the `+OK` to STLS before TLS started: a response-injection attack or a
     /// broken server (CVE-2011-0411 class). The session must not continue.
-    #[error("the server sent data after accepting STLS and before TLS started; refusing to continue")]
+    #[error(
+        "the server sent data after accepting STLS and before TLS started; refusing to continue"
+    )]
     DataAfterStls,
     /// The connection ended while replies were still due.
     #[error("the connection closed with {pending} command(s) unanswered")]

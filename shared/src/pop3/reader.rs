@@ -64,7 +64,6 @@ impl LineReader {
     pub(crate) fn buffered(&self) -> usize {
         self.buf.len() - self.start
     }
-
 }
 
 #[cfg(test)]
@@ -100,7 +99,10 @@ mod tests {
         let mut r = LineReader::default();
         for i in 0..1000u32 {
             r.push(format!("line {i}\r\npart").as_bytes());
-            assert_eq!(r.next_line(100).unwrap(), format!("line {i}\r\n").as_bytes());
+            assert_eq!(
+                r.next_line(100).unwrap(),
+                format!("line {i}\r\n").as_bytes()
+            );
             r.push(b"ial\r\n");
             assert_eq!(r.next_line(100).unwrap(), b"partial\r\n");
         }

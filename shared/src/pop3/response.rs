@@ -131,7 +131,10 @@ mod tests {
         assert!(e.code.unwrap().is_temporary());
         assert_eq!(server_error(b"[sys/perm] x").code, Some(RespCode::SysPerm));
         assert_eq!(server_error(b"[AUTH] bad").code, Some(RespCode::Auth));
-        assert_eq!(server_error(b"[LOGIN-DELAY] wait").code, Some(RespCode::LoginDelay));
+        assert_eq!(
+            server_error(b"[LOGIN-DELAY] wait").code,
+            Some(RespCode::LoginDelay)
+        );
         assert_eq!(server_error(b"[SYS/TEMP] x").code, Some(RespCode::SysTemp));
         assert_eq!(
             server_error(b"[X-FOO] y").code,

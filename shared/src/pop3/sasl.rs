@@ -242,7 +242,10 @@ mod tests {
         let mut ex = Exchange::start(SaslAuth::CramMd5(creds()), &mut out);
         assert_eq!(out, b"AUTH CRAM-MD5\r\n");
         out.clear();
-        ex.respond(b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+", &mut out);
+        ex.respond(
+            b"PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+",
+            &mut out,
+        );
         assert_eq!(
             out,
             b"dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n".as_slice()
@@ -296,7 +299,9 @@ mod tests {
         let mut out = Vec::new();
         let mut ex = Exchange::start(SaslAuth::OAuthBearer(o), &mut out);
         let line = std::str::from_utf8(&out).unwrap();
-        let ir = B64.decode(line.trim_end().rsplit(' ').next().unwrap()).unwrap();
+        let ir = B64
+            .decode(line.trim_end().rsplit(' ').next().unwrap())
+            .unwrap();
         assert_eq!(
             ir,
             b"n,a=a=2Cb=3Dc,\x01host=server.example.com\x01port=995\x01auth=Bearer tok\x01\x01"
@@ -305,7 +310,10 @@ mod tests {
         let json = br#"{"status":"invalid_token","scope":"mail"}"#;
         ex.respond(B64.encode(json).as_bytes(), &mut out);
         assert_eq!(out, b"AQ==\r\n");
-        assert_eq!(ex.sasl_error.as_deref(), Some(std::str::from_utf8(json).unwrap()));
+        assert_eq!(
+            ex.sasl_error.as_deref(),
+            Some(std::str::from_utf8(json).unwrap())
+        );
     }
 
     #[test]

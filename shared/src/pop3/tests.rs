@@ -74,7 +74,12 @@ fn empty_body() {
 
 #[test]
 fn terminator_split_across_reads() {
-    for split in [b"+OK\r\nab\r\n." as &[u8], b"+OK\r\nab\r\n.\r", b"+OK\r\nab\r", b"+OK\r\nab"] {
+    for split in [
+        b"+OK\r\nab\r\n." as &[u8],
+        b"+OK\r\nab\r\n.\r",
+        b"+OK\r\nab\r",
+        b"+OK\r\nab",
+    ] {
         let mut c = ready(Options::default());
         let whole = b"+OK\r\nab\r\n.\r\n";
         let m = retr(&mut c, &[split, &whole[split.len()..]]);
@@ -203,7 +208,10 @@ fn pipelining_is_bounded_by_max_in_flight() {
     for n in 1..=5 {
         c.send(Command::Retr(n)).unwrap();
     }
-    assert_eq!(c.poll_transmit().unwrap(), b"RETR 1\r\nRETR 2\r\nRETR 3\r\n");
+    assert_eq!(
+        c.poll_transmit().unwrap(),
+        b"RETR 1\r\nRETR 2\r\nRETR 3\r\n"
+    );
     assert_eq!(c.poll_transmit(), None);
     c.handle_input(b"+OK\r\n1\r\n.\r\n+OK\r\n2\r\n");
     assert_eq!(message(&mut c), b"1\r\n");
@@ -251,6 +259,7 @@ fn stls_then_injected_data_is_refused() {
     c.send(Command::Stls).unwrap();
     c.poll_transmit();
     c.handle_input(b"+OK begin TLS\r\n-ERR injected\r\n");
+    assert!(matches!(c.poll_event(), Ok(Some(Event::Reply { .. }))));
     assert_eq!(c.poll_event(), Err(Error::DataAfterStls));
 }
 
@@ -269,7 +278,11 @@ fn stls_clean_upgrade_forgets_capabilities() {
     assert!(c.poll_event().unwrap().is_some());
     assert_eq!(c.state(), State::AwaitingTls);
     c.send(Command::Noop).unwrap();
-    assert_eq!(c.poll_transmit(), None, "nothing goes out in plaintext after STLS");
+    assert_eq!(
+        c.poll_transmit(),
+        None,
+        "nothing goes out in plaintext after STLS"
+    );
     c.tls_established();
     assert!(c.capabilities().is_none());
     assert_eq!(c.poll_transmit().unwrap(), b"NOOP\r\n");
@@ -284,10 +297,7 @@ fn eof_with_commands_pending_is_an_error_after_buffered_events() {
     c.handle_input(b"+OK\r\n");
     c.handle_eof();
     assert!(c.poll_event().unwrap().is_some());
-    assert_eq!(
-        c.poll_event(),
-        Err(Error::ConnectionClosed { pending: 1 })
-    );
+    assert_eq!(c.poll_event(), Err(Error::ConnectionClosed { pending: 1 }));
 }
 
 #[test]
@@ -362,7 +372,9 @@ fn xoauth2_error_json_reaches_the_rejection() {
     let mut c = ready(Options::default());
     let user = crate::secret::UserName::new("u@example.com").unwrap();
     let token = crate::secret::Secret::token("t").unwrap();
-    let h = c.send(Command::Auth(SaslAuth::XOAuth2 { user, token })).unwrap();
+    let h = c
+        .send(Command::Auth(SaslAuth::XOAuth2 { user, token }))
+        .unwrap();
     c.poll_transmit();
     // {"status":"401"}
     c.handle_input(b"+ eyJzdGF0dXMiOiI0MDEifQ==\r\n");
@@ -377,4 +389,22 @@ fn xoauth2_error_json_reaches_the_rejection() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn debug_never_shows_mail_or_credentials() {
+    let mut c = ready(Options::default());
+    c.login(Credentials::new("u", "hunter2").unwrap(), AuthMethod::Plain)
+        .unwrap();
+    c.send(Command::Retr(1)).unwrap();
+    c.handle_input(b"+OK\r\nsecret mail body");
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("AHUAaHVudGVyMg"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("115, 101, 99") && !shown.contains("secret mail"),
+        "{shown}"
+    );
 }

@@ -44,7 +44,9 @@ pub enum SessionError {
     #[error("the server refused the connection: {}", .0.text)]
     Refused(ServerError),
     /// The plaintext testing mode was asked for a host that is not loopback.
-    #[error("plaintext POP3 is only allowed to a loopback address, for tests; {host:?} is not one")]
+    #[error(
+        "plaintext POP3 is only allowed to a loopback address, for tests; {host:?} is not one"
+    )]
     PlaintextNotLoopback {
         /// The host as given.
         host: String,

@@ -115,7 +115,6 @@ impl TimeProvider for FixedTime {
 /// Call order, like [`pop3::Client`]: [`Session::handle_input`] with bytes from the socket,
 /// [`Session::poll_event`] until `Ok(None)`, [`Session::poll_transmit`] and write what it gives.
 /// Send commands with [`Session::send`] or [`Session::login`] after [`SessionEvent::Ready`].
-#[derive(Debug)]
 pub struct Session {
     client: pop3::Client,
     security: Security,
@@ -130,6 +129,19 @@ pub struct Session {
     error: Option<SessionError>,
 }
 
+impl std::fmt::Debug for Session {
+    /// Shows the session's shape, never its buffers (see `Client`'s `Debug`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("security", &self.security)
+            .field("server_name", &self.server_name)
+            .field("tls", &self.tls_parameters())
+            .field("client", &self.client)
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Session {
     /// A session for a new connection. `now` is used to check certificate dates.
     pub fn new(config: SessionConfig, now: UnixTime) -> Result<Self, SessionError> {
@@ -138,11 +150,10 @@ impl Session {
             Verifier::new(&config.trust, provider.clone()).map_err(SessionError::BadTrust)?,
         );
         let tls_config = Arc::new(Self::tls_config(provider, verifier.clone(), now)?);
-        let server_name = ServerName::try_from(config.host.clone()).map_err(|_| {
-            SessionError::BadServerName {
+        let server_name =
+            ServerName::try_from(config.host.clone()).map_err(|_| SessionError::BadServerName {
                 host: config.host.clone(),
-            }
-        })?;
+            })?;
         let mut client = pop3::Client::new(config.pop3);
         let mut session = Self {
             client: pop3::Client::new(pop3::Options::default()),
@@ -203,7 +214,10 @@ impl Session {
     /// The negotiated TLS version and cipher suite, once TLS is up.
     pub fn tls_parameters(&self) -> Option<(rustls::ProtocolVersion, rustls::CipherSuite)> {
         let tls = self.tls.as_ref()?;
-        Some((tls.protocol_version()?, tls.negotiated_cipher_suite()?.suite()))
+        Some((
+            tls.protocol_version()?,
+            tls.negotiated_cipher_suite()?.suite(),
+        ))
     }
 
     // ---- input ----

@@ -43,7 +43,8 @@ fn plain_port_without_stls_is_refused_with_an_explanation() {
     s.handle_input(b"+OK hello\r\n").unwrap();
     assert!(events(&mut s).unwrap().is_empty());
     assert_eq!(s.poll_transmit().unwrap(), b"CAPA\r\n");
-    s.handle_input(b"+OK\r\nUSER\r\nSASL PLAIN\r\n.\r\n").unwrap();
+    s.handle_input(b"+OK\r\nUSER\r\nSASL PLAIN\r\n.\r\n")
+        .unwrap();
     let e = events(&mut s).unwrap_err();
     assert_eq!(e, SessionError::StlsNotOffered);
     assert!(e.to_string().contains("password would travel in the clear"));
@@ -105,8 +106,11 @@ fn plaintext_loopback_session_reaches_ready_and_logs_in() {
 
 #[test]
 fn garbage_instead_of_tls_is_a_tls_error() {
-    let mut s =
-        Session::new(SessionConfig::new("localhost", Security::ImplicitTls), now()).unwrap();
+    let mut s = Session::new(
+        SessionConfig::new("localhost", Security::ImplicitTls),
+        now(),
+    )
+    .unwrap();
     assert_eq!(s.poll_transmit().unwrap()[0], 0x16);
     let e = s.handle_input(b"+OK plaintext greeting\r\n").unwrap_err();
     assert!(matches!(e, SessionError::Tls(_)), "{e:?}");

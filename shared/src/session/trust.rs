@@ -246,7 +246,10 @@ mod tests {
         let text = fp.to_string();
         assert_eq!(text.len(), 95);
         assert_eq!(text.parse::<Fingerprint>(), Ok(fp));
-        assert_eq!(text.replace(':', "").to_lowercase().parse::<Fingerprint>(), Ok(fp));
+        assert_eq!(
+            text.replace(':', "").to_lowercase().parse::<Fingerprint>(),
+            Ok(fp)
+        );
         assert_eq!("AB:CD".parse::<Fingerprint>(), Err(BadFingerprint));
         assert_eq!("zz".repeat(32).parse::<Fingerprint>(), Err(BadFingerprint));
     }
