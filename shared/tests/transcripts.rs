@@ -116,7 +116,12 @@ fn replay(items: &[Item], byte_by_byte: bool) -> Run {
         }
         match client.poll_event() {
             Ok(Some(event)) => run.events.push(event),
-            Ok(None) => break,
+            Ok(None) => {
+                if let Some(bytes) = client.poll_transmit() {
+                    run.sent.extend_from_slice(&bytes);
+                }
+                break;
+            }
             Err(e) => {
                 run.error = Some(e);
                 break;

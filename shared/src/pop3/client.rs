@@ -467,8 +467,13 @@ impl Client {
     // ---- output ----
 
     /// Bytes to write to the server, if any. Returns every command that may go now, together.
+    /// After a protocol violation nothing more is sent.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        if self.error.is_none() && matches!(self.state, State::Authorization | State::Transaction) {
+        if self.error.is_some() {
+            self.out.clear();
+            return None;
+        }
+        if matches!(self.state, State::Authorization | State::Transaction) {
             self.move_queue_to_out();
         }
         (!self.out.is_empty()).then(|| std::mem::take(&mut self.out))

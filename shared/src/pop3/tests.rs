@@ -408,3 +408,16 @@ fn debug_never_shows_mail_or_credentials() {
         "{shown}"
     );
 }
+
+/// Found by the fuzzer (fuzz/artifacts crash-0984…): garbage after USER's +OK. The PASS that
+/// the +OK queued must not go out once the session has failed.
+#[test]
+fn nothing_is_sent_after_a_protocol_violation() {
+    let mut c = ready(Options::default());
+    c.login(Credentials::new("u", "p").unwrap(), AuthMethod::UserPass)
+        .unwrap();
+    assert_eq!(c.poll_transmit().unwrap(), b"USER u\r\n");
+    c.handle_input(b"+OK\r\n+\xf2garbage\r\n");
+    assert!(matches!(c.poll_event(), Err(Error::NotAReply { .. })));
+    assert_eq!(c.poll_transmit(), None);
+}
