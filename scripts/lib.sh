@@ -6,7 +6,11 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.local/bin:/usr/local/bin:$PA
 
 # Prints a step banner so logs show which step failed.
 step() {
-    printf '\n\033[1m==> %s\033[0m\n' "$*" >&2
+    if [[ -t 2 ]]; then
+        printf '\n\033[1m==> %s\033[0m\n' "$*" >&2
+    else
+        printf '\n==> %s\n' "$*" >&2
+    fi
 }
 
 note() {

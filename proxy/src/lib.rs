@@ -8,6 +8,7 @@
 //! tracing and calls it.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::future::Future;
 use std::io;

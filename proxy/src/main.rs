@@ -4,11 +4,17 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tracing_subscriber::EnvFilter;
+
+/// How long requests in flight may take to finish after Ctrl-C. A browser tab keeps idle
+/// keep-alive connections open, and waiting for those would make Ctrl-C appear to hang.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// webpop's relay and web server.
 #[derive(Debug, Parser)]
@@ -39,14 +45,26 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let shutdown = async {
-        // If the signal handler cannot be installed, run until killed rather than exit at once.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let mut server = tokio::spawn(webpop_proxy::run(listener, args.web_root, async {
+        let _ = stopped.await;
+    }));
+    tokio::select! {
+        joined = &mut server => {
+            return joined.context("server task failed")?.context("server failed");
         }
-        tracing::info!("shutting down");
-    };
-    webpop_proxy::run(listener, args.web_root, shutdown)
-        .await
-        .context("server failed")
+        signal = tokio::signal::ctrl_c() => signal.context("cannot wait for Ctrl-C")?,
+    }
+    tracing::info!("shutting down");
+    let _ = stop.send(());
+    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+        Ok(joined) => joined
+            .context("server task failed")?
+            .context("server failed"),
+        Err(_) => {
+            tracing::info!("closing connections still open after {SHUTDOWN_GRACE:?}");
+            Ok(())
+        }
+    }
 }
