@@ -154,9 +154,8 @@ impl Session {
             ServerName::try_from(config.host.clone()).map_err(|_| SessionError::BadServerName {
                 host: config.host.clone(),
             })?;
-        let mut client = pop3::Client::new(config.pop3);
         let mut session = Self {
-            client: pop3::Client::new(pop3::Options::default()),
+            client: pop3::Client::new(config.pop3),
             security: config.security,
             tls_config,
             verifier,
@@ -175,10 +174,9 @@ impl Session {
                 if !is_loopback(&config.host) {
                     return Err(SessionError::PlaintextNotLoopback { host: config.host });
                 }
-                client.allow_plaintext_credentials();
+                session.client.allow_plaintext_credentials();
             }
         }
-        session.client = client;
         Ok(session)
     }
 
