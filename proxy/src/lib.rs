@@ -1,49 +1,61 @@
-//! webpop's relay and static file server.
+//! webpop's relay and web server.
 //!
-//! For now it only serves the built web app (trunk's `dist/`). The relay — WebSocket frames in,
-//! TCP bytes out, TLS left end-to-end between the page and the POP3 server — comes next.
+//! One binary serves the built web app and the relay endpoint ([`webpop_shared::relay`]): a
+//! WebSocket whose binary frames carry raw TCP bytes to and from a POP3 server. The page does
+//! its own TLS end to end, so the relay only sees ciphertext. The relay is deny-by-default
+//! ([`policy`]), bounded ([`limits`], [`relay::RelayConfig`]) and stateless, so several can run
+//! behind a load balancer.
 //!
 //! [`run`] takes an already bound listener and a shutdown future, so tests can bind
-//! `127.0.0.1:0` and stop the server when they are done; `main.rs` only parses flags, sets up
-//! tracing and calls it.
+//! `127.0.0.1:0`; `main.rs` parses [`config::Args`], sets up logging and signals, and calls it.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client_ip;
+pub mod config;
+pub mod limits;
+pub mod metrics;
+pub mod policy;
+pub mod relay;
+pub mod resolve;
+pub mod server;
+pub mod tls;
+pub mod web;
+
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
 use tokio::net::TcpListener;
-use tower_http::services::ServeDir;
-use tower_http::trace::TraceLayer;
 
-/// Builds the HTTP application: every path is a file under `web_root` (a directory path serves
-/// its `index.html`).
-pub fn app(web_root: impl Into<PathBuf>) -> Router {
-    Router::new()
-        .fallback_service(ServeDir::new(web_root.into()))
-        .layer(TraceLayer::new_for_http())
-}
+pub use relay::{Relay, RelayConfig};
+pub use server::ServeOptions;
 
-/// Serves `web_root` on `listener` until `shutdown` completes, then stops accepting and lets
-/// requests in flight finish.
+/// Serves the web app and `relay` on `listener` until `shutdown` completes, then stops
+/// accepting, lets open relay sessions drain for up to `drain_timeout`, and returns.
 ///
 /// # Errors
-/// Fails only if the listener itself fails (axum logs and skips failures of single connections).
+/// Only if the listener fails.
 pub async fn run(
     listener: TcpListener,
     web_root: impl Into<PathBuf>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    relay: Arc<Relay>,
+    options: ServeOptions,
+    drain_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let web_root = web_root.into();
     tracing::info!(
         addr = %listener.local_addr()?,
         web_root = %web_root.display(),
+        tls = options.tls.is_some(),
         "serving"
     );
-    axum::serve(listener, app(web_root))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let app = web::app(Arc::clone(&relay), web_root);
+    server::serve(listener, app, options, shutdown).await?;
+    relay.drain(drain_timeout).await;
+    Ok(())
 }

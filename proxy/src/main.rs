@@ -1,32 +1,13 @@
-//! `webpop-proxy`: parses flags, sets up logging and runs the server until Ctrl-C.
+//! `webpop-proxy`: parses flags, sets up logging, and serves until SIGINT or SIGTERM.
 
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
-
 use anyhow::Context as _;
-use clap::Parser;
+use clap::Parser as _;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tracing_subscriber::EnvFilter;
-
-/// How long requests in flight may take to finish after Ctrl-C. A browser tab keeps idle
-/// keep-alive connections open, and waiting for those would make Ctrl-C appear to hang.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-
-/// webpop's relay and web server.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// Address to listen on.
-    #[arg(long, env = "WEBPOP_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
-    /// Directory holding the built web app (trunk's output).
-    #[arg(long, env = "WEBPOP_WEB_ROOT", default_value = "dist")]
-    web_root: PathBuf,
-}
+use webpop_proxy::config::Args;
+use webpop_proxy::Relay;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -35,36 +16,52 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let args = Args::parse();
-    if !args.web_root.join("index.html").is_file() {
+    let settings = Args::parse().into_settings()?;
+    if !settings.web_root.join("index.html").is_file() {
         tracing::warn!(
-            web_root = %args.web_root.display(),
+            web_root = %settings.web_root.display(),
             "no index.html in the web root; build the web app first (scripts/run does)"
         );
     }
-    let listener = TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-
-    let (stop, stopped) = oneshot::channel::<()>();
-    let mut server = tokio::spawn(webpop_proxy::run(listener, args.web_root, async {
-        let _ = stopped.await;
-    }));
-    tokio::select! {
-        joined = &mut server => {
-            return joined.context("server task failed")?.context("server failed");
-        }
-        signal = tokio::signal::ctrl_c() => signal.context("cannot wait for Ctrl-C")?,
+    if settings.relay.policy.allows_reserved_ranges() {
+        tracing::warn!(
+            "--allow-private-targets: the relay can reach loopback and private networks"
+        );
     }
-    tracing::info!("shutting down");
-    let _ = stop.send(());
-    match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
-        Ok(joined) => joined
-            .context("server task failed")?
-            .context("server failed"),
-        Err(_) => {
-            tracing::info!("closing connections still open after {SHUTDOWN_GRACE:?}");
-            Ok(())
-        }
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-files limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let relay = Relay::new(settings.relay);
+    webpop_proxy::run(
+        listener,
+        settings.web_root,
+        relay,
+        settings.serve,
+        settings.drain_timeout,
+        stop_signal(),
+    )
+    .await
+    .context("server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on the first SIGINT or SIGTERM.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot listen for signals; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
     }
 }

@@ -1,0 +1,243 @@
+use super::*;
+
+fn target(host: &str, port: u16) -> Target {
+    Target::new(host, port).unwrap()
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn patterns(list: &[&str]) -> Vec<HostPattern> {
+    list.iter().map(|p| p.parse().unwrap()).collect()
+}
+
+#[test]
+fn every_reserved_range_is_refused_in_v4_v6_and_mapped_forms() {
+    let cases = [
+        ("0.0.0.0", "unspecified"),
+        ("0.1.2.3", "unspecified"),
+        ("10.0.0.1", "private"),
+        ("10.255.255.255", "private"),
+        ("100.64.0.1", "CGNAT"),
+        ("100.127.255.254", "CGNAT"),
+        ("127.0.0.1", "loopback"),
+        ("127.255.0.9", "loopback"),
+        ("169.254.0.1", "link-local"),
+        ("169.254.169.254", "cloud metadata"),
+        ("169.254.170.2", "cloud metadata"),
+        ("100.100.100.200", "cloud metadata"),
+        ("172.16.0.1", "private"),
+        ("172.31.255.255", "private"),
+        ("192.0.0.8", "IETF protocol assignment"),
+        ("192.0.2.1", "documentation"),
+        ("192.88.99.1", "6to4 relay"),
+        ("192.168.1.1", "private"),
+        ("198.18.0.1", "benchmarking"),
+        ("198.19.255.255", "benchmarking"),
+        ("198.51.100.7", "documentation"),
+        ("203.0.113.9", "documentation"),
+        ("224.0.0.1", "multicast"),
+        ("239.255.255.250", "multicast"),
+        ("240.0.0.1", "reserved"),
+        ("255.255.255.255", "reserved"),
+        ("::", "unspecified"),
+        ("::1", "loopback"),
+        ("::127.0.0.1", "IPv4-compatible"),
+        ("::8.8.8.8", "IPv4-compatible"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:10.1.2.3", "private"),
+        ("::ffff:169.254.169.254", "cloud metadata"),
+        ("::ffff:100.64.1.1", "CGNAT"),
+        ("::ffff:0.0.0.0", "unspecified"),
+        ("64:ff9b::127.0.0.1", "loopback"),
+        ("64:ff9b::10.0.0.1", "private"),
+        ("64:ff9b:1::1", "local NAT64"),
+        ("100::1", "discard-only"),
+        ("2001::1", "IETF protocol assignment"),
+        ("2001:db8::1", "documentation"),
+        ("2002:7f00:1::1", "6to4"),
+        ("3fff::1", "documentation"),
+        ("fc00::1", "private"),
+        ("fd12:3456::1", "private"),
+        ("fd00:ec2::254", "cloud metadata"),
+        ("fe80::1", "link-local"),
+        ("febf::1", "link-local"),
+        ("fec0::1", "site-local"),
+        ("ff02::1", "multicast"),
+    ];
+    let policy = TargetPolicy::default();
+    for (addr, range) in cases {
+        assert_eq!(reserved_range(ip(addr)), Some(range), "{addr}");
+        let t = target(addr, 995);
+        assert_eq!(policy.check_request(&t), Ok(()), "{addr}");
+        assert_eq!(
+            policy.check_address(&t, ip(addr)),
+            Err(Refusal::Reserved {
+                ip: ip(addr),
+                range
+            }),
+            "{addr}"
+        );
+        let relaxed = TargetPolicy::default().allow_reserved_ranges(true);
+        assert_eq!(relaxed.check_address(&t, ip(addr)), Ok(()), "{addr}");
+    }
+}
+
+#[test]
+fn public_addresses_pass() {
+    let policy = TargetPolicy::default();
+    for addr in [
+        "1.1.1.1",
+        "8.8.8.8",
+        "9.255.255.255",
+        "11.0.0.0",
+        "100.63.255.255",
+        "100.128.0.0",
+        "172.15.255.255",
+        "172.32.0.0",
+        "192.0.1.1",
+        "192.169.0.1",
+        "198.17.255.255",
+        "198.20.0.0",
+        "223.255.255.255",
+        "::ffff:8.8.8.8",
+        "64:ff9b::8.8.8.8",
+        "2001:200::1",
+        "2a00:1450::1",
+        "2606:4700::1111",
+    ] {
+        assert_eq!(reserved_range(ip(addr)), None, "{addr}");
+        assert_eq!(
+            policy.check_address(&target("mail.example.com", 995), ip(addr)),
+            Ok(())
+        );
+    }
+}
+
+#[test]
+fn only_configured_ports_pass() {
+    let policy = TargetPolicy::default();
+    for port in [995, 110] {
+        assert_eq!(
+            policy.check_request(&target("pop.example.com", port)),
+            Ok(())
+        );
+    }
+    for port in [25, 22, 80, 143, 443, 993, 6379, 65535] {
+        assert_eq!(
+            policy.check_request(&target("pop.example.com", port)),
+            Err(Refusal::Port(port))
+        );
+    }
+    let custom = TargetPolicy::default().ports([2995]);
+    assert_eq!(custom.check_request(&target("a.example", 2995)), Ok(()));
+    assert_eq!(
+        custom.check_request(&target("a.example", 995)),
+        Err(Refusal::Port(995))
+    );
+}
+
+#[test]
+fn wildcards_match_subdomains_only() {
+    let policy = TargetPolicy::default().allow(patterns(&["*.example.com"]));
+    let public = ip("192.0.1.1");
+    for ok in [
+        "pop.example.com",
+        "a.b.example.com",
+        "POP.EXAMPLE.COM",
+        "pop.example.com.",
+    ] {
+        let t = target(ok, 995);
+        assert_eq!(policy.check_request(&t), Ok(()), "{ok}");
+        assert_eq!(policy.check_address(&t, public), Ok(()), "{ok}");
+    }
+    for refused in [
+        "example.com",
+        "badexample.com",
+        "example.com.evil.net",
+        "pop.example.co",
+        "pop.example.com.evil.net",
+        "xexample.com",
+    ] {
+        assert_eq!(
+            policy.check_request(&target(refused, 995)),
+            Err(Refusal::NotAllowed(target(refused, 995).host().to_owned())),
+            "{refused}"
+        );
+    }
+    // An IP literal is not a name under the domain.
+    let literal = target("192.0.1.1", 995);
+    assert_eq!(
+        policy.check_address(&literal, public),
+        Err(Refusal::NotAllowed("192.0.1.1".into()))
+    );
+}
+
+#[test]
+fn malformed_patterns_are_refused() {
+    for bad in [
+        "",
+        "*",
+        "*.",
+        "a.*.example.com",
+        "*example.com",
+        "**.example.com",
+        "pop example",
+        "10.0.0.0/33",
+        "*.10.0.0.1",
+    ] {
+        assert!(bad.parse::<HostPattern>().is_err(), "{bad:?}");
+    }
+    assert_eq!(
+        "10.1.2.3/8".parse::<HostPattern>().unwrap().to_string(),
+        "10.0.0.0/8"
+    );
+    assert_eq!(
+        "*.Example.COM".parse::<HostPattern>().unwrap().to_string(),
+        "*.example.com"
+    );
+}
+
+#[test]
+fn deny_wins_over_allow() {
+    let policy = TargetPolicy::default()
+        .allow(patterns(&["*.example.com"]))
+        .deny(patterns(&["bad.example.com", "192.0.1.0/24"]));
+    assert_eq!(
+        policy.check_request(&target("bad.example.com", 995)),
+        Err(Refusal::Denied("bad.example.com".into()))
+    );
+    let t = target("good.example.com", 995);
+    assert_eq!(policy.check_request(&t), Ok(()));
+    assert_eq!(
+        policy.check_address(&t, ip("192.0.1.7")),
+        Err(Refusal::Denied("192.0.1.7".into()))
+    );
+    // Deny rules on addresses also catch the IPv4-mapped form.
+    assert_eq!(
+        policy.check_address(&t, ip("::ffff:192.0.1.7")),
+        Err(Refusal::Denied("::ffff:192.0.1.7".into()))
+    );
+}
+
+#[test]
+fn an_explicit_range_reallows_a_reserved_one_and_nothing_else() {
+    let policy = TargetPolicy::default().allow(patterns(&["192.168.1.0/24"]));
+    let lan = target("192.168.1.10", 995);
+    assert_eq!(policy.check_address(&lan, ip("192.168.1.10")), Ok(()));
+    let other = target("192.168.2.10", 995);
+    assert_eq!(
+        policy.check_address(&other, ip("192.168.2.10")),
+        Err(Refusal::NotAllowed("192.168.2.10".into()))
+    );
+    // A name on the allow list that resolves to a reserved address is still refused.
+    let names = TargetPolicy::default().allow(patterns(&["*.example.com"]));
+    assert_eq!(
+        names.check_address(&target("rebind.example.com", 995), ip("127.0.0.1")),
+        Err(Refusal::Reserved {
+            ip: ip("127.0.0.1"),
+            range: "loopback"
+        })
+    );
+}

@@ -1,0 +1,117 @@
+//! Moving bytes between the page's WebSocket and the mail server's TCP connection.
+//!
+//! Each direction holds at most one frame (64 KiB) in user space: a frame is read only after
+//! the previous one was fully written, so a slow reader on either side stalls the other side's
+//! TCP window instead of growing the relay's memory. Buffers are allocated when data arrives,
+//! so an idle session holds none.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use bytes::BytesMut;
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::io::AsyncWriteExt as _;
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, Duration, Instant};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use webpop_shared::relay::{CloseReason, MAX_FRAME};
+
+use super::session::Ws;
+use super::Relay;
+
+/// How a session ended and what it carried.
+#[derive(Debug)]
+pub(super) struct Outcome {
+    /// Why the relay ended it; `None` when the client closed or went away.
+    pub(super) reason: Option<CloseReason>,
+    pub(super) to_server: u64,
+    pub(super) to_client: u64,
+}
+
+/// Relays until one side ends, a timeout fires, or the relay stops sessions.
+pub(super) async fn run(relay: &Relay, ws: &mut Ws, upstream: TcpStream) -> Outcome {
+    let config = &relay.config;
+    let started = Instant::now();
+    // Milliseconds after `started` of the last byte either way.
+    let last_activity = AtomicU64::new(0);
+    let touch = || {
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        last_activity.store(ms, Relaxed);
+    };
+    let (to_server, to_client) = (AtomicU64::new(0), AtomicU64::new(0));
+    let (server_read, mut server_write) = upstream.into_split();
+    let (mut sink, mut stream) = ws.split();
+
+    let reason = {
+        let down = async {
+            loop {
+                if server_read.readable().await.is_err() {
+                    return Some(CloseReason::UpstreamError);
+                }
+                let mut buf = BytesMut::with_capacity(MAX_FRAME);
+                let n = match server_read.try_read_buf(&mut buf) {
+                    Ok(0) => return Some(CloseReason::Done),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(_) => return Some(CloseReason::UpstreamError),
+                };
+                touch();
+                relay.metrics.buffer(n as isize);
+                let sent = sink.send(Message::Binary(buf.freeze())).await;
+                relay.metrics.buffer(-(n as isize));
+                if sent.is_err() {
+                    return None;
+                }
+                relay.metrics.to_client(n);
+                to_client.fetch_add(n as u64, Relaxed);
+            }
+        };
+        let up = async {
+            while let Some(message) = stream.next().await {
+                let data = match message {
+                    Ok(Message::Binary(data)) => data,
+                    Ok(Message::Text(_)) => return Some(CloseReason::TextFrame),
+                    Ok(Message::Close(_)) => return None,
+                    Ok(_) => continue,
+                    Err(WsError::Capacity(_)) => return Some(CloseReason::FrameTooLarge),
+                    Err(_) => return None,
+                };
+                touch();
+                relay.metrics.buffer(data.len() as isize);
+                let written = server_write.write_all(&data).await;
+                relay.metrics.buffer(-(data.len() as isize));
+                if written.is_err() {
+                    return Some(CloseReason::UpstreamError);
+                }
+                relay.metrics.to_server(data.len());
+                to_server.fetch_add(data.len() as u64, Relaxed);
+            }
+            None
+        };
+        let idle = async {
+            loop {
+                let last = Duration::from_millis(last_activity.load(Relaxed));
+                let deadline = started + last + config.idle_timeout;
+                if Instant::now() >= deadline {
+                    return;
+                }
+                sleep_until(deadline).await;
+            }
+        };
+        tokio::select! {
+            reason = down => reason,
+            reason = up => reason,
+            () = idle => Some(CloseReason::IdleTimeout),
+            () = sleep_until(started + config.max_lifetime) => Some(CloseReason::LifetimeReached),
+            () = relay.stop_sessions.cancelled() => Some(CloseReason::ShuttingDown),
+        }
+    };
+    let _ = server_write.shutdown().await;
+    // A client's close frame was answered by tungstenite; make sure the answer goes out.
+    let _ = sink.flush().await;
+    drop((sink, stream));
+    Outcome {
+        reason,
+        to_server: to_server.into_inner(),
+        to_client: to_client.into_inner(),
+    }
+}

@@ -1,0 +1,286 @@
+//! The HTTP half of the relay endpoint: validate the WebSocket upgrade, check the Origin, and
+//! answer `101 Switching Protocols`. Everything the page should be able to explain (bad query,
+//! token, limits, policy) is decided here but reported after the upgrade, as a close code.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use webpop_shared::relay::{CloseReason, RelayRequest};
+
+use super::{session, Relay};
+use crate::metrics::Refused;
+use crate::server::PeerAddr;
+
+/// Why an upgrade request was refused at the HTTP level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BadUpgrade {
+    NotGet,
+    NotWebSocket,
+    Version,
+    Key,
+}
+
+impl IntoResponse for BadUpgrade {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotGet => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                [(header::ALLOW, "GET")],
+                "the relay endpoint takes a WebSocket upgrade (GET)\n",
+            )
+                .into_response(),
+            Self::NotWebSocket => (
+                StatusCode::UPGRADE_REQUIRED,
+                [
+                    (header::UPGRADE, "websocket"),
+                    (header::CONNECTION, "upgrade"),
+                ],
+                "the relay endpoint takes a WebSocket upgrade\n",
+            )
+                .into_response(),
+            Self::Version => (
+                StatusCode::UPGRADE_REQUIRED,
+                [(header::SEC_WEBSOCKET_VERSION, "13")],
+                "unsupported WebSocket version\n",
+            )
+                .into_response(),
+            Self::Key => (
+                StatusCode::BAD_REQUEST,
+                "missing or malformed Sec-WebSocket-Key\n",
+            )
+                .into_response(),
+        }
+    }
+}
+
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// The `Sec-WebSocket-Accept` value, if the request is a well-formed WebSocket upgrade.
+fn check_upgrade(method: &Method, headers: &HeaderMap) -> Result<String, BadUpgrade> {
+    if method != Method::GET {
+        return Err(BadUpgrade::NotGet);
+    }
+    if !has_token(headers, header::CONNECTION, "upgrade")
+        || !has_token(headers, header::UPGRADE, "websocket")
+    {
+        return Err(BadUpgrade::NotWebSocket);
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(HeaderValue::as_bytes)
+        != Some(b"13")
+    {
+        return Err(BadUpgrade::Version);
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .map(HeaderValue::as_bytes)
+        .ok_or(BadUpgrade::Key)?;
+    // The key is 16 random bytes in base64: 24 characters ending in "==".
+    let well_formed = key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/');
+    if !well_formed {
+        return Err(BadUpgrade::Key);
+    }
+    Ok(derive_accept_key(key))
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The relay endpoint's handler.
+pub(crate) async fn handle(
+    State(relay): State<Arc<Relay>>,
+    Extension(PeerAddr(peer)): Extension<PeerAddr>,
+    mut request: Request,
+) -> Response {
+    let headers = request.headers();
+    let accept = match check_upgrade(request.method(), headers) {
+        Ok(accept) => accept,
+        Err(bad) => {
+            relay.metrics.refused(Refused::BadUpgrade);
+            return bad.into_response();
+        }
+    };
+    if !relay
+        .config
+        .origins
+        .allows(headers.get(header::ORIGIN), headers.get(header::HOST))
+    {
+        relay.metrics.refused(Refused::ForbiddenOrigin);
+        tracing::info!(%peer, "refused a relay request from a foreign origin");
+        return (
+            StatusCode::FORBIDDEN,
+            "this page's origin may not use the relay\n",
+        )
+            .into_response();
+    }
+    let client = relay.config.trusted_proxies.client_ip(peer.ip(), headers);
+    let admission = admit(&relay, request.uri().query().unwrap_or(""), client);
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let task_relay = Arc::clone(&relay);
+    relay
+        .sessions
+        .spawn(session::run(task_relay, on_upgrade, admission, client));
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (
+                header::SEC_WEBSOCKET_ACCEPT,
+                HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+/// Decides, before the upgrade completes, whether the session may start.
+fn admit(
+    relay: &Arc<Relay>,
+    query: &str,
+    client: std::net::IpAddr,
+) -> Result<session::Admitted, CloseReason> {
+    if relay.is_draining() {
+        return Err(CloseReason::ShuttingDown);
+    }
+    let request = RelayRequest::from_query(query).map_err(|e| {
+        tracing::debug!(%client, error = %e, "malformed relay request");
+        CloseReason::BadRequest
+    })?;
+    if let Some(expected) = &relay.config.token {
+        let given = request.token.as_ref().map_or("", |t| t.expose());
+        if !same_secret(given, expected.expose()) {
+            tracing::info!(%client, "relay request without a valid token");
+            return Err(CloseReason::Unauthorized);
+        }
+    }
+    let permit = relay.limits.acquire(client).map_err(|hit| {
+        tracing::info!(%client, limit = ?hit, "relay session limit reached");
+        CloseReason::LimitReached
+    })?;
+    Ok(session::Admitted {
+        target: request.target,
+        permit,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(
+                header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        map
+    }
+
+    const GOOD: &[(&str, &str)] = &[
+        ("connection", "keep-alive, Upgrade"),
+        ("upgrade", "WebSocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+
+    #[test]
+    fn a_good_upgrade_gets_rfc_6455s_accept_value() {
+        assert_eq!(
+            check_upgrade(&Method::GET, &headers(GOOD)).unwrap(),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn malformed_upgrades_are_refused() {
+        let without = |name: &str| {
+            headers(
+                &GOOD
+                    .iter()
+                    .copied()
+                    .filter(|(k, _)| *k != name)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let with = |name: &str, value: &str| {
+            let mut h = without(name);
+            h.insert(
+                header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+            h
+        };
+        assert_eq!(
+            check_upgrade(&Method::POST, &headers(GOOD)),
+            Err(BadUpgrade::NotGet)
+        );
+        assert_eq!(
+            check_upgrade(&Method::GET, &without("upgrade")),
+            Err(BadUpgrade::NotWebSocket)
+        );
+        assert_eq!(
+            check_upgrade(&Method::GET, &with("upgrade", "h2c")),
+            Err(BadUpgrade::NotWebSocket)
+        );
+        assert_eq!(
+            check_upgrade(&Method::GET, &with("connection", "close")),
+            Err(BadUpgrade::NotWebSocket)
+        );
+        assert_eq!(
+            check_upgrade(&Method::GET, &without("sec-websocket-version")),
+            Err(BadUpgrade::Version)
+        );
+        assert_eq!(
+            check_upgrade(&Method::GET, &with("sec-websocket-version", "8")),
+            Err(BadUpgrade::Version)
+        );
+        assert_eq!(
+            check_upgrade(&Method::GET, &without("sec-websocket-key")),
+            Err(BadUpgrade::Key)
+        );
+        assert_eq!(
+            check_upgrade(&Method::GET, &with("sec-websocket-key", "short==")),
+            Err(BadUpgrade::Key)
+        );
+        assert_eq!(
+            check_upgrade(
+                &Method::GET,
+                &with("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ!=")
+            ),
+            Err(BadUpgrade::Key)
+        );
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "ab"));
+        assert!(!same_secret("", "a"));
+    }
+}

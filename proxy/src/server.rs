@@ -1,0 +1,182 @@
+//! The accept loop: plain HTTP or HTTPS (tokio-rustls), HTTP/1.1 with WebSocket upgrades,
+//! header timeouts against slow clients, and a graceful stop.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1::UpgradeableConnection;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt as _;
+
+/// The TCP peer of a request, put in its extensions by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// How connections are accepted and served.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Serve HTTPS with this acceptor instead of plain HTTP.
+    pub tls: Option<TlsAcceptor>,
+    /// A client must finish its TLS handshake and request headers within this time.
+    pub header_timeout: Duration,
+    /// Most HTTP connections not yet upgraded to relay sessions.
+    pub max_http_connections: usize,
+    /// After shutdown starts, how long plain HTTP requests in flight may take.
+    pub http_grace: Duration,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("tls", &self.tls.is_some())
+            .field("header_timeout", &self.header_timeout)
+            .field("max_http_connections", &self.max_http_connections)
+            .field("http_grace", &self.http_grace)
+            .finish()
+    }
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            header_timeout: Duration::from_secs(10),
+            max_http_connections: 1024,
+            http_grace: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` completes; then stops accepting and gives HTTP
+/// requests in flight [`ServeOptions::http_grace`] to finish. Relay sessions are not waited for
+/// here: they belong to the [`crate::relay::Relay`] and are drained by it.
+///
+/// # Errors
+/// Only if the listener fails in a way that retrying cannot fix.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let stop = CancellationToken::new();
+    let connections = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(options.max_http_connections));
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) if is_transient(&e) => {
+                    // Out of file descriptors or a connection reset before accept: back off.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::debug!(%peer, "too many HTTP connections; dropping one");
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let service = app
+            .clone()
+            .map_request(move |mut request: http::Request<Incoming>| {
+                request.extensions_mut().insert(PeerAddr(peer));
+                request
+            });
+        let service = TowerToHyperService::new(service);
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(options.header_timeout);
+        let tls = options.tls.clone();
+        let header_timeout = options.header_timeout;
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let result = match tls {
+                None => {
+                    let conn = http
+                        .serve_connection(TokioIo::new(tcp), service)
+                        .with_upgrades();
+                    until_stopped(conn, &stop).await
+                }
+                Some(acceptor) => {
+                    let tls = match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await
+                    {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let conn = http
+                        .serve_connection(TokioIo::new(tls), service)
+                        .with_upgrades();
+                    until_stopped(conn, &stop).await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    stop.cancel();
+    connections.close();
+    if tokio::time::timeout(options.http_grace, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::debug!("HTTP connections still open after the grace period");
+    }
+    Ok(())
+}
+
+/// Serves one HTTP connection; once `stop` is cancelled, lets the request in flight finish and
+/// ends the connection instead of keeping it alive.
+async fn until_stopped<I, S>(
+    conn: UpgradeableConnection<I, S>,
+    stop: &CancellationToken,
+) -> hyper::Result<()>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => return result,
+        () = stop.cancelled() => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    conn.await
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) || e
+        .raw_os_error()
+        .is_some_and(|code| code == 24 || code == 23) // EMFILE, ENFILE
+}

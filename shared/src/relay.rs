@@ -1,0 +1,382 @@
+//! The relay's wire contract, shared by `webpop-proxy` and the web app.
+//!
+//! The page opens a WebSocket to [`PATH`] with the target in the query string
+//! ([`RelayRequest::to_query`]). Binary frames then carry raw TCP bytes both ways; the page does
+//! its own TLS, so the relay only ever sees ciphertext. The relay ends a session with a close
+//! frame whose code is one of [`CloseReason`]: a browser cannot read the HTTP status of a failed
+//! WebSocket handshake, so everything the page should be able to explain is reported after the
+//! upgrade, as a close code.
+
+use std::fmt;
+
+use rustls_pki_types::ServerName;
+
+use crate::secret::Secret;
+
+/// The relay endpoint's path.
+pub const PATH: &str = "/relay";
+
+/// The largest frame either side sends or accepts (64 KiB). Chromium receives 64 KiB frames
+/// fastest, and the bound keeps the relay's buffers small.
+pub const MAX_FRAME: usize = 64 * 1024;
+
+/// Query parameter names.
+pub mod param {
+    /// The mail server's host name or IP address.
+    pub const HOST: &str = "host";
+    /// The mail server's TCP port.
+    pub const PORT: &str = "port";
+    /// The relay's access token, when the relay requires one.
+    pub const TOKEN: &str = "token";
+}
+
+/// Why a relay request could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// A required parameter is absent.
+    #[error("the relay request has no `{0}` parameter")]
+    Missing(&'static str),
+    /// A parameter appears more than once.
+    #[error("the relay request has more than one `{0}` parameter")]
+    Repeated(&'static str),
+    /// The port is not a number from 1 to 65535.
+    #[error("`{0}` is not a TCP port")]
+    BadPort(String),
+    /// The host is neither a DNS name nor an IP address.
+    #[error("`{0}` is not a host name or IP address")]
+    BadHost(String),
+    /// The token holds a line break or NUL byte.
+    #[error("the access token holds a forbidden byte")]
+    BadToken,
+}
+
+/// A mail server to relay to: a validated host (DNS name or IP address) and a port.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    host: String,
+    port: u16,
+}
+
+impl Target {
+    /// Checks `host` (a DNS name, an IPv4 address, or an IPv6 address with or without brackets)
+    /// and `port` (not 0). DNS names are lower-cased and lose a trailing dot.
+    pub fn new(host: &str, port: u16) -> Result<Self, RequestError> {
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let bare = bare.strip_suffix('.').unwrap_or(bare);
+        if bare.is_empty() || bare.len() > 253 {
+            return Err(RequestError::BadHost(host.to_owned()));
+        }
+        match ServerName::try_from(bare) {
+            Ok(ServerName::IpAddress(ip)) => Ok(Self {
+                host: std::net::IpAddr::from(ip).to_string(),
+                port: checked_port(port)?,
+            }),
+            Ok(_) => Ok(Self {
+                host: bare.to_ascii_lowercase(),
+                port: checked_port(port)?,
+            }),
+            Err(_) => Err(RequestError::BadHost(host.to_owned())),
+        }
+    }
+
+    /// The host: a lower-case DNS name or an IP address in its canonical text form.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The TCP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The host as an IP address, when it is one.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        self.host.parse().ok()
+    }
+}
+
+fn checked_port(port: u16) -> Result<u16, RequestError> {
+    if port == 0 {
+        return Err(RequestError::BadPort("0".into()));
+    }
+    Ok(port)
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Target({self})")
+    }
+}
+
+/// What the page asks of the relay: where to connect, and the access token if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayRequest {
+    /// The mail server.
+    pub target: Target,
+    /// The relay's access token, if the relay requires one.
+    pub token: Option<Secret>,
+}
+
+impl RelayRequest {
+    /// A request for `target` without a token.
+    pub fn new(target: Target) -> Self {
+        Self {
+            target,
+            token: None,
+        }
+    }
+
+    /// Adds an access token.
+    pub fn with_token(mut self, token: Secret) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// The query string (without `?`) for [`PATH`].
+    pub fn to_query(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair(param::HOST, self.target.host());
+        query.append_pair(param::PORT, &self.target.port().to_string());
+        if let Some(token) = &self.token {
+            query.append_pair(param::TOKEN, token.expose());
+        }
+        query.finish()
+    }
+
+    /// Parses a query string (without `?`). Unknown parameters are ignored; repeated ones are
+    /// refused, so two parts of a stack cannot read different values.
+    pub fn from_query(query: &str) -> Result<Self, RequestError> {
+        let (mut host, mut port, mut token) = (None, None, None);
+        for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+            let (slot, name) = match name.as_ref() {
+                param::HOST => (&mut host, param::HOST),
+                param::PORT => (&mut port, param::PORT),
+                param::TOKEN => (&mut token, param::TOKEN),
+                _ => continue,
+            };
+            if slot.replace(value.into_owned()).is_some() {
+                return Err(RequestError::Repeated(name));
+            }
+        }
+        let host = host.ok_or(RequestError::Missing(param::HOST))?;
+        let port = port.ok_or(RequestError::Missing(param::PORT))?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| RequestError::BadPort(port.clone()))?;
+        let target = Target::new(&host, port)?;
+        let token = token
+            .map(|t| Secret::token(t).map_err(|_| RequestError::BadToken))
+            .transpose()?;
+        Ok(Self { target, token })
+    }
+}
+
+/// Why the relay closed a WebSocket: the close code, and a reason a person can read.
+///
+/// Codes 4000–4999 are the relay's own (RFC 6455 leaves them to applications); the others are
+/// RFC 6455's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The mail server closed the connection (1000).
+    Done,
+    /// The relay is shutting down (1001).
+    ShuttingDown,
+    /// The page sent a text frame; the relay carries bytes only (1003).
+    TextFrame,
+    /// The page sent a frame larger than [`MAX_FRAME`] (1009).
+    FrameTooLarge,
+    /// Something unexpected went wrong in the relay (1011).
+    Internal,
+    /// The relay's policy does not allow this host or port (4001).
+    ForbiddenTarget,
+    /// The host name could not be resolved (4002).
+    DnsFailure,
+    /// The mail server refused the connection or could not be reached (4003).
+    ConnectRefused,
+    /// The mail server did not answer in time (4004).
+    ConnectTimeout,
+    /// The relay or this client has too many connections open (4005).
+    LimitReached,
+    /// Nothing was sent either way for too long (4006).
+    IdleTimeout,
+    /// The session reached the relay's maximum lifetime (4007).
+    LifetimeReached,
+    /// The access token is missing or wrong (4008).
+    Unauthorized,
+    /// The request's query string is malformed (4009).
+    BadRequest,
+    /// The connection to the mail server failed mid-session (4010).
+    UpstreamError,
+}
+
+impl CloseReason {
+    /// Every reason, for tables and tests.
+    pub const ALL: [CloseReason; 15] = [
+        Self::Done,
+        Self::ShuttingDown,
+        Self::TextFrame,
+        Self::FrameTooLarge,
+        Self::Internal,
+        Self::ForbiddenTarget,
+        Self::DnsFailure,
+        Self::ConnectRefused,
+        Self::ConnectTimeout,
+        Self::LimitReached,
+        Self::IdleTimeout,
+        Self::LifetimeReached,
+        Self::Unauthorized,
+        Self::BadRequest,
+        Self::UpstreamError,
+    ];
+
+    /// The WebSocket close code.
+    pub fn code(self) -> u16 {
+        match self {
+            Self::Done => 1000,
+            Self::ShuttingDown => 1001,
+            Self::TextFrame => 1003,
+            Self::FrameTooLarge => 1009,
+            Self::Internal => 1011,
+            Self::ForbiddenTarget => 4001,
+            Self::DnsFailure => 4002,
+            Self::ConnectRefused => 4003,
+            Self::ConnectTimeout => 4004,
+            Self::LimitReached => 4005,
+            Self::IdleTimeout => 4006,
+            Self::LifetimeReached => 4007,
+            Self::Unauthorized => 4008,
+            Self::BadRequest => 4009,
+            Self::UpstreamError => 4010,
+        }
+    }
+
+    /// The reason for a close code, if it is one of ours.
+    pub fn from_code(code: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// A short reason a person can read, sent in the close frame (at most 123 bytes).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Done => "the mail server closed the connection",
+            Self::ShuttingDown => "the relay is shutting down",
+            Self::TextFrame => "the relay carries binary frames only",
+            Self::FrameTooLarge => "frame larger than 64 KiB",
+            Self::Internal => "internal relay error",
+            Self::ForbiddenTarget => "this relay does not allow that server and port",
+            Self::DnsFailure => "the server name could not be resolved",
+            Self::ConnectRefused => "could not connect: the server refused or is unreachable",
+            Self::ConnectTimeout => "could not connect: timed out",
+            Self::LimitReached => "too many connections; try again later",
+            Self::IdleTimeout => "closed after being idle too long",
+            Self::LifetimeReached => "closed after reaching the maximum session time",
+            Self::Unauthorized => "missing or wrong relay access token",
+            Self::BadRequest => "malformed relay request",
+            Self::UpstreamError => "the connection to the mail server failed",
+        }
+    }
+
+    /// A label for metrics and logs (`snake_case`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::ShuttingDown => "shutting_down",
+            Self::TextFrame => "text_frame",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::Internal => "internal",
+            Self::ForbiddenTarget => "forbidden_target",
+            Self::DnsFailure => "dns_failure",
+            Self::ConnectRefused => "connect_refused",
+            Self::ConnectTimeout => "connect_timeout",
+            Self::LimitReached => "limit_reached",
+            Self::IdleTimeout => "idle_timeout",
+            Self::LifetimeReached => "lifetime_reached",
+            Self::Unauthorized => "unauthorized",
+            Self::BadRequest => "bad_request",
+            Self::UpstreamError => "upstream_error",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.reason(), self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes_are_distinct_round_trip_and_fit_a_close_frame() {
+        let mut codes: Vec<u16> = CloseReason::ALL.iter().map(|r| r.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), CloseReason::ALL.len());
+        for reason in CloseReason::ALL {
+            assert_eq!(CloseReason::from_code(reason.code()), Some(reason));
+            assert!(reason.reason().len() <= 123, "{reason:?}");
+        }
+        assert_eq!(CloseReason::from_code(1006), None);
+    }
+
+    #[test]
+    fn query_round_trips_with_token_and_odd_bytes() {
+        let request = RelayRequest::new(Target::new("Pop.Example.COM.", 995).unwrap())
+            .with_token(Secret::token("a b&c=d/é").unwrap());
+        let query = request.to_query();
+        assert!(query.starts_with("host=pop.example.com&port=995&token="));
+        assert_eq!(RelayRequest::from_query(&query).unwrap(), request);
+    }
+
+    #[test]
+    fn ip_hosts_are_canonical() {
+        assert_eq!(Target::new("[::1]", 995).unwrap().host(), "::1");
+        assert_eq!(
+            Target::new("::ffff:127.0.0.1", 995).unwrap().to_string(),
+            "[::ffff:127.0.0.1]:995"
+        );
+        assert_eq!(
+            Target::new("127.0.0.1", 110).unwrap().to_string(),
+            "127.0.0.1:110"
+        );
+    }
+
+    #[test]
+    fn malformed_queries_are_refused() {
+        use RequestError::*;
+        for (query, want) in [
+            ("port=995", Missing("host")),
+            ("host=a.example", Missing("port")),
+            ("host=a.example&port=99999", BadPort("99999".into())),
+            ("host=a.example&port=0", BadPort("0".into())),
+            ("host=a.example&port=-1", BadPort("-1".into())),
+            ("host=a.example&host=b.example&port=995", Repeated("host")),
+            ("host=bad_host!&port=995", BadHost("bad_host!".into())),
+            ("host=&port=995", BadHost(String::new())),
+            (
+                "host=a.example%0d%0a&port=995",
+                BadHost("a.example\r\n".into()),
+            ),
+            ("host=a.example&port=995&token=x%0Ay", BadToken),
+        ] {
+            assert_eq!(RelayRequest::from_query(query), Err(want), "{query}");
+        }
+    }
+}
