@@ -26,7 +26,7 @@ enum BadUpgrade {
 
 impl IntoResponse for BadUpgrade {
     fn into_response(self) -> Response {
-        match self {
+        let mut response = match self {
             Self::NotGet => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 [(header::ALLOW, "GET")],
@@ -35,10 +35,7 @@ impl IntoResponse for BadUpgrade {
                 .into_response(),
             Self::NotWebSocket => (
                 StatusCode::UPGRADE_REQUIRED,
-                [
-                    (header::UPGRADE, "websocket"),
-                    (header::CONNECTION, "upgrade"),
-                ],
+                [(header::UPGRADE, "websocket")],
                 "the relay endpoint takes a WebSocket upgrade\n",
             )
                 .into_response(),
@@ -53,7 +50,12 @@ impl IntoResponse for BadUpgrade {
                 "missing or malformed Sec-WebSocket-Key\n",
             )
                 .into_response(),
-        }
+        };
+        // A client that got this far wrong gets no second try on the same connection.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
     }
 }
 
@@ -131,6 +133,7 @@ pub(crate) async fn handle(
         tracing::info!(%peer, "refused a relay request from a foreign origin");
         return (
             StatusCode::FORBIDDEN,
+            [(header::CONNECTION, "close")],
             "this page's origin may not use the relay\n",
         )
             .into_response();

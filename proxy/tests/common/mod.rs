@@ -148,10 +148,16 @@ pub async fn ws_connect(
     Ok(ws)
 }
 
-/// Reads until the relay's close frame and returns its code; panics on data or a bare EOF.
+/// Reads until the relay's close frame and returns its code; panics on data, a bare EOF, or
+/// after 30 s.
 pub async fn close_code(ws: &mut Ws) -> u16 {
+    close_code_within(ws, Duration::from_secs(30)).await
+}
+
+/// [`close_code`] with another time limit (tests on a paused clock need a long one).
+pub async fn close_code_within(ws: &mut Ws, limit: Duration) -> u16 {
     loop {
-        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+        match tokio::time::timeout(limit, ws.next()).await {
             Ok(Some(Ok(Message::Close(Some(frame))))) => return frame.code.into(),
             Ok(Some(Ok(Message::Close(None)))) => panic!("close frame without a code"),
             Ok(Some(Ok(Message::Binary(data)))) => {
@@ -160,7 +166,7 @@ pub async fn close_code(ws: &mut Ws) -> u16 {
             Ok(Some(Ok(_))) => continue,
             Ok(Some(Err(e))) => panic!("WebSocket error before the close frame: {e}"),
             Ok(None) => panic!("connection ended without a close frame"),
-            Err(_) => panic!("no close frame within 30 s"),
+            Err(_) => panic!("no close frame within {limit:?}"),
         }
     }
 }

@@ -1,0 +1,142 @@
+//! Access control: malformed upgrade requests, the Origin allowlist, and the access token.
+
+mod common;
+
+use common::*;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite;
+use webpop_proxy::relay::Origins;
+use webpop_proxy::RelayConfig;
+use webpop_shared::relay::{CloseReason, RelayRequest, Target};
+use webpop_shared::secret::Secret;
+
+/// Sends a raw HTTP request and returns the status line.
+async fn status_line(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut response),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&response);
+    text.lines().next().unwrap_or("").to_owned()
+}
+
+#[tokio::test]
+async fn malformed_upgrade_requests_get_http_errors_and_no_session() {
+    let relay = TestRelay::start(loopback_config(&[995])).await;
+    let addr = relay.addr;
+    let path = "/relay?host=127.0.0.1&port=995";
+    let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let cases = [
+        (
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            "426",
+        ),
+        (
+            format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n{key}Content-Length: 0\r\n\r\n"),
+            "405",
+        ),
+        (
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\n{key}\r\n"),
+            "426",
+        ),
+        (
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n"),
+            "400",
+        ),
+        (
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: not-base64\r\n\r\n"),
+            "400",
+        ),
+        (
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nSec-WebSocket-Version: 13\r\n{key}\r\n"),
+            "426",
+        ),
+        ("HELLO\r\n\r\n".to_owned(), "400"),
+        ("GET /relay HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n".to_owned(), "400"),
+    ];
+    for (request, status) in cases {
+        let line = status_line(addr, &request).await;
+        assert!(
+            line.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{request:?} got {line:?}"
+        );
+    }
+    assert_eq!(relay.relay.metrics().open_sessions(), 0);
+}
+
+#[tokio::test]
+async fn websockets_from_a_foreign_origin_are_refused_and_the_own_origin_is_admitted() {
+    let echo = echo_server().await;
+    let relay = TestRelay::start(RelayConfig {
+        origins: Origins::default().allow(["https://app.example.com".to_owned()]),
+        ..loopback_config(&[echo.port()])
+    })
+    .await;
+    let url = relay.url("127.0.0.1", echo.port());
+    for origin in [
+        "https://evil.example",
+        "http://127.0.0.1:1",
+        "null",
+        "https://app.example.com.evil.example",
+    ] {
+        match ws_connect(&url, Some(origin), None).await {
+            Err(tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 403, "{origin}");
+            }
+            Err(e) => panic!("{origin}: {e}"),
+            Ok(_) => panic!("{origin} was admitted"),
+        }
+    }
+    let own = format!("http://{}", relay.addr);
+    for origin in [own.as_str(), "https://app.example.com"] {
+        let mut ws = ws_connect(&url, Some(origin), None).await.unwrap();
+        assert_eq!(round_trip(&mut ws, b"ok").await, b"ok", "{origin}");
+    }
+    let metrics = relay.relay.metrics().render();
+    assert!(
+        metrics.contains("webpop_relay_refused_total{reason=\"forbidden_origin\"} 4"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_token_is_unauthorized_and_the_right_one_admitted() {
+    let echo = echo_server().await;
+    let relay = TestRelay::start(RelayConfig {
+        token: Some(Secret::token("open sesame").unwrap()),
+        ..loopback_config(&[echo.port()])
+    })
+    .await;
+    let target = Target::new("127.0.0.1", echo.port()).unwrap();
+    let base = format!("ws://{}/relay?", relay.addr);
+    for token in [
+        None,
+        Some(""),
+        Some("open sesam"),
+        Some("open sesame!"),
+        Some("OPEN SESAME"),
+    ] {
+        let mut request = RelayRequest::new(target.clone());
+        if let Some(token) = token {
+            request = request.with_token(Secret::token(token).unwrap());
+        }
+        let mut ws = ws_connect(&format!("{base}{}", request.to_query()), None, None)
+            .await
+            .unwrap();
+        assert_eq!(
+            close_code(&mut ws).await,
+            CloseReason::Unauthorized.code(),
+            "{token:?}"
+        );
+    }
+    let request = RelayRequest::new(target).with_token(Secret::token("open sesame").unwrap());
+    let mut ws = ws_connect(&format!("{base}{}", request.to_query()), None, None)
+        .await
+        .unwrap();
+    assert_eq!(round_trip(&mut ws, b"in").await, b"in");
+}
