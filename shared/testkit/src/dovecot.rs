@@ -736,7 +736,7 @@ pub fn parse_rawlog(log: &[u8]) -> Vec<Vec<String>> {
 /// signal without unsafe code; `kill(1)` in the shell can.
 ///
 /// The pipe is kept on fd 3: a non-interactive shell gives background jobs /dev/null as stdin.
-const WATCHDOG_SCRIPT: &str = r#"exec 3<&0
+pub(crate) const WATCHDOG_SCRIPT: &str = r#"exec 3<&0
 "$@" 3<&- &
 pid=$!
 (read -r _ <&3; kill -TERM "$pid" 2>/dev/null) &

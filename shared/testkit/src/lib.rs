@@ -6,6 +6,7 @@
 //!   certificate, plain+STLS and implicit-TLS ports, and access to its Maildir and raw logs.
 //! - [`delay_proxy`]: a TCP proxy that adds latency without limiting throughput.
 //! - [`fetchmail`]: runs Debian's fetchmail against a server as a baseline, and parses its BSMTP.
+//! - [`nginx`]: a private nginx load balancer with WebSocket upgrade in front of relays.
 //!
 //! Everything talks to 127.0.0.1 only. The Dovecot and fetchmail parts need the Debian packages
 //! `dovecot-core`, `dovecot-pop3d` and `fetchmail` (and `openssl` for one test).
@@ -31,3 +32,4 @@ pub mod corpus;
 pub mod delay_proxy;
 pub mod dovecot;
 pub mod fetchmail;
+pub mod nginx;
