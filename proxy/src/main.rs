@@ -11,10 +11,14 @@ use webpop_proxy::Relay;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // tungstenite's trace logs print frame payloads: cap them, whatever RUST_LOG says.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+        .add_directive("tungstenite=info".parse()?)
+        .add_directive("tokio_tungstenite=info".parse()?);
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
+        .with_ansi(false)
         .init();
     let settings = Args::parse().into_settings()?;
     if !settings.web_root.join("index.html").is_file() {

@@ -1,0 +1,128 @@
+//! The `webpop-proxy` binary itself: `--help` documents every option, and its logs, even at
+//! `RUST_LOG=trace`, record each session's target, bytes, duration and close reason but never
+//! payload bytes or the access token. SIGTERM stops it cleanly.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_webpop-proxy");
+
+#[test]
+fn help_documents_every_option() {
+    let out = Command::new(BINARY).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--web-root",
+        "--tls-cert",
+        "--tls-key",
+        "--allow-port",
+        "--allow-host",
+        "--deny-host",
+        "--allow-private-targets",
+        "--allow-origin",
+        "--token",
+        "--token-file",
+        "--trusted-proxy",
+        "--connect-timeout",
+        "--idle-timeout",
+        "--max-lifetime",
+        "--max-connections",
+        "--max-per-ip",
+        "--max-http-connections",
+        "--header-timeout",
+        "--drain-timeout",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}");
+    }
+    assert!(help.contains("[env: WEBPOP_LISTEN="));
+}
+
+#[tokio::test]
+async fn logs_record_sessions_without_payload_or_token_and_sigterm_stops_it() {
+    let echo = echo_server().await;
+    let web_root = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BINARY)
+        .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
+        .args(["--allow-port", &echo.port().to_string()])
+        .arg("--web-root")
+        .arg(web_root.path())
+        .env("RUST_LOG", "trace")
+        .env("WEBPOP_TOKEN", "tok-9f8e7d")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines_rx.recv())
+            .await
+            .expect("no 'serving' line")
+            .expect("the binary exited");
+        log.push(line.clone());
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+
+    let marker = b"PAYLOAD-MARKER-5a7c";
+    let url = format!(
+        "ws://{addr}/relay?host=127.0.0.1&port={}&token=tok-9f8e7d",
+        echo.port()
+    );
+    let mut ws = ws_connect(&url, None, None).await.unwrap();
+    assert_eq!(round_trip(&mut ws, marker).await, marker);
+    ws.close(None).await.unwrap();
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit}");
+    while let Some(line) = lines_rx.recv().await {
+        log.push(line);
+    }
+    let log = log.join("\n");
+
+    let ended = log
+        .lines()
+        .find(|l| l.contains("relay session ended"))
+        .unwrap_or_else(|| panic!("no session line in\n{log}"));
+    for field in [
+        format!("target=127.0.0.1:{}", echo.port()),
+        format!("to_server={}", marker.len()),
+        format!("to_client={}", marker.len()),
+        "duration_ms=".to_owned(),
+        "reason=\"client_closed\"".to_owned(),
+    ] {
+        assert!(ended.contains(&field), "no {field} in {ended}");
+    }
+    let hex: String = marker.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!log.contains("PAYLOAD-MARKER"), "payload in the log");
+    assert!(
+        !log.to_lowercase().contains(&hex),
+        "payload (hex) in the log"
+    );
+    assert!(!log.contains("tok-9f8e7d"), "token in the log");
+    assert!(log.contains("SIGTERM"), "{log}");
+}
