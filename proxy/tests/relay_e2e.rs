@@ -104,7 +104,25 @@ async fn pop3_over_tls_through_the_relay_shows_the_relay_only_ciphertext() {
                 }
             }
         }
-        // Both recordings saw the same bytes: the relay forwards exactly, adding nothing.
-        assert_eq!(ws_side.all(), tcp_side.all(), "{security:?}");
+        // Both recordings saw the same bytes: the relay forwards exactly, adding nothing. (The
+        // client may hang up before the server's last TLS record reaches it, so towards the
+        // client its recording is a prefix of the server's.)
+        let (ws_up, ws_down) = (
+            ws_side.to_server.lock().unwrap().clone(),
+            ws_side.to_client.lock().unwrap().clone(),
+        );
+        let (tcp_up, tcp_down) = (
+            tcp_side.to_server.lock().unwrap().clone(),
+            tcp_side.to_client.lock().unwrap().clone(),
+        );
+        assert!(ws_up == tcp_up, "{security:?}: bytes to the server differ");
+        assert!(
+            tcp_down.starts_with(&ws_down),
+            "{security:?}: bytes to the client differ"
+        );
+        assert!(
+            tcp_down.len() - ws_down.len() < 200,
+            "{security:?}: bytes missing"
+        );
     }
 }

@@ -168,7 +168,7 @@ async fn a_client_that_stops_reading_does_not_grow_the_relays_memory() {
     }
     let buffered = relay.relay.metrics().buffered_bytes();
     assert!(
-        buffered <= MAX_FRAME as u64,
+        buffered <= webpop_proxy::relay::READ_SIZE as u64,
         "the relay holds {buffered} bytes for a stalled client"
     );
     assert!(

@@ -23,6 +23,10 @@ use crate::policy::TargetPolicy;
 use crate::resolve::Resolver;
 
 pub use origin::Origins;
+
+/// The most the relay reads from a mail server at once (four 64 KiB frames, sent with one
+/// write), and so the most a session holds in memory towards the page.
+pub const READ_SIZE: usize = 4 * webpop_shared::relay::MAX_FRAME;
 pub(crate) use upgrade::handle;
 
 /// How the relay admits and runs sessions.

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use bytes::BytesMut;
+use bytes::{BufMut as _, BytesMut};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
@@ -17,6 +17,7 @@ use webpop_shared::relay::{CloseReason, MAX_FRAME};
 
 use super::session::Ws;
 use super::Relay;
+use super::READ_SIZE;
 
 /// How a session ended and what it carried.
 #[derive(Debug)]
@@ -43,12 +44,15 @@ pub(super) async fn run(relay: &Relay, ws: &mut Ws, upstream: TcpStream) -> Outc
 
     let reason = {
         let down = async {
+            // Reused while data keeps coming (a bulk download allocates once); dropped after a
+            // short read, so a quiet session holds no buffer.
+            let mut buf = BytesMut::new();
             loop {
                 if server_read.readable().await.is_err() {
                     return Some(CloseReason::UpstreamError);
                 }
-                let mut buf = BytesMut::with_capacity(MAX_FRAME);
-                let n = match server_read.try_read_buf(&mut buf) {
+                buf.reserve(READ_SIZE);
+                let n = match server_read.try_read_buf(&mut (&mut buf).limit(READ_SIZE)) {
                     Ok(0) => return Some(CloseReason::Done),
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
@@ -56,10 +60,21 @@ pub(super) async fn run(relay: &Relay, ws: &mut Ws, upstream: TcpStream) -> Outc
                 };
                 touch();
                 relay.metrics.buffer(n as isize);
-                let sent = sink.send(Message::Binary(buf.freeze())).await;
+                // One read becomes frames of at most 64 KiB, written to the socket together.
+                let mut sent = Ok(());
+                while !buf.is_empty() && sent.is_ok() {
+                    let frame = buf.split_to(buf.len().min(MAX_FRAME)).freeze();
+                    sent = sink.feed(Message::Binary(frame)).await;
+                }
+                if sent.is_ok() {
+                    sent = sink.flush().await;
+                }
                 relay.metrics.buffer(-(n as isize));
                 if sent.is_err() {
                     return None;
+                }
+                if n < READ_SIZE / 2 {
+                    buf = BytesMut::new();
                 }
                 relay.metrics.to_client(n);
                 to_client.fetch_add(n as u64, Relaxed);

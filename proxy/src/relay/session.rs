@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use webpop_shared::relay::{CloseReason, Target, MAX_FRAME};
 
-use super::{pump, Relay};
+use super::{pump, Relay, READ_SIZE};
 use crate::limits::Permit;
 use crate::metrics::Refused;
 
@@ -38,8 +38,8 @@ fn ws_config() -> WebSocketConfig {
     // batching (each frame goes out as it is produced), and hard frame and message caps.
     WebSocketConfig::default()
         .read_buffer_size(2 * 1024)
-        .write_buffer_size(0)
-        .max_write_buffer_size(2 * MAX_FRAME + 64)
+        .write_buffer_size(READ_SIZE + 64)
+        .max_write_buffer_size(2 * READ_SIZE + 64)
         .max_frame_size(Some(MAX_FRAME))
         .max_message_size(Some(MAX_FRAME))
 }
