@@ -119,6 +119,11 @@ pub struct Args {
     #[arg(long, env = "WEBPOP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 
+    /// Worker threads. One moves bytes with the lowest latency and is enough for gigabytes a
+    /// second; more help a relay that serves TLS itself to many users.
+    #[arg(long, env = "WEBPOP_THREADS", default_value_t = 1)]
+    pub threads: usize,
+
     /// On SIGINT or SIGTERM, how long open sessions may go on before they are closed.
     #[arg(long, env = "WEBPOP_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: Duration,

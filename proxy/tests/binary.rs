@@ -38,6 +38,7 @@ fn help_documents_every_option() {
         "--max-http-connections",
         "--header-timeout",
         "--drain-timeout",
+        "--threads",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
