@@ -1,6 +1,6 @@
 //! webpop's browser-independent core: the sans-I/O POP3 client ([`pop3`]), credentials that
-//! stay out of logs ([`secret`]), the TLS+POP3 session ([`session`]) and the relay's wire
-//! contract ([`relay`]).
+//! stay out of logs ([`secret`]), the TLS+POP3 session ([`session`]), the relay's wire
+//! contract ([`relay`]) and the sync engine's planning and retry logic ([`sync`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -8,6 +8,7 @@ pub mod pop3;
 pub mod relay;
 pub mod secret;
 pub mod session;
+pub mod sync;
 
 #[cfg(feature = "tokio")]
 pub mod driver;
