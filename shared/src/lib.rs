@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod mime;
 pub mod pop3;
 pub mod relay;
 pub mod secret;
