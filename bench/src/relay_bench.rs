@@ -1,15 +1,18 @@
 //! Compares WebSocket-to-TCP relays side by side in one run: webpop-proxy, websocat and
-//! websockify, each in front of the same local TCP source, plus direct TCP as a baseline.
+//! websockify, each in front of the same local TCP source, plus two references: direct TCP, and
+//! socat relaying plain TCP to TCP, the floor of any relay that copies bytes in user space (what
+//! relaying costs with no WebSocket work at all).
 //!
 //! Measured: a large download (MB/s and the relay's CPU seconds per GiB), small request/response
-//! round trips (p50/p99), and the relay's memory growth per idle connection at each connection
-//! count asked for; then ours against websocat, with targets. Everything listens on 127.0.0.1.
-//! The source, this client and every relay are separate processes, so each relay's CPU time and
-//! memory can be read from `/proc` alone; websockify forks per connection, so a relay's figures
-//! are those of its whole process tree.
+//! round trips (p50/p99), and the WebSocket relays' memory growth per idle connection at each
+//! connection count asked for; then ours against websocat, with targets. Everything listens on
+//! 127.0.0.1. The source, this client and every relay are separate processes, so each relay's CPU
+//! time and memory can be read from `/proc` alone; websockify and socat fork per connection, so a
+//! relay's figures are those of its whole process tree.
 
 #![forbid(unsafe_code)]
 
+use std::fmt;
 use std::fs::{self, File};
 use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -77,6 +80,9 @@ struct Args {
     /// websockify's launcher script (from PyPI).
     #[arg(long, default_value = "websockify")]
     websockify: PathBuf,
+    /// socat, for the plain TCP-to-TCP reference row (reported as unavailable if missing).
+    #[arg(long, default_value = "socat")]
+    socat: PathBuf,
     /// A quick check that everything works: 1 round, 64 MiB, 1,000 round trips, 100 and 1,000
     /// idle connections. Flags given explicitly still win.
     #[arg(long)]
@@ -331,16 +337,19 @@ impl Source {
 /// The relays compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// Plain TCP to TCP: a reference, not a WebSocket relay.
+    Socat,
     Ours,
     Websocat,
     Websockify,
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Ours, Kind::Websocat, Kind::Websockify];
+    const ALL: [Kind; 4] = [Kind::Socat, Kind::Ours, Kind::Websocat, Kind::Websockify];
 
     fn name(self) -> &'static str {
         match self {
+            Kind::Socat => "socat (no WebSocket)",
             Kind::Ours => "webpop-proxy",
             Kind::Websocat => "websocat",
             Kind::Websockify => "websockify",
@@ -349,19 +358,37 @@ impl Kind {
 
     fn exe(self, args: &Args) -> &Path {
         match self {
+            Kind::Socat => &args.socat,
             Kind::Ours => &args.ours,
             Kind::Websocat => &args.websocat,
             Kind::Websockify => &args.websockify,
         }
     }
 
+    /// Whether its memory per idle connection is measured. socat is a reference for the cost of
+    /// copying bytes; what an idle connection costs matters only for the WebSocket relays.
+    fn in_idle_test(self) -> bool {
+        self != Kind::Socat
+    }
+
     /// The command line that makes this relay listen on `port` and relay to the source, each
-    /// configured as its documentation suggests for a WebSocket-to-TCP relay.
+    /// configured as its documentation suggests for a WebSocket-to-TCP relay (socat: TCP to TCP).
     fn command(self, exe: &Path, port: u16, source: u16, web_root: &Path) -> Command {
         let listen = format!("127.0.0.1:{port}");
         let target = format!("127.0.0.1:{source}");
         let mut command = Command::new(exe);
         match self {
+            // One child process per connection (`fork`), like websockify. 1 MiB buffers rather
+            // than the default 8 KiB, so that small reads do not make it look slower than
+            // copying has to be; TCP_NODELAY on both sides, as ours sets it.
+            Kind::Socat => {
+                command.args([
+                    "-b",
+                    "1048576",
+                    &format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay"),
+                    &format!("TCP:{target},nodelay"),
+                ]);
+            }
             Kind::Ours => {
                 // Only the flags below configure it, whatever this shell has set.
                 for (name, _) in std::env::vars_os() {
@@ -397,17 +424,23 @@ impl Kind {
         command
     }
 
-    fn url(self, port: u16, source: u16) -> String {
+    /// Where clients reach the source through this relay listening on `port`.
+    fn endpoint(self, port: u16, source: u16) -> Endpoint {
         match self {
-            Kind::Ours => format!("ws://127.0.0.1:{port}/relay?host=127.0.0.1&port={source}"),
-            Kind::Websocat | Kind::Websockify => format!("ws://127.0.0.1:{port}/"),
+            Kind::Socat => Endpoint::Tcp((Ipv4Addr::LOCALHOST, port).into()),
+            Kind::Ours => Endpoint::WebSocket(format!(
+                "ws://127.0.0.1:{port}/relay?host=127.0.0.1&port={source}"
+            )),
+            Kind::Websocat | Kind::Websockify => {
+                Endpoint::WebSocket(format!("ws://127.0.0.1:{port}/"))
+            }
         }
     }
 }
 
-/// A running relay process (and, for websockify, its children: its own process group).
+/// A running relay process (and, for websockify and socat, its children: its own process group).
 struct Relay {
-    url: String,
+    endpoint: Endpoint,
     child: Child,
     pid: u32,
     log: PathBuf,
@@ -433,7 +466,7 @@ impl Relay {
             .with_context(|| format!("cannot start {}", exe.display()))?;
         let pid = child.id().context("the relay exited at once")?;
         let mut relay = Self {
-            url: kind.url(port, source.port),
+            endpoint: kind.endpoint(port, source.port),
             child,
             pid,
             log,
@@ -454,13 +487,10 @@ impl Relay {
             }
             sleep(Duration::from_millis(20)).await;
         }
-        let mut probe = timeout(
-            OPEN_TIMEOUT,
-            Echo::open(&Endpoint::Relay(relay.url.clone())),
-        )
-        .await
-        .map_err(|_| anyhow!("no echo through it within {OPEN_TIMEOUT:?}"))?
-        .with_context(|| format!("no echo through it: {}", relay.log_tail()))?;
+        let mut probe = timeout(OPEN_TIMEOUT, Echo::open(&relay.endpoint))
+            .await
+            .map_err(|_| anyhow!("no echo through it within {OPEN_TIMEOUT:?}"))?
+            .with_context(|| format!("no echo through it: {}", relay.log_tail()))?;
         probe.round_trip(b"probe").await?;
         Ok(relay)
     }
@@ -478,8 +508,9 @@ impl Relay {
     }
 
     /// Waits until the relay is a single process again, as every relay here is with no
-    /// connection open (websockify's per-connection children have exited and been reaped, and
-    /// their CPU time has moved into the parent's `cutime`/`cstime`), and returns its figures.
+    /// connection open (websockify's and socat's per-connection children have exited and been
+    /// reaped, and their CPU time has moved into the parent's `cutime`/`cstime`), and returns its
+    /// figures.
     async fn settle(&self) -> Result<TreeStats> {
         let start = Instant::now();
         loop {
@@ -605,11 +636,21 @@ fn proc_kib(pid: u32, file: &str, key: &str) -> u64 {
 
 // --- Clients ------------------------------------------------------------------------------------
 
-/// Where a client connects: straight to the source, or to a relay's WebSocket URL.
+/// Where a client connects: a plain TCP address (the source itself, or socat in front of it), or
+/// a WebSocket relay's URL.
 #[derive(Debug, Clone)]
 enum Endpoint {
-    Direct(SocketAddr),
-    Relay(String),
+    Tcp(SocketAddr),
+    WebSocket(String),
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp(addr) => write!(f, "tcp://{addr}"),
+            Endpoint::WebSocket(url) => f.write_str(url),
+        }
+    }
 }
 
 type Ws = WebSocketStream<TcpStream>;
@@ -633,7 +674,7 @@ async fn download(endpoint: &Endpoint, bytes: u64) -> Result<Duration> {
     ask.extend(bytes.to_be_bytes());
     let mut got = 0;
     match endpoint {
-        Endpoint::Direct(addr) => {
+        Endpoint::Tcp(addr) => {
             let mut tcp = TcpStream::connect(addr).await?;
             let start = Instant::now();
             tcp.write_all(&ask).await?;
@@ -646,7 +687,7 @@ async fn download(endpoint: &Endpoint, bytes: u64) -> Result<Duration> {
             }
             Ok(start.elapsed())
         }
-        Endpoint::Relay(url) => {
+        Endpoint::WebSocket(url) => {
             let mut ws = open_ws(url, WebSocketConfig::default()).await?;
             let start = Instant::now();
             ws.send(Message::binary(ask)).await?;
@@ -678,13 +719,13 @@ impl Echo {
 
     async fn open_with(endpoint: &Endpoint, config: WebSocketConfig) -> Result<Self> {
         Ok(match endpoint {
-            Endpoint::Direct(addr) => {
+            Endpoint::Tcp(addr) => {
                 let mut tcp = TcpStream::connect(addr).await?;
                 tcp.set_nodelay(true)?;
                 tcp.write_u8(request::ECHO).await?;
                 Self::Tcp(tcp)
             }
-            Endpoint::Relay(url) => {
+            Endpoint::WebSocket(url) => {
                 let mut ws = open_ws(url, config).await?;
                 ws.send(Message::binary(vec![request::ECHO])).await?;
                 Self::Ws(Box::new(ws))
@@ -834,7 +875,7 @@ async fn run_benchmark(args: &Args, plan: &Plan) -> Result<()> {
     let scratch = tempfile::tempdir()?;
     let source = Source::start().await?;
     let mut rows = vec![Row::new("direct TCP", None)];
-    rows[0].endpoint = Some(Endpoint::Direct(source.addr()));
+    rows[0].endpoint = Some(Endpoint::Tcp(source.addr()));
     rows.extend(Kind::ALL.map(|k| Row::new(k.name(), Some(k))));
 
     // Downloads and round trips share one process per relay; idle tests get fresh ones.
@@ -846,8 +887,8 @@ async fn run_benchmark(args: &Args, plan: &Plan) -> Result<()> {
         };
         match Relay::start(kind, args, &source, scratch.path()).await {
             Ok(relay) => {
-                eprintln!("{} relays {}", kind.name(), relay.url);
-                row.endpoint = Some(Endpoint::Relay(relay.url.clone()));
+                eprintln!("{} relays {}", kind.name(), relay.endpoint);
+                row.endpoint = Some(relay.endpoint.clone());
                 relays.push(Some(relay));
             }
             Err(e) => {
@@ -871,7 +912,7 @@ async fn run_benchmark(args: &Args, plan: &Plan) -> Result<()> {
             match measure_download(endpoint, relay.as_ref(), plan.download_bytes, limit).await {
                 Ok((secs, cpu)) => {
                     eprintln!(
-                        "  download round {round}: {:<12} {:7.1} MB/s{}",
+                        "  download round {round}: {:<20} {:7.1} MB/s{}",
                         row.name,
                         plan.download_bytes as f64 / 1e6 / secs,
                         cpu.map(|c| format!(", relay CPU {c:.2} s"))
@@ -895,7 +936,10 @@ async fn run_benchmark(args: &Args, plan: &Plan) -> Result<()> {
     source.wait_idle().await?;
 
     for row in &mut rows {
-        let Some(kind) = row.kind.filter(|_| row.unavailable.is_none()) else {
+        let Some(kind) = row
+            .kind
+            .filter(|k| k.in_idle_test() && row.unavailable.is_none())
+        else {
             continue;
         };
         if let Err(e) = measure_idle(row, kind, args, &source, scratch.path(), &plan.idle).await {
@@ -1003,7 +1047,7 @@ async fn measure_idle(
     let relay = Relay::start(kind, args, source, scratch).await?;
     source.wait_idle().await?;
     let base = relay.settle().await?;
-    let endpoint = &Endpoint::Relay(relay.url.clone());
+    let endpoint = &relay.endpoint;
     // Our own buffers are not measured, but 10,000 of tungstenite's default 128 KiB add up.
     let config = WebSocketConfig::default().read_buffer_size(4 * KIB as usize);
     let mut held = Vec::new();
@@ -1046,7 +1090,7 @@ async fn measure_idle(
             pss_kib: per_conn(now.pss_kib, base.pss_kib),
         };
         eprintln!(
-            "  idle: {:<12} {count:>6} connections: {:.1} KB RSS each ({} processes)",
+            "  idle: {:<20} {count:>6} connections: {:.1} KB RSS each ({} processes)",
             kind.name(),
             stage.rss_kib,
             now.processes
@@ -1077,15 +1121,15 @@ fn report(rows: &[Row], plan: &Plan) {
         bytes / (1024 * KIB),
         plan.rounds
     );
-    println!("  {:<14}{:>10}{:>12}", "", "MB/s", "CPU s/GiB");
+    println!("  {:<22}{:>10}{:>12}", "", "MB/s", "CPU s/GiB");
     for row in rows {
         match row.download_medians(bytes) {
             Some((rate, cpu)) => println!(
-                "  {:<14}{rate:>10.1}{:>12}",
+                "  {:<22}{rate:>10.1}{:>12}",
                 row.name,
                 cpu.map_or("-".to_owned(), |c| format!("{c:.3}"))
             ),
-            None => println!("  {:<14}{}", row.name, row.why_not(&row.download_error)),
+            None => println!("  {:<22}{}", row.name, row.why_not(&row.download_error)),
         }
     }
 
@@ -1095,7 +1139,7 @@ fn report(rows: &[Row], plan: &Plan) {
         plan.round_trips, plan.message_size
     );
     println!(
-        "  {:<14}{:>10}{:>10}{:>16}",
+        "  {:<22}{:>10}{:>10}{:>16}",
         "", "p50 µs", "p99 µs", "p50 vs direct"
     );
     let direct_p50 = rows[0].percentile(50.0, expected);
@@ -1109,13 +1153,13 @@ fn report(rows: &[Row], plan: &Plan) {
                     format!("{:+.1}", (p50.as_secs_f64() - d.as_secs_f64()) * 1e6)
                 });
                 println!(
-                    "  {:<14}{:>10.1}{:>10.1}{added:>16}",
+                    "  {:<22}{:>10.1}{:>10.1}{added:>16}",
                     row.name,
                     p50.as_secs_f64() * 1e6,
                     p99.as_secs_f64() * 1e6
                 );
             }
-            _ => println!("  {:<14}{}", row.name, row.why_not(&row.round_trip_error)),
+            _ => println!("  {:<22}{}", row.name, row.why_not(&row.round_trip_error)),
         }
     }
 
@@ -1130,9 +1174,12 @@ fn report(rows: &[Row], plan: &Plan) {
         .iter()
         .map(|n| format!("{:>22}", format!("RSS (PSS) @ {n}")))
         .collect();
-    println!("  {:<14}{header}", "");
-    for row in rows.iter().filter(|r| r.kind.is_some()) {
-        let mut line = format!("  {:<14}", row.name);
+    println!("  {:<22}{header}", "");
+    for row in rows
+        .iter()
+        .filter(|r| r.kind.is_some_and(Kind::in_idle_test))
+    {
+        let mut line = format!("  {:<22}", row.name);
         for stage in &row.idle {
             line += &format!(
                 "{:>22}",
@@ -1152,13 +1199,18 @@ fn report(rows: &[Row], plan: &Plan) {
             .find(|r| r.kind == Some(kind))
             .expect("a row per relay")
     };
-    let (ours, websocat) = (find(Kind::Ours), find(Kind::Websocat));
+    let (ours, websocat, socat) = (find(Kind::Ours), find(Kind::Websocat), find(Kind::Socat));
     let cpu = |row: &Row| row.download_medians(bytes).and_then(|(_, cpu)| cpu);
     print_target(
         "CPU per GiB, ours / websocat",
         cpu(ours).zip(cpu(websocat)).map(|(a, b)| a / b),
         0.4,
         "",
+    );
+    // How low the ratio above can go: socat does nothing but copy bytes through user space.
+    print_figure(
+        "CPU per GiB, socat floor / websocat",
+        cpu(socat).zip(cpu(websocat)).map(|(a, b)| a / b),
     );
     let p50 = |row: &Row| row.percentile(50.0, expected).map(|d| d.as_secs_f64());
     print_target(
@@ -1177,6 +1229,12 @@ fn report(rows: &[Row], plan: &Plan) {
         16.0,
         " KB",
     );
+}
+
+/// Prints a figure that has no target.
+fn print_figure(what: &str, value: Option<f64>) {
+    let value = value.map_or("not measured".to_owned(), |v| format!("{v:.2}"));
+    println!("  {what:<40} {value}");
 }
 
 /// Prints a figure against its upper bound.
