@@ -1,13 +1,15 @@
-//! The sync engine's pure logic: what to fetch and what to delete ([`plan`]), and what to do
-//! when a server says "not now" ([`retry`]).
+//! The sync engine's pure logic: what to fetch and what to delete ([`plan`]), running one sync
+//! over a POP3 session ([`engine`]), and what to do when a server says "not now" ([`retry`]).
 //!
 //! Nothing here touches a socket, a clock or a store: callers pass the server's listing, what
 //! the store knows and the current time, and get decisions back. The browser and the native
 //! tests drive the same logic.
 
+pub mod engine;
 pub mod plan;
 pub mod retry;
 
+pub use engine::{Batch, Engine, EngineConfig, Fetched, Progress, Report, SyncError, SyncEvent};
 pub use plan::{
     listing, plan, Fetch, FetchMode, Known, KnownState, Listed, Plan, PlanError, PlanOptions,
     ServerPolicy,

@@ -1,0 +1,433 @@
+//! The engine against a scripted in-memory server: ordering, batching, the memory window and
+//! deletion safety. (Real servers: `shared/tests/sync_dovecot.rs`.)
+
+use std::collections::{HashMap, HashSet};
+
+use super::*;
+use crate::sync::plan::{KnownState, ServerPolicy};
+
+/// A POP3 mailbox that answers commands; deletions take effect only at QUIT.
+struct Server {
+    messages: Vec<(String, Vec<u8>)>,
+    marked: HashSet<u32>,
+    refuse_retr: HashSet<u32>,
+    uidl: bool,
+}
+
+impl Server {
+    fn new(n: usize) -> Self {
+        Self {
+            messages: (0..n)
+                .map(|i| {
+                    (
+                        format!("uid-{i}"),
+                        format!("Subject: {i}\r\n\r\n{}\r\n", "x".repeat(i * 100)).into_bytes(),
+                    )
+                })
+                .collect(),
+            marked: HashSet::new(),
+            refuse_retr: HashSet::new(),
+            uidl: true,
+        }
+    }
+
+    fn err(text: &str) -> ServerError {
+        ServerError {
+            code: None,
+            text: text.into(),
+            sasl_error: None,
+        }
+    }
+
+    fn answer(&mut self, command: Command) -> Result<Reply, ServerError> {
+        let get = |msg: u32| self.messages.get(msg as usize - 1);
+        match command {
+            Command::Uidl(None) if self.uidl => Ok(Reply::Uids(
+                (1..=self.messages.len() as u32)
+                    .map(|msg| UidEntry {
+                        msg,
+                        uid: self.messages[msg as usize - 1].0.clone(),
+                    })
+                    .collect(),
+            )),
+            Command::Uidl(None) => Err(Self::err("unknown command")),
+            Command::List(None) => Ok(Reply::Listing(
+                (1..=self.messages.len() as u32)
+                    .map(|msg| ListEntry {
+                        msg,
+                        size: self.messages[msg as usize - 1].1.len() as u64,
+                    })
+                    .collect(),
+            )),
+            Command::Retr(msg) if self.refuse_retr.contains(&msg) => Err(Self::err("gone")),
+            Command::Retr(msg) => Ok(Reply::Message(get(msg).unwrap().1.clone())),
+            Command::Top { msg, .. } => {
+                let raw = &get(msg).unwrap().1;
+                let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                Ok(Reply::Message(raw[..end].to_vec()))
+            }
+            Command::Dele(msg) => {
+                assert!(self.marked.insert(msg), "DELE {msg} twice");
+                Ok(Reply::Ok {
+                    text: String::new(),
+                })
+            }
+            Command::Quit => {
+                let marked = std::mem::take(&mut self.marked);
+                let mut n = 0;
+                self.messages.retain(|_| {
+                    n += 1;
+                    !marked.contains(&n)
+                });
+                Ok(Reply::Ok {
+                    text: String::new(),
+                })
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// The store: UIDL -> (state, raw), written a batch at a time.
+#[derive(Default)]
+struct Store {
+    mail: HashMap<String, (KnownState, Vec<u8>)>,
+    fail_batch: Option<u64>,
+    /// Most bytes ever held by the engine at once (pending + uncommitted + requested).
+    batches: usize,
+}
+
+impl Store {
+    fn known(&self) -> HashMap<String, Known> {
+        self.mail
+            .iter()
+            .map(|(uid, (state, _))| {
+                (
+                    uid.clone(),
+                    Known {
+                        first_seen: 0,
+                        state: *state,
+                    },
+                )
+            })
+            .collect()
+    }
+}
+
+/// Runs the engine against `server` and `store`. `cut_after` drops the connection after that
+/// many replies (no QUIT). Returns the events.
+fn run(
+    engine: &mut Engine,
+    server: &mut Server,
+    store: &mut Store,
+    cut_after: Option<usize>,
+) -> Vec<SyncEvent> {
+    let mut events = Vec::new();
+    let mut in_flight = std::collections::VecDeque::new();
+    let mut replies = 0;
+    loop {
+        while let Some(command) = engine.poll_command() {
+            in_flight.push_back(command);
+        }
+        while let Some(event) = engine.poll_event() {
+            if let SyncEvent::Store(batch) = &event {
+                if store.fail_batch == Some(batch.id) {
+                    engine.store_failed(batch.id, "quota exceeded");
+                } else {
+                    for m in &batch.messages {
+                        let state = match m.mode {
+                            FetchMode::Whole => KnownState::Stored,
+                            FetchMode::HeadersOnly => KnownState::HeadersOnly,
+                        };
+                        assert!(
+                            store
+                                .mail
+                                .insert(m.uid.clone(), (state, m.raw.clone()))
+                                .is_none(),
+                            "stored {} twice",
+                            m.uid
+                        );
+                    }
+                    store.batches += 1;
+                    engine.committed(batch.id);
+                }
+            }
+            events.push(event);
+        }
+        // Commits may have released DELEs, more fetches or QUIT.
+        while let Some(command) = engine.poll_command() {
+            in_flight.push_back(command);
+        }
+        if engine.is_over() {
+            return events;
+        }
+        if cut_after == Some(replies) {
+            return events;
+        }
+        let Some(command) = in_flight.pop_front() else {
+            panic!("engine stalled: nothing to send and not over");
+        };
+        replies += 1;
+        engine.handle_reply(server.answer(command));
+    }
+}
+
+fn config(policy: ServerPolicy) -> EngineConfig {
+    EngineConfig {
+        plan: PlanOptions {
+            policy,
+            ..PlanOptions::default()
+        },
+        window_bytes: 2_000,
+        batch_messages: 3,
+        batch_bytes: 1_000,
+        now: 1_800_000_000,
+    }
+}
+
+fn finished(events: &[SyncEvent]) -> Option<Report> {
+    events.iter().find_map(|e| match e {
+        SyncEvent::Finished(r) => Some(*r),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_full_sync_stores_everything_in_batches_then_a_second_fetches_nothing() {
+    let mut server = Server::new(20);
+    let mut store = Store::default();
+    let events = run(
+        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
+        &mut server,
+        &mut store,
+        None,
+    );
+    assert_eq!(
+        finished(&events),
+        Some(Report {
+            stored: 20,
+            deleted: 0,
+            skipped: 0
+        })
+    );
+    assert_eq!(store.mail.len(), 20);
+    for (uid, raw) in &server.messages {
+        assert_eq!(&store.mail[uid].1, raw);
+    }
+    assert!(store.batches >= 7, "{} batches", store.batches);
+    let last = events.iter().rev().find_map(|e| match e {
+        SyncEvent::Progress(p) => Some(*p),
+        _ => None,
+    });
+    assert_eq!(
+        last.map(|p| (p.messages_done, p.messages_total)),
+        Some((20, 20))
+    );
+
+    let again = run(
+        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
+        &mut server,
+        &mut store,
+        None,
+    );
+    assert_eq!(finished(&again), Some(Report::default()));
+    assert_eq!(server.messages.len(), 20);
+}
+
+#[test]
+fn memory_stays_within_the_window() {
+    let mut server = Server::new(30);
+    let mut store = Store::default();
+    let mut engine = Engine::new(config(ServerPolicy::LeaveOnServer), store.known());
+    // Drive by hand, checking the engine's own accounting after every step.
+    let mut queue = std::collections::VecDeque::new();
+    let mut peak = 0;
+    loop {
+        while let Some(c) = engine.poll_command() {
+            queue.push_back(c);
+        }
+        while let Some(event) = engine.poll_event() {
+            if let SyncEvent::Store(batch) = event {
+                for m in batch.messages {
+                    store.mail.insert(m.uid, (KnownState::Stored, m.raw));
+                }
+                engine.committed(batch.id);
+            }
+        }
+        while let Some(c) = engine.poll_command() {
+            queue.push_back(c);
+        }
+        let held = engine.requested_bytes + engine.pending_bytes + engine.uncommitted_bytes;
+        peak = peak.max(held);
+        if engine.is_over() {
+            break;
+        }
+        let c = queue.pop_front().unwrap();
+        engine.handle_reply(server.answer(c));
+    }
+    let largest = server
+        .messages
+        .iter()
+        .map(|m| m.1.len() as u64)
+        .max()
+        .unwrap();
+    assert!(peak <= 2_000 + largest, "peak {peak}");
+    assert_eq!(store.mail.len(), 30);
+}
+
+#[test]
+fn delete_after_download_deletes_only_committed_messages_and_only_at_quit() {
+    let mut server = Server::new(10);
+    let mut store = Store::default();
+    // Cut the connection part-way: some batches are committed and their DELEs sent, but no QUIT.
+    let events = run(
+        &mut Engine::new(config(ServerPolicy::DeleteAfterDownload), store.known()),
+        &mut server,
+        &mut store,
+        Some(12),
+    );
+    assert_eq!(finished(&events), None);
+    assert!(
+        !store.mail.is_empty() && store.mail.len() < 10,
+        "{}",
+        store.mail.len()
+    );
+    assert_eq!(server.messages.len(), 10, "nothing deleted without QUIT");
+    server.marked.clear(); // the session ended: marks are dropped
+
+    // The rerun stores the rest (no duplicates: the store asserts it) and deletes everything.
+    let events = run(
+        &mut Engine::new(config(ServerPolicy::DeleteAfterDownload), store.known()),
+        &mut server,
+        &mut store,
+        None,
+    );
+    let report = finished(&events).unwrap();
+    assert_eq!(store.mail.len(), 10);
+    assert_eq!(report.deleted, 10);
+    assert!(server.messages.is_empty());
+}
+
+#[test]
+fn a_store_failure_stops_the_sync_and_deletes_nothing() {
+    let mut server = Server::new(10);
+    let mut store = Store {
+        fail_batch: Some(2),
+        ..Store::default()
+    };
+    let events = run(
+        &mut Engine::new(config(ServerPolicy::DeleteAfterDownload), store.known()),
+        &mut server,
+        &mut store,
+        None,
+    );
+    assert!(
+        matches!(events.last(), Some(SyncEvent::Failed(SyncError::Store(_)))),
+        "{:?}",
+        events.last()
+    );
+    assert_eq!(server.messages.len(), 10);
+    // The first batch was committed and its DELEs may have been sent, but without QUIT the
+    // server keeps them.
+    server.marked.clear();
+    store.fail_batch = None;
+    let events = run(
+        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
+        &mut server,
+        &mut store,
+        None,
+    );
+    assert!(finished(&events).is_some());
+    assert_eq!(store.mail.len(), 10);
+}
+
+#[test]
+fn refused_messages_are_skipped_and_fetched_next_time() {
+    let mut server = Server::new(5);
+    server.refuse_retr.insert(2);
+    let mut store = Store::default();
+    let events = run(
+        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
+        &mut server,
+        &mut store,
+        None,
+    );
+    assert_eq!(
+        finished(&events),
+        Some(Report {
+            stored: 4,
+            deleted: 0,
+            skipped: 1
+        })
+    );
+    server.refuse_retr.clear();
+    let events = run(
+        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
+        &mut server,
+        &mut store,
+        None,
+    );
+    assert_eq!(finished(&events).unwrap().stored, 1);
+}
+
+#[test]
+fn no_uidl_is_a_clear_failure() {
+    let mut server = Server::new(3);
+    server.uidl = false;
+    let mut store = Store::default();
+    let events = run(
+        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
+        &mut server,
+        &mut store,
+        None,
+    );
+    assert_eq!(
+        events.last(),
+        Some(&SyncEvent::Failed(SyncError::Plan(PlanError::NoUidl)))
+    );
+    assert!(store.mail.is_empty());
+}
+
+#[test]
+fn large_messages_are_stored_headers_first_and_never_deleted() {
+    let mut server = Server::new(12);
+    let mut store = Store::default();
+    let mut cfg = config(ServerPolicy::DeleteAfterDownload);
+    cfg.plan.large_message = 500; // messages 5.. are "large"
+    let events = run(
+        &mut Engine::new(cfg, store.known()),
+        &mut server,
+        &mut store,
+        None,
+    );
+    let report = finished(&events).unwrap();
+    let headers_only = store
+        .mail
+        .values()
+        .filter(|(s, _)| *s == KnownState::HeadersOnly)
+        .count();
+    assert!(headers_only >= 6, "{headers_only}");
+    assert_eq!(report.deleted, 12 - headers_only);
+    assert_eq!(server.messages.len(), headers_only);
+    for (state, raw) in store.mail.values() {
+        if *state == KnownState::HeadersOnly {
+            assert!(raw.ends_with(b"\r\n\r\n"));
+        }
+    }
+}
+
+#[test]
+fn cancel_stops_without_quit() {
+    let mut server = Server::new(8);
+    let mut store = Store::default();
+    let mut engine = Engine::new(config(ServerPolicy::DeleteAfterDownload), store.known());
+    let _ = run(&mut engine, &mut server, &mut store, Some(6));
+    engine.cancel();
+    assert!(engine.is_over());
+    assert_eq!(engine.poll_command(), None);
+    assert!(matches!(
+        engine.poll_event(),
+        Some(SyncEvent::Failed(SyncError::Cancelled))
+    ));
+    assert_eq!(server.messages.len(), 8);
+}

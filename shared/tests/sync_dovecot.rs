@@ -1,0 +1,345 @@
+//! The sync engine against a real Dovecot on 127.0.0.1, driven natively (the browser drives
+//! the same engine): full syncs over implicit TLS and STLS, incremental syncs, each server
+//! policy, a connection cut mid-sync, and a store that fails.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio::net::TcpStream;
+use webpop_shared::driver::Connection;
+use webpop_shared::pop3::{AuthMethod, Event};
+use webpop_shared::secret::Credentials;
+use webpop_shared::session::{Security, SessionConfig, Trust};
+use webpop_shared::sync::{
+    Engine, EngineConfig, FetchMode, Known, KnownState, PlanOptions, Report, ServerPolicy,
+    SyncError, SyncEvent,
+};
+use webpop_testkit::corpus;
+use webpop_testkit::dovecot::Dovecot;
+
+const USER: &str = "erin";
+const PASSWORD: &str = "sync-engine-test-pw";
+const DAY: u64 = 86_400;
+const T0: u64 = 1_800_000_000;
+
+/// An in-memory store standing in for IndexedDB (which the browser tests use): UIDL -> record.
+#[derive(Default)]
+struct Store {
+    mail: HashMap<String, (Known, Vec<u8>)>,
+    fail_batch: Option<u64>,
+}
+
+impl Store {
+    fn known(&self) -> HashMap<String, Known> {
+        self.mail
+            .iter()
+            .map(|(u, (k, _))| (u.clone(), *k))
+            .collect()
+    }
+
+    fn raws(&self) -> HashSet<Vec<u8>> {
+        self.mail.values().map(|(_, raw)| raw.clone()).collect()
+    }
+}
+
+async fn connect(server: &Dovecot, security: Security) -> Connection<TcpStream> {
+    let addr = match security {
+        Security::ImplicitTls => server.pop3s_addr(),
+        _ => server.pop3_addr(),
+    };
+    let config = SessionConfig::new("localhost", security)
+        .trust(Trust::default().with_root(server.cert_der().to_vec()));
+    let mut conn = Connection::connect(addr, config).await.unwrap();
+    conn.login(Credentials::new(USER, PASSWORD).unwrap(), AuthMethod::Auto)
+        .await
+        .unwrap();
+    conn
+}
+
+/// Runs one sync; `cut_after` drops the connection after that many replies, without QUIT.
+async fn sync(
+    server: &Dovecot,
+    security: Security,
+    store: &mut Store,
+    config: EngineConfig,
+    cut_after: Option<usize>,
+) -> Vec<SyncEvent> {
+    let mut conn = connect(server, security).await;
+    let mut engine = Engine::new(config, store.known());
+    let mut events = Vec::new();
+    let mut replies = 0;
+    loop {
+        loop {
+            let mut moved = false;
+            while let Some(command) = engine.poll_command() {
+                conn.send(command).unwrap();
+                moved = true;
+            }
+            while let Some(event) = engine.poll_event() {
+                moved = true;
+                if let SyncEvent::Store(batch) = &event {
+                    if store.fail_batch == Some(batch.id) {
+                        engine.store_failed(batch.id, "QuotaExceededError");
+                    } else {
+                        for m in &batch.messages {
+                            let state = match m.mode {
+                                FetchMode::Whole => KnownState::Stored,
+                                FetchMode::HeadersOnly => KnownState::HeadersOnly,
+                            };
+                            let known = Known {
+                                first_seen: config.now,
+                                state,
+                            };
+                            let old = store.mail.insert(m.uid.clone(), (known, m.raw.clone()));
+                            assert!(old.is_none(), "{} stored twice", m.uid);
+                        }
+                        engine.committed(batch.id);
+                    }
+                }
+                events.push(event);
+            }
+            if !moved {
+                break;
+            }
+        }
+        if engine.is_over() || cut_after == Some(replies) {
+            conn.abort();
+            return events;
+        }
+        replies += 1;
+        match conn.next_event().await.unwrap() {
+            Event::Reply { reply, .. } => engine.handle_reply(Ok(reply)),
+            Event::Rejected { error, .. } => engine.handle_reply(Err(error)),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn config(policy: ServerPolicy, now: u64) -> EngineConfig {
+    EngineConfig {
+        plan: PlanOptions {
+            policy,
+            large_message: u64::MAX,
+            top: true,
+        },
+        now,
+        ..EngineConfig::default()
+    }
+}
+
+fn report(events: &[SyncEvent]) -> Report {
+    events
+        .iter()
+        .find_map(|e| match e {
+            SyncEvent::Finished(r) => Some(*r),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no Finished in {:?}", events.last()))
+}
+
+fn dovecot_messages(server: &Dovecot) -> Vec<Vec<u8>> {
+    let n = server.maildir_files(USER).unwrap().len();
+    (1..=n)
+        .map(|i| server.stored_message(USER, i).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn full_then_incremental_syncs_over_implicit_tls_and_stls() {
+    let mail = corpus::generate(300, 404);
+    let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
+    for security in [Security::ImplicitTls, Security::StartTls] {
+        let mut store = Store::default();
+        let policy = ServerPolicy::LeaveOnServer;
+        let first = sync(&server, security, &mut store, config(policy, T0), None).await;
+        assert_eq!(report(&first).stored, 300, "{security:?}");
+        let on_server: HashSet<Vec<u8>> = dovecot_messages(&server).into_iter().collect();
+        assert_eq!(
+            store.raws(),
+            on_server,
+            "{security:?}: stored bytes differ from Dovecot's"
+        );
+        // Batches never exceeded the window: progress reached the totals.
+        assert!(first.iter().any(|e| matches!(e, SyncEvent::Progress(p) if p.messages_done == 300 && p.bytes_done == p.bytes_total)));
+
+        let second = sync(&server, security, &mut store, config(policy, T0), None).await;
+        assert_eq!(report(&second), Report::default(), "{security:?}");
+        assert!(second.contains(&SyncEvent::Planned {
+            fetch: 0,
+            bytes: 0,
+            delete: 0
+        }));
+    }
+    let mut store = Store::default();
+    sync(
+        &server,
+        Security::ImplicitTls,
+        &mut store,
+        config(ServerPolicy::LeaveOnServer, T0),
+        None,
+    )
+    .await;
+    let new = corpus::message(300, 404, 1.0);
+    server.add_message(USER, &new).unwrap();
+    let third = sync(
+        &server,
+        Security::ImplicitTls,
+        &mut store,
+        config(ServerPolicy::LeaveOnServer, T0),
+        None,
+    )
+    .await;
+    assert_eq!(report(&third).stored, 1);
+    assert!(store.raws().contains(&new));
+}
+
+#[tokio::test]
+async fn large_messages_come_headers_first() {
+    let mail = corpus::generate(90, 5); // index 83 is a 2-5 MB message
+    let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
+    let mut store = Store::default();
+    let mut cfg = config(ServerPolicy::DeleteAfterDownload, T0);
+    cfg.plan.large_message = 1024 * 1024;
+    let events = sync(&server, Security::ImplicitTls, &mut store, cfg, None).await;
+    assert_eq!(
+        report(&events).deleted,
+        89,
+        "the large message stays on the server"
+    );
+    let (known, raw) = store
+        .mail
+        .values()
+        .find(|(k, _)| k.state == KnownState::HeadersOnly)
+        .unwrap();
+    assert_eq!(known.state, KnownState::HeadersOnly);
+    let full = server.stored_message(USER, 1).unwrap();
+    assert!(full.starts_with(raw) && raw.ends_with(b"\r\n\r\n") && full.len() > 1_000_000);
+}
+
+#[tokio::test]
+async fn each_server_policy_deletes_what_it_should() {
+    let mail = corpus::generate(40, 77);
+    let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
+    let count = || server.maildir_files(USER).unwrap().len();
+    let mut store = Store::default();
+
+    // Leave on server, then "delete when deleted locally": only what the user deleted goes.
+    sync(
+        &server,
+        Security::ImplicitTls,
+        &mut store,
+        config(ServerPolicy::LeaveOnServer, T0),
+        None,
+    )
+    .await;
+    assert_eq!(count(), 40);
+    for (known, _) in store.mail.values_mut().take(3) {
+        known.state = KnownState::DeletedLocally;
+    }
+    let events = sync(
+        &server,
+        Security::ImplicitTls,
+        &mut store,
+        config(ServerPolicy::DeleteWhenDeletedLocally, T0),
+        None,
+    )
+    .await;
+    assert_eq!(report(&events).deleted, 3);
+    assert_eq!(count(), 37);
+
+    // Delete after 7 days: nothing at day 6, everything at day 8.
+    let events = sync(
+        &server,
+        Security::ImplicitTls,
+        &mut store,
+        config(ServerPolicy::DeleteAfterDays(7), T0 + 6 * DAY),
+        None,
+    )
+    .await;
+    assert_eq!(report(&events).deleted, 0);
+    assert_eq!(count(), 37);
+    let events = sync(
+        &server,
+        Security::ImplicitTls,
+        &mut store,
+        config(ServerPolicy::DeleteAfterDays(7), T0 + 8 * DAY),
+        None,
+    )
+    .await;
+    assert_eq!(report(&events).deleted, 37);
+    assert_eq!(count(), 0);
+
+    // Remove right after download: new mail is stored, then deleted, in the same session.
+    for m in corpus::generate(5, 78) {
+        server.add_message(USER, &m).unwrap();
+    }
+    let events = sync(
+        &server,
+        Security::ImplicitTls,
+        &mut store,
+        config(ServerPolicy::DeleteAfterDownload, T0 + 9 * DAY),
+        None,
+    )
+    .await;
+    assert_eq!(
+        report(&events),
+        Report {
+            stored: 5,
+            deleted: 5,
+            skipped: 0
+        }
+    );
+    assert_eq!(count(), 0);
+    assert_eq!(store.mail.len(), 45);
+}
+
+#[tokio::test]
+async fn a_cut_connection_loses_nothing_and_the_rerun_duplicates_nothing() {
+    let mail = corpus::generate(120, 9);
+    let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
+    let mut store = Store::default();
+    let mut cfg = config(ServerPolicy::DeleteAfterDownload, T0);
+    cfg.batch_messages = 10;
+    // Cut after 60 replies: several batches committed and their DELEs sent, no QUIT.
+    let events = sync(&server, Security::ImplicitTls, &mut store, cfg, Some(60)).await;
+    assert!(!events.iter().any(|e| matches!(e, SyncEvent::Finished(_))));
+    let stored_before = store.mail.len();
+    assert!(stored_before > 0 && stored_before < 120, "{stored_before}");
+    // Dovecot may need a moment to notice the dropped connection and release the mailbox.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        server.maildir_files(USER).unwrap().len(),
+        120,
+        "deleted without QUIT"
+    );
+
+    let events = sync(&server, Security::ImplicitTls, &mut store, cfg, None).await;
+    let r = report(&events);
+    assert_eq!(r.stored, 120 - stored_before);
+    assert_eq!(r.deleted, 120);
+    assert_eq!(store.mail.len(), 120);
+    let all: HashSet<Vec<u8>> = mail.iter().map(|m| m.to_vec()).collect();
+    assert_eq!(store.raws().len(), 120);
+    assert_eq!(store.raws().intersection(&all).count(), 120);
+    assert_eq!(server.maildir_files(USER).unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_failing_store_stops_the_sync_and_nothing_is_deleted() {
+    let mail = corpus::generate(30, 3);
+    let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
+    let mut store = Store {
+        fail_batch: Some(2),
+        ..Store::default()
+    };
+    let mut cfg = config(ServerPolicy::DeleteAfterDownload, T0);
+    cfg.batch_messages = 5;
+    let events = sync(&server, Security::ImplicitTls, &mut store, cfg, None).await;
+    assert!(
+        matches!(events.last(), Some(SyncEvent::Failed(SyncError::Store(reason))) if reason == "QuotaExceededError"),
+        "{:?}",
+        events.last()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(server.maildir_files(USER).unwrap().len(), 30);
+    assert_eq!(store.mail.len(), 5, "only the first batch was committed");
+}
