@@ -1,9 +1,10 @@
 //! Moving bytes between the page's WebSocket and the mail server's TCP connection.
 //!
-//! Each direction holds at most one frame (64 KiB) in user space: a frame is read only after
-//! the previous one was fully written, so a slow reader on either side stalls the other side's
-//! TCP window instead of growing the relay's memory. Buffers are allocated when data arrives,
-//! so an idle session holds none.
+//! Each direction holds at most one read in user space (towards the page up to
+//! [`READ_SIZE`], sent as 64 KiB frames in one write; towards the server one frame): the next
+//! read happens only after the previous one was fully written, so a slow reader on either side
+//! stalls the other side's TCP window instead of growing the relay's memory. Buffers are
+//! allocated when data arrives and dropped after a short read, so an idle session holds none.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -15,6 +16,7 @@ use tokio::time::{sleep_until, Duration, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use webpop_shared::relay::{CloseReason, MAX_FRAME};
 
+use super::direct::Client;
 use super::session::Ws;
 use super::Relay;
 use super::READ_SIZE;
@@ -29,7 +31,12 @@ pub(super) struct Outcome {
 }
 
 /// Relays until one side ends, a timeout fires, or the relay stops sessions.
-pub(super) async fn run(relay: &Relay, ws: &mut Ws, upstream: TcpStream) -> Outcome {
+pub(super) async fn run(
+    relay: &Relay,
+    ws: &mut Ws,
+    direct: Option<&Client>,
+    upstream: TcpStream,
+) -> Outcome {
     let config = &relay.config;
     let started = Instant::now();
     // Milliseconds after `started` of the last byte either way.
@@ -48,7 +55,21 @@ pub(super) async fn run(relay: &Relay, ws: &mut Ws, upstream: TcpStream) -> Outc
             // short read, so a quiet session holds no buffer.
             let mut buf = BytesMut::new();
             loop {
-                if server_read.readable().await.is_err() {
+                let ready = match direct {
+                    // Control frames tungstenite queued go out between batches.
+                    Some(direct) => tokio::select! {
+                        biased;
+                        () = direct.control_queued() => {
+                            if direct.send_control().await.is_err() {
+                                return None;
+                            }
+                            continue;
+                        }
+                        ready = server_read.readable() => ready,
+                    },
+                    None => server_read.readable().await,
+                };
+                if ready.is_err() {
                     return Some(CloseReason::UpstreamError);
                 }
                 buf.reserve(READ_SIZE);
@@ -61,16 +82,26 @@ pub(super) async fn run(relay: &Relay, ws: &mut Ws, upstream: TcpStream) -> Outc
                 touch();
                 relay.metrics.buffer(n as isize);
                 // One read becomes frames of at most 64 KiB, written to the socket together.
-                let mut sent = Ok(());
-                while !buf.is_empty() && sent.is_ok() {
-                    let frame = buf.split_to(buf.len().min(MAX_FRAME)).freeze();
-                    sent = sink.feed(Message::Binary(frame)).await;
-                }
-                if sent.is_ok() {
-                    sent = sink.flush().await;
-                }
+                let sent = match direct {
+                    Some(direct) => {
+                        let sent = direct.send_frames(&buf).await.is_ok();
+                        buf.clear();
+                        sent
+                    }
+                    None => {
+                        let mut sent = Ok(());
+                        while !buf.is_empty() && sent.is_ok() {
+                            let frame = buf.split_to(buf.len().min(MAX_FRAME)).freeze();
+                            sent = sink.feed(Message::Binary(frame)).await;
+                        }
+                        if sent.is_ok() {
+                            sent = sink.flush().await;
+                        }
+                        sent.is_ok()
+                    }
+                };
                 relay.metrics.buffer(-(n as isize));
-                if sent.is_err() {
+                if !sent {
                     return None;
                 }
                 if n < READ_SIZE / 2 {
@@ -123,6 +154,9 @@ pub(super) async fn run(relay: &Relay, ws: &mut Ws, upstream: TcpStream) -> Outc
     let _ = server_write.shutdown().await;
     // A client's close frame was answered by tungstenite; make sure the answer goes out.
     let _ = sink.flush().await;
+    if let Some(direct) = direct {
+        let _ = direct.send_control().await;
+    }
     drop((sink, stream));
     Outcome {
         reason,

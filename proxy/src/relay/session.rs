@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use hyper::upgrade::OnUpgrade;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
@@ -14,14 +14,17 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
+use tokio_util::either::Either;
 use webpop_shared::relay::{CloseReason, Target, MAX_FRAME};
 
+use super::direct::{self, Client, ClientIo};
 use super::{pump, Relay, READ_SIZE};
 use crate::limits::Permit;
 use crate::metrics::Refused;
 
-/// The WebSocket side of a session.
-pub(super) type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+/// The WebSocket side of a session: the page's own TCP socket (written to directly), or any
+/// other stream (the relay's own TLS), written to through tungstenite.
+pub(super) type Ws = WebSocketStream<Either<ClientIo, TokioIo<Upgraded>>>;
 
 /// A request that passed the query, token and limit checks.
 #[derive(Debug)]
@@ -34,12 +37,13 @@ pub(crate) struct Admitted {
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 fn ws_config() -> WebSocketConfig {
-    // Small read buffer (pages send little: POP3 commands inside TLS records), no write
-    // batching (each frame goes out as it is produced), and hard frame and message caps.
+    // Small read buffer (pages send little: POP3 commands inside TLS records), hard frame and
+    // message caps. Writes (only used when the relay serves TLS itself) go out every four
+    // frames; one read's frames always fit the write buffer.
     WebSocketConfig::default()
         .read_buffer_size(2 * 1024)
-        .write_buffer_size(READ_SIZE + 64)
-        .max_write_buffer_size(2 * READ_SIZE + 64)
+        .write_buffer_size(4 * MAX_FRAME)
+        .max_write_buffer_size(READ_SIZE + 4 * MAX_FRAME + 1024)
         .max_frame_size(Some(MAX_FRAME))
         .max_message_size(Some(MAX_FRAME))
 }
@@ -58,14 +62,20 @@ pub(crate) async fn run(
             return;
         }
     };
-    let mut ws =
-        WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config()))
-            .await;
+    let (io, direct) = match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            let (io, direct) = direct::split(parts.io.into_inner(), parts.read_buf);
+            (Either::Left(io), Some(direct))
+        }
+        Err(upgraded) => (Either::Right(TokioIo::new(upgraded)), None),
+    };
+    let direct = direct.as_ref();
+    let mut ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config())).await;
     let Admitted { target, permit } = match admission {
         Ok(admitted) => admitted,
         Err(reason) => {
             relay.metrics.refused(Refused::Closed(reason));
-            close(&mut ws, reason).await;
+            close(&mut ws, direct, reason).await;
             return;
         }
     };
@@ -79,14 +89,14 @@ pub(crate) async fn run(
         Err(reason) => {
             relay.metrics.refused(Refused::Closed(reason));
             tracing::info!(%client, %target, reason = reason.label(), "relay refused");
-            close(&mut ws, reason).await;
+            close(&mut ws, direct, reason).await;
             return;
         }
     };
     relay.metrics.opened(started.elapsed());
-    let outcome = pump::run(&relay, &mut ws, upstream).await;
+    let outcome = pump::run(&relay, &mut ws, direct, upstream).await;
     if let Some(reason) = outcome.reason {
-        close(&mut ws, reason).await;
+        close(&mut ws, direct, reason).await;
     }
     relay.metrics.closed(outcome.reason);
     drop(permit);
@@ -102,13 +112,18 @@ pub(crate) async fn run(
 }
 
 /// Sends a close frame for `reason` and waits briefly for the client's.
-async fn close(ws: &mut Ws, reason: CloseReason) {
+async fn close(ws: &mut Ws, direct: Option<&Client>, reason: CloseReason) {
     let frame = CloseFrame {
         code: CloseCode::from(reason.code()),
         reason: Utf8Bytes::from_static(reason.reason()),
     };
     if ws.send(Message::Close(Some(frame))).await.is_err() {
         return;
+    }
+    if let Some(direct) = direct {
+        if direct.send_control().await.is_err() {
+            return;
+        }
     }
     let _ = timeout(CLOSE_WAIT, async {
         while let Some(Ok(_)) = ws.next().await {}
