@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
@@ -64,7 +65,9 @@ pub(crate) async fn run(
     };
     let (io, direct) = match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(parts) => {
-            let (io, direct) = direct::split(parts.io.into_inner(), parts.read_buf);
+            // Keep only the bytes hyper read ahead, not its whole read buffer.
+            let read_ahead = Bytes::copy_from_slice(&parts.read_buf);
+            let (io, direct) = direct::split(parts.io.into_inner(), read_ahead);
             (Either::Left(io), Some(direct))
         }
         Err(upgraded) => (Either::Right(TokioIo::new(upgraded)), None),
