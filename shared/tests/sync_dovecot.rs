@@ -114,6 +114,19 @@ async fn sync(
     }
 }
 
+/// A whole sync over implicit TLS with `policy` at `now`; its report.
+async fn sync_with(server: &Dovecot, store: &mut Store, policy: ServerPolicy, now: u64) -> Report {
+    let events = sync(
+        server,
+        Security::ImplicitTls,
+        store,
+        config(policy, now),
+        None,
+    )
+    .await;
+    report(&events)
+}
+
 fn config(policy: ServerPolicy, now: u64) -> EngineConfig {
     EngineConfig {
         plan: PlanOptions {
@@ -235,37 +248,34 @@ async fn each_server_policy_deletes_what_it_should() {
     for (known, _) in store.mail.values_mut().take(3) {
         known.state = KnownState::DeletedLocally;
     }
-    let events = sync(
+    let done = sync_with(
         &server,
-        Security::ImplicitTls,
         &mut store,
-        config(ServerPolicy::DeleteWhenDeletedLocally, T0),
-        None,
+        ServerPolicy::DeleteWhenDeletedLocally,
+        T0,
     )
     .await;
-    assert_eq!(report(&events).deleted, 3);
+    assert_eq!(done.deleted, 3);
     assert_eq!(count(), 37);
 
     // Delete after 7 days: nothing at day 6, everything at day 8.
-    let events = sync(
+    let done = sync_with(
         &server,
-        Security::ImplicitTls,
         &mut store,
-        config(ServerPolicy::DeleteAfterDays(7), T0 + 6 * DAY),
-        None,
+        ServerPolicy::DeleteAfterDays(7),
+        T0 + 6 * DAY,
     )
     .await;
-    assert_eq!(report(&events).deleted, 0);
+    assert_eq!(done.deleted, 0);
     assert_eq!(count(), 37);
-    let events = sync(
+    let done = sync_with(
         &server,
-        Security::ImplicitTls,
         &mut store,
-        config(ServerPolicy::DeleteAfterDays(7), T0 + 8 * DAY),
-        None,
+        ServerPolicy::DeleteAfterDays(7),
+        T0 + 8 * DAY,
     )
     .await;
-    assert_eq!(report(&events).deleted, 37);
+    assert_eq!(done.deleted, 37);
     assert_eq!(count(), 0);
 
     // Remove right after download: new mail is stored, then deleted, in the same session.

@@ -172,6 +172,12 @@ fn run(
     }
 }
 
+/// A whole sync with `policy` (no cut); its events.
+fn sync(policy: ServerPolicy, server: &mut Server, store: &mut Store) -> Vec<SyncEvent> {
+    let mut engine = Engine::new(config(policy), store.known());
+    run(&mut engine, server, store, None)
+}
+
 fn config(policy: ServerPolicy) -> EngineConfig {
     EngineConfig {
         plan: PlanOptions {
@@ -196,12 +202,7 @@ fn finished(events: &[SyncEvent]) -> Option<Report> {
 fn a_full_sync_stores_everything_in_batches_then_a_second_fetches_nothing() {
     let mut server = Server::new(20);
     let mut store = Store::default();
-    let events = run(
-        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
-        &mut server,
-        &mut store,
-        None,
-    );
+    let events = sync(ServerPolicy::LeaveOnServer, &mut server, &mut store);
     assert_eq!(
         finished(&events),
         Some(Report {
@@ -224,12 +225,7 @@ fn a_full_sync_stores_everything_in_batches_then_a_second_fetches_nothing() {
         Some((20, 20))
     );
 
-    let again = run(
-        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
-        &mut server,
-        &mut store,
-        None,
-    );
+    let again = sync(ServerPolicy::LeaveOnServer, &mut server, &mut store);
     assert_eq!(finished(&again), Some(Report::default()));
     assert_eq!(server.messages.len(), 20);
 }
@@ -296,12 +292,7 @@ fn delete_after_download_deletes_only_committed_messages_and_only_at_quit() {
     server.marked.clear(); // the session ended: marks are dropped
 
     // The rerun stores the rest (no duplicates: the store asserts it) and deletes everything.
-    let events = run(
-        &mut Engine::new(config(ServerPolicy::DeleteAfterDownload), store.known()),
-        &mut server,
-        &mut store,
-        None,
-    );
+    let events = sync(ServerPolicy::DeleteAfterDownload, &mut server, &mut store);
     let report = finished(&events).unwrap();
     assert_eq!(store.mail.len(), 10);
     assert_eq!(report.deleted, 10);
@@ -315,12 +306,7 @@ fn a_store_failure_stops_the_sync_and_deletes_nothing() {
         fail_batch: Some(2),
         ..Store::default()
     };
-    let events = run(
-        &mut Engine::new(config(ServerPolicy::DeleteAfterDownload), store.known()),
-        &mut server,
-        &mut store,
-        None,
-    );
+    let events = sync(ServerPolicy::DeleteAfterDownload, &mut server, &mut store);
     assert!(
         matches!(events.last(), Some(SyncEvent::Failed(SyncError::Store(_)))),
         "{:?}",
@@ -331,12 +317,7 @@ fn a_store_failure_stops_the_sync_and_deletes_nothing() {
     // server keeps them.
     server.marked.clear();
     store.fail_batch = None;
-    let events = run(
-        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
-        &mut server,
-        &mut store,
-        None,
-    );
+    let events = sync(ServerPolicy::LeaveOnServer, &mut server, &mut store);
     assert!(finished(&events).is_some());
     assert_eq!(store.mail.len(), 10);
 }
@@ -346,12 +327,7 @@ fn refused_messages_are_skipped_and_fetched_next_time() {
     let mut server = Server::new(5);
     server.refuse_retr.insert(2);
     let mut store = Store::default();
-    let events = run(
-        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
-        &mut server,
-        &mut store,
-        None,
-    );
+    let events = sync(ServerPolicy::LeaveOnServer, &mut server, &mut store);
     assert_eq!(
         finished(&events),
         Some(Report {
@@ -361,12 +337,7 @@ fn refused_messages_are_skipped_and_fetched_next_time() {
         })
     );
     server.refuse_retr.clear();
-    let events = run(
-        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
-        &mut server,
-        &mut store,
-        None,
-    );
+    let events = sync(ServerPolicy::LeaveOnServer, &mut server, &mut store);
     assert_eq!(finished(&events).unwrap().stored, 1);
 }
 
@@ -375,12 +346,7 @@ fn no_uidl_is_a_clear_failure() {
     let mut server = Server::new(3);
     server.uidl = false;
     let mut store = Store::default();
-    let events = run(
-        &mut Engine::new(config(ServerPolicy::LeaveOnServer), store.known()),
-        &mut server,
-        &mut store,
-        None,
-    );
+    let events = sync(ServerPolicy::LeaveOnServer, &mut server, &mut store);
     assert_eq!(
         events.last(),
         Some(&SyncEvent::Failed(SyncError::Plan(PlanError::NoUidl)))
