@@ -319,6 +319,75 @@ impl fmt::Display for CloseReason {
     }
 }
 
+/// A relay session that ended abnormally, in words for the person using the page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The relay's policy refused the target.
+    #[error("this relay does not allow {0}")]
+    Forbidden(Target),
+    /// The server name did not resolve.
+    #[error("could not find the server {}", .0.host())]
+    DnsFailure(Target),
+    /// The server refused the connection or could not be reached.
+    #[error("could not connect to {0}: refused or unreachable")]
+    ConnectRefused(Target),
+    /// The server did not answer in time.
+    #[error("could not connect to {0}: timed out")]
+    ConnectTimeout(Target),
+    /// The relay, or this client, has too many connections open.
+    #[error("the relay is busy (too many connections); try again later")]
+    Busy,
+    /// The access token is missing or wrong.
+    #[error("the relay needs a valid access token")]
+    Unauthorized,
+    /// The session was closed by a timeout or because the relay is stopping.
+    #[error("the relay closed the connection: {0}")]
+    Closed(&'static str),
+    /// The connection to the mail server failed mid-session.
+    #[error("the connection to {0} failed")]
+    ServerLost(Target),
+    /// Anything else: the code and reason as received.
+    #[error("the relay closed the connection (code {code}: {reason})")]
+    Other {
+        /// The close code.
+        code: u16,
+        /// The close reason, as sent.
+        reason: String,
+    },
+}
+
+impl RelayError {
+    /// The error for a close with `code` and `reason` of a session to `target`, or `None` for
+    /// the normal end (the mail server closed the connection).
+    pub fn from_close(target: &Target, code: u16, reason: &str) -> Option<Self> {
+        let target = target.clone();
+        Some(match CloseReason::from_code(code) {
+            Some(CloseReason::Done) => return None,
+            Some(CloseReason::ForbiddenTarget) => Self::Forbidden(target),
+            Some(CloseReason::DnsFailure) => Self::DnsFailure(target),
+            Some(CloseReason::ConnectRefused) => Self::ConnectRefused(target),
+            Some(CloseReason::ConnectTimeout) => Self::ConnectTimeout(target),
+            Some(CloseReason::LimitReached) => Self::Busy,
+            Some(CloseReason::Unauthorized) => Self::Unauthorized,
+            Some(CloseReason::UpstreamError) => Self::ServerLost(target),
+            Some(
+                r @ (CloseReason::ShuttingDown
+                | CloseReason::IdleTimeout
+                | CloseReason::LifetimeReached
+                | CloseReason::TextFrame
+                | CloseReason::FrameTooLarge
+                | CloseReason::BadRequest
+                | CloseReason::Internal),
+            ) => Self::Closed(r.reason()),
+            None => Self::Other {
+                code,
+                reason: reason.to_owned(),
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +425,36 @@ mod tests {
             Target::new("127.0.0.1", 110).unwrap().to_string(),
             "127.0.0.1:110"
         );
+    }
+
+    #[test]
+    fn close_codes_become_words_for_the_user() {
+        let t = Target::new("pop.example.com", 995).unwrap();
+        let say = |code| RelayError::from_close(&t, code, "").map(|e| e.to_string());
+        assert_eq!(say(1000), None);
+        assert_eq!(
+            say(4001).unwrap(),
+            "this relay does not allow pop.example.com:995"
+        );
+        assert_eq!(
+            say(4004).unwrap(),
+            "could not connect to pop.example.com:995: timed out"
+        );
+        assert_eq!(
+            say(4002).unwrap(),
+            "could not find the server pop.example.com"
+        );
+        assert_eq!(
+            say(4006).unwrap(),
+            "the relay closed the connection: closed after being idle too long"
+        );
+        assert_eq!(
+            RelayError::from_close(&t, 1006, "").unwrap().to_string(),
+            "the relay closed the connection (code 1006: )"
+        );
+        for reason in CloseReason::ALL {
+            let _ = RelayError::from_close(&t, reason.code(), reason.reason());
+        }
     }
 
     #[test]
