@@ -1,0 +1,181 @@
+//! `webpop-test-env`: a private Dovecot and a relay on 127.0.0.1 for the browser tests, plus a
+//! small control API the test page calls to check and change the server side.
+//!
+//! It prints one line, the control API's base URL, and runs until its standard input closes.
+//!
+//! Control API (CORS open, 127.0.0.1 only):
+//! - `GET /env`: JSON with the relay URL, POP3 ports, user, password, certificate fingerprint.
+//! - `GET /digests`: JSON list of the SHA-256 (hex) of every message on the server.
+//! - `POST /add/{seed}`: adds a generated message; returns its digest.
+//! - `POST /relay/stop`, `POST /relay/start`: stops the relay (open sessions are closed at once)
+//!   and starts it again on the same port.
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tower_http::cors::CorsLayer;
+use webpop_proxy::policy::TargetPolicy;
+use webpop_proxy::relay::Origins;
+use webpop_proxy::{Relay, RelayConfig, ServeOptions};
+use webpop_testkit::corpus;
+use webpop_testkit::dovecot::Dovecot;
+
+const USER: &str = "browser";
+const PASSWORD: &str = "browser-test-password";
+
+struct Env {
+    dovecot: Dovecot,
+    relay_addr: SocketAddr,
+    relay_stop: Mutex<Option<oneshot::Sender<()>>>,
+    web_root: tempfile::TempDir,
+}
+
+fn digest(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Starts the relay on `addr`; returns the bound address and its stop switch.
+async fn start_relay(
+    env_ports: &[u16],
+    addr: SocketAddr,
+    web_root: &std::path::Path,
+) -> Result<(SocketAddr, oneshot::Sender<()>)> {
+    let listener = TcpListener::bind(addr).await.context("binding the relay")?;
+    let bound = listener.local_addr()?;
+    let relay = Relay::new(RelayConfig {
+        policy: TargetPolicy::default()
+            .ports(env_ports.iter().copied())
+            .allow_reserved_ranges(true),
+        // The test page is served by wasm-bindgen-test-runner on another port.
+        origins: Origins::default().allow(["*".to_owned()]),
+        ..RelayConfig::default()
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let web_root = web_root.to_owned();
+    tokio::spawn(async move {
+        let _ = webpop_proxy::run(
+            listener,
+            web_root,
+            relay,
+            ServeOptions::default(),
+            Duration::ZERO,
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await;
+    });
+    Ok((bound, stop))
+}
+
+async fn env_json(State(env): State<Arc<Env>>) -> Json<Value> {
+    let d = &env.dovecot;
+    Json(json!({
+        "relay": format!("ws://{}/relay", env.relay_addr),
+        "host": "127.0.0.1",
+        "server_name": "localhost",
+        "pop3_port": d.pop3_port(),
+        "pop3s_port": d.pop3s_port(),
+        "user": USER,
+        "password": PASSWORD,
+        "cert_sha256": d.cert_sha256_hex(),
+        "messages": d.maildir_files(USER).map(|f| f.len()).unwrap_or(0),
+    }))
+}
+
+async fn digests(State(env): State<Arc<Env>>) -> Json<Value> {
+    let n = env
+        .dovecot
+        .maildir_files(USER)
+        .map(|f| f.len())
+        .unwrap_or(0);
+    let list: Vec<String> = (1..=n)
+        .filter_map(|i| env.dovecot.stored_message(USER, i).ok())
+        .map(|m| digest(&m))
+        .collect();
+    Json(json!(list))
+}
+
+async fn add(State(env): State<Arc<Env>>, Path(seed): Path<u64>) -> Json<Value> {
+    let message = corpus::message(0, seed, 1.0);
+    let ok = env.dovecot.add_message(USER, &message).is_ok();
+    Json(json!({ "ok": ok, "digest": digest(&message) }))
+}
+
+async fn relay_stop(State(env): State<Arc<Env>>) -> Json<Value> {
+    let stop = env.relay_stop.lock().unwrap().take();
+    if let Some(stop) = stop {
+        let _ = stop.send(());
+    }
+    // Let the listener close before answering.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Json(json!({ "ok": true }))
+}
+
+async fn relay_start(State(env): State<Arc<Env>>) -> Json<Value> {
+    let ports = [env.dovecot.pop3_port(), env.dovecot.pop3s_port()];
+    match start_relay(&ports, env.relay_addr, env.web_root.path()).await {
+        Ok((_, stop)) => {
+            *env.relay_stop.lock().unwrap() = Some(stop);
+            Json(json!({ "ok": true }))
+        }
+        Err(e) => Json(json!({ "ok": false, "error": e.to_string() })),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<()> {
+    let count: usize = std::env::args()
+        .nth(1)
+        .map(|n| n.parse())
+        .transpose()
+        .context("the argument is the number of messages")?
+        .unwrap_or(300);
+    let mail = corpus::generate(count, 2026);
+    let dovecot =
+        tokio::task::spawn_blocking(move || Dovecot::start(&[(USER, PASSWORD, &mail)])).await??;
+    let web_root = tempfile::tempdir()?;
+    let ports = [dovecot.pop3_port(), dovecot.pop3s_port()];
+    let (relay_addr, stop) = start_relay(&ports, "127.0.0.1:0".parse()?, web_root.path()).await?;
+    let env = Arc::new(Env {
+        dovecot,
+        relay_addr,
+        relay_stop: Mutex::new(Some(stop)),
+        web_root,
+    });
+    let app = Router::new()
+        .route("/env", get(env_json))
+        .route("/digests", get(digests))
+        .route("/add/{seed}", post(add))
+        .route("/relay/stop", post(relay_stop))
+        .route("/relay/start", post(relay_start))
+        .with_state(Arc::clone(&env))
+        .layer(CorsLayer::very_permissive());
+    let control = TcpListener::bind("127.0.0.1:0").await?;
+    println!("http://{}", control.local_addr()?);
+    let (closed, on_closed) = oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        let _ = closed.send(());
+    });
+    axum::serve(control, app)
+        .with_graceful_shutdown(async {
+            let _ = on_closed.await;
+        })
+        .await?;
+    drop(env);
+    Ok(())
+}
