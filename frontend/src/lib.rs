@@ -1,5 +1,6 @@
-//! webpop's browser glue, beneath the UI: the relay connection ([`net`]). The protocol and sync
-//! logic it drives lives in `webpop-shared`.
+//! webpop's browser glue, beneath the UI: the relay connection ([`net`]), the IndexedDB mail
+//! store ([`store`]) and a sync between them ([`sync`]). The protocol and sync logic it drives
+//! lives in `webpop-shared`.
 //!
 //! It compiles natively too (so `cargo clippy --workspace` covers it), but only runs in a
 //! browser.
@@ -8,3 +9,5 @@
 #![warn(missing_docs)]
 
 pub mod net;
+pub mod store;
+pub mod sync;

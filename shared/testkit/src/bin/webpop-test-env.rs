@@ -4,9 +4,10 @@
 //! It prints one line, the control API's base URL, and runs until its standard input closes.
 //!
 //! Control API (CORS open, 127.0.0.1 only):
-//! - `GET /env`: JSON with the relay URL, POP3 ports, user, password, certificate fingerprint.
-//! - `GET /digests`: JSON list of the SHA-256 (hex) of every message on the server.
-//! - `POST /add/{seed}`: adds a generated message; returns its digest.
+//! - `GET /env`: JSON with the relay URL, POP3 ports, users and password, certificate
+//!   fingerprint.
+//! - `GET /digests/{user}`: JSON list of the SHA-256 (hex) of every message in a mailbox.
+//! - `POST /add/{user}/{seed}`: adds a generated message; returns its digest.
 //! - `POST /relay/stop`, `POST /relay/start`: stops the relay (open sessions are closed at once)
 //!   and starts it again on the same port.
 
@@ -29,7 +30,10 @@ use webpop_proxy::{Relay, RelayConfig, ServeOptions};
 use webpop_testkit::corpus;
 use webpop_testkit::dovecot::Dovecot;
 
-const USER: &str = "browser";
+/// One mailbox per group of tests, so tests that delete mail do not disturb the others:
+/// `browser` and `stls` get the full corpus (the command-line count), the rest 40 messages.
+const USERS: [&str; 6] = ["browser", "stls", "faults", "policy", "quota", "upgrade"];
+const FULL: [&str; 2] = ["browser", "stls"];
 const PASSWORD: &str = "browser-test-password";
 
 struct Env {
@@ -89,29 +93,30 @@ async fn env_json(State(env): State<Arc<Env>>) -> Json<Value> {
         "server_name": "localhost",
         "pop3_port": d.pop3_port(),
         "pop3s_port": d.pop3s_port(),
-        "user": USER,
+        "user": USERS[0],
+        "users": USERS,
         "password": PASSWORD,
         "cert_sha256": d.cert_sha256_hex(),
-        "messages": d.maildir_files(USER).map(|f| f.len()).unwrap_or(0),
     }))
 }
 
-async fn digests(State(env): State<Arc<Env>>) -> Json<Value> {
+async fn digests(State(env): State<Arc<Env>>, Path(user): Path<String>) -> Json<Value> {
     let n = env
         .dovecot
-        .maildir_files(USER)
+        .maildir_files(&user)
         .map(|f| f.len())
         .unwrap_or(0);
     let list: Vec<String> = (1..=n)
-        .filter_map(|i| env.dovecot.stored_message(USER, i).ok())
+        .filter_map(|i| env.dovecot.stored_message(&user, i).ok())
         .map(|m| digest(&m))
         .collect();
     Json(json!(list))
 }
 
-async fn add(State(env): State<Arc<Env>>, Path(seed): Path<u64>) -> Json<Value> {
-    let message = corpus::message(0, seed, 1.0);
-    let ok = env.dovecot.add_message(USER, &message).is_ok();
+async fn add(State(env): State<Arc<Env>>, Path((user, seed)): Path<(String, u64)>) -> Json<Value> {
+    // Index 1 is a multipart/alternative message; the seed makes it new.
+    let message = corpus::message(1, seed, 1.0);
+    let ok = env.dovecot.add_message(&user, &message).is_ok();
     Json(json!({ "ok": ok, "digest": digest(&message) }))
 }
 
@@ -144,9 +149,19 @@ async fn main() -> Result<()> {
         .transpose()
         .context("the argument is the number of messages")?
         .unwrap_or(300);
-    let mail = corpus::generate(count, 2026);
-    let dovecot =
-        tokio::task::spawn_blocking(move || Dovecot::start(&[(USER, PASSWORD, &mail)])).await??;
+    let full = corpus::generate(count, 2026);
+    let small = corpus::generate(40, 7);
+    let dovecot = tokio::task::spawn_blocking(move || {
+        let users: Vec<(&str, &str, &[Vec<u8>])> = USERS
+            .iter()
+            .map(|u| {
+                let mail: &[Vec<u8>] = if FULL.contains(u) { &full } else { &small };
+                (*u, PASSWORD, mail)
+            })
+            .collect();
+        Dovecot::start(&users)
+    })
+    .await??;
     let web_root = tempfile::tempdir()?;
     let ports = [dovecot.pop3_port(), dovecot.pop3s_port()];
     let (relay_addr, stop) = start_relay(&ports, "127.0.0.1:0".parse()?, web_root.path()).await?;
@@ -158,8 +173,8 @@ async fn main() -> Result<()> {
     });
     let app = Router::new()
         .route("/env", get(env_json))
-        .route("/digests", get(digests))
-        .route("/add/{seed}", post(add))
+        .route("/digests/{user}", get(digests))
+        .route("/add/{user}/{seed}", post(add))
         .route("/relay/stop", post(relay_stop))
         .route("/relay/start", post(relay_start))
         .with_state(Arc::clone(&env))

@@ -1,0 +1,294 @@
+//! The mail store in IndexedDB (through rexie).
+//!
+//! Schema (version [`VERSION`]):
+//! - `accounts`: one record per account, keyed by its id (no password unless the user opts in).
+//! - `uids`: per-account sync state, keyed `[account, uid]`: the state and when it was first seen.
+//! - `messages`: the raw bytes, stored once, keyed `[account, uid]`.
+//! - `summaries`: the message list's row, keyed `[account, uid]`, indexed by date (all accounts,
+//!   and per account since version 2).
+//!
+//! A batch from the sync engine is written in one transaction: every message together with its
+//! UIDL state and summary, so a crash can never separate them.
+
+use std::collections::HashMap;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use rexie::{Index, KeyRange, ObjectStore, Rexie, TransactionMode};
+use wasm_bindgen::JsValue;
+use webpop_shared::mime;
+use webpop_shared::sync::{Batch, FetchMode, Known, KnownState};
+
+/// The schema version this code writes.
+pub const VERSION: u32 = 2;
+
+const UIDS: &str = "uids";
+const MESSAGES: &str = "messages";
+const SUMMARIES: &str = "summaries";
+const ACCOUNTS: &str = "accounts";
+
+/// Why the store failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The browser's storage for this site is full.
+    #[error("the browser's storage for webpop is full")]
+    QuotaExceeded,
+    /// IndexedDB failed otherwise.
+    #[error("the mail store failed: {0}")]
+    Failed(String),
+}
+
+impl From<rexie::Error> for StoreError {
+    fn from(e: rexie::Error) -> Self {
+        let text = format!("{e:?}");
+        if text.contains("QuotaExceeded") {
+            Self::QuotaExceeded
+        } else {
+            Self::Failed(text)
+        }
+    }
+}
+
+fn range_err(e: impl std::fmt::Debug) -> StoreError {
+    StoreError::Failed(format!("bad key range: {e:?}"))
+}
+
+fn js_err(e: JsValue) -> StoreError {
+    StoreError::Failed(format!("{e:?}"))
+}
+
+/// The object stores of `version` (1 or 2): the upgrade path is "open with the newer list".
+fn builder(name: &str, version: u32) -> rexie::RexieBuilder {
+    let mut summaries = ObjectStore::new(SUMMARIES)
+        .key_path_array(["account", "uid"])
+        .add_index(Index::new("by_date", "date"));
+    if version >= 2 {
+        summaries = summaries.add_index(Index::new_array("by_account_date", ["account", "date"]));
+    }
+    Rexie::builder(name)
+        .version(version)
+        .add_object_store(ObjectStore::new(ACCOUNTS).key_path("id"))
+        .add_object_store(
+            ObjectStore::new(UIDS)
+                .key_path_array(["account", "uid"])
+                .add_index(Index::new("by_account", "account")),
+        )
+        .add_object_store(ObjectStore::new(MESSAGES).key_path_array(["account", "uid"]))
+        .add_object_store(summaries)
+}
+
+/// A summary read back from the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSummary {
+    /// The UIDL.
+    pub uid: String,
+    /// The decoded subject.
+    pub subject: String,
+    /// Date, seconds since the Unix epoch (0 when the message had none).
+    pub date: f64,
+}
+
+/// The mail store.
+#[derive(Debug)]
+pub struct MailStore {
+    db: Rexie,
+    /// A test hook: refuse a commit that would bring the stored bytes over this many.
+    simulated_quota: Option<u64>,
+    stored_bytes: std::cell::Cell<u64>,
+}
+
+impl MailStore {
+    /// Opens (creating or upgrading) the database `name`.
+    pub async fn open(name: &str) -> Result<Self, StoreError> {
+        Self::open_version(name, VERSION).await
+    }
+
+    /// Opens `name` with the schema of an older `version` (for upgrade tests).
+    pub async fn open_version(name: &str, version: u32) -> Result<Self, StoreError> {
+        Ok(Self {
+            db: builder(name, version).build().await?,
+            simulated_quota: None,
+            stored_bytes: std::cell::Cell::new(0),
+        })
+    }
+
+    /// Deletes the database `name`.
+    pub async fn delete(name: &str) -> Result<(), StoreError> {
+        Ok(Rexie::delete(name).await?)
+    }
+
+    /// The schema version of the open database.
+    pub fn version(&self) -> Result<u32, StoreError> {
+        Ok(self.db.version()?)
+    }
+
+    /// Makes commits fail with [`StoreError::QuotaExceeded`] once `bytes` are stored (tests).
+    pub fn simulate_quota(&mut self, bytes: u64) {
+        self.simulated_quota = Some(bytes);
+    }
+
+    /// Closes the database.
+    pub fn close(self) {
+        self.db.close();
+    }
+
+    /// What the store knows of `account`'s UIDLs.
+    pub async fn known(&self, account: &str) -> Result<HashMap<String, Known>, StoreError> {
+        let tx = self.db.transaction(&[UIDS], TransactionMode::ReadOnly)?;
+        let index = tx.store(UIDS)?.index("by_account")?;
+        let range = KeyRange::only(&JsValue::from_str(account)).map_err(range_err)?;
+        let mut known = HashMap::new();
+        for value in index.get_all(Some(range), None).await? {
+            let uid = string(&value, "uid")?;
+            let first_seen = number(&value, "first_seen")? as u64;
+            let state = match string(&value, "state")?.as_str() {
+                "headers" => KnownState::HeadersOnly,
+                "deleted" => KnownState::DeletedLocally,
+                _ => KnownState::Stored,
+            };
+            known.insert(uid, Known { first_seen, state });
+        }
+        Ok(known)
+    }
+
+    /// Writes `batch` for `account` in one transaction, as first seen at `now` (seconds since
+    /// the Unix epoch). Returns only once the transaction has committed.
+    pub async fn commit(&self, account: &str, batch: &Batch, now: u64) -> Result<(), StoreError> {
+        let bytes: u64 = batch.messages.iter().map(|m| m.raw.len() as u64).sum();
+        if let Some(quota) = self.simulated_quota {
+            if self.stored_bytes.get() + bytes > quota {
+                return Err(StoreError::QuotaExceeded);
+            }
+        }
+        let tx = self
+            .db
+            .transaction(&[UIDS, MESSAGES, SUMMARIES], TransactionMode::ReadWrite)?;
+        let (uids, messages, summaries) =
+            (tx.store(UIDS)?, tx.store(MESSAGES)?, tx.store(SUMMARIES)?);
+        for m in &batch.messages {
+            let state = match m.mode {
+                FetchMode::Whole => "stored",
+                FetchMode::HeadersOnly => "headers",
+            };
+            let uid = record(account, &m.uid)?;
+            set(&uid, "state", &JsValue::from_str(state))?;
+            set(&uid, "first_seen", &JsValue::from_f64(now as f64))?;
+            uids.put(&uid, None).await?;
+
+            let message = record(account, &m.uid)?;
+            set(&message, "raw", &Uint8Array::from(m.raw.as_slice()))?;
+            messages.put(&message, None).await?;
+
+            let summary = record(account, &m.uid)?;
+            let s = mime::summary(&m.raw).unwrap_or_default();
+            set(&summary, "from", &JsValue::from_str(&s.from))?;
+            set(&summary, "to", &JsValue::from_str(&s.to))?;
+            set(&summary, "subject", &JsValue::from_str(&s.subject))?;
+            set(
+                &summary,
+                "date",
+                &JsValue::from_f64(s.date.unwrap_or(0) as f64),
+            )?;
+            set(&summary, "size", &JsValue::from_f64(m.size as f64))?;
+            set(
+                &summary,
+                "has_attachments",
+                &JsValue::from_bool(s.has_attachments),
+            )?;
+            set(&summary, "snippet", &JsValue::from_str(&s.snippet))?;
+            set(&summary, "read", &JsValue::FALSE)?;
+            set(&summary, "flagged", &JsValue::FALSE)?;
+            summaries.put(&summary, None).await?;
+        }
+        tx.done().await?;
+        self.stored_bytes.set(self.stored_bytes.get() + bytes);
+        Ok(())
+    }
+
+    /// The raw bytes of every stored message of `account`.
+    pub async fn raw_messages(&self, account: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[MESSAGES], TransactionMode::ReadOnly)?;
+        let range = account_range(account)?;
+        let mut out = Vec::new();
+        for value in tx.store(MESSAGES)?.get_all(Some(range), None).await? {
+            let raw = Reflect::get(&value, &"raw".into()).map_err(js_err)?;
+            out.push(Uint8Array::new(&raw).to_vec());
+        }
+        Ok(out)
+    }
+
+    /// The summaries of `account`, newest first.
+    pub async fn summaries(&self, account: &str) -> Result<Vec<StoredSummary>, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[SUMMARIES], TransactionMode::ReadOnly)?;
+        let index = tx.store(SUMMARIES)?.index("by_account_date")?;
+        let lower = Array::of2(&account.into(), &JsValue::from_f64(f64::MIN));
+        let upper = Array::of2(&account.into(), &JsValue::from_f64(f64::MAX));
+        let range = KeyRange::bound(&lower, &upper, None, None).map_err(range_err)?;
+        let mut out = Vec::new();
+        for value in index.get_all(Some(range), None).await? {
+            out.push(StoredSummary {
+                uid: string(&value, "uid")?,
+                subject: string(&value, "subject")?,
+                date: number(&value, "date")?,
+            });
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Marks `uid` deleted by the user (its UIDL state stays, so it is not fetched again).
+    pub async fn mark_deleted(&self, account: &str, uid: &str) -> Result<(), StoreError> {
+        let tx = self
+            .db
+            .transaction(&[UIDS, MESSAGES, SUMMARIES], TransactionMode::ReadWrite)?;
+        let key: JsValue = Array::of2(&account.into(), &uid.into()).into();
+        let uids = tx.store(UIDS)?;
+        if let Some(value) = uids.get(key.clone()).await? {
+            set(&value, "state", &JsValue::from_str("deleted"))?;
+            uids.put(&value, None).await?;
+        }
+        tx.store(MESSAGES)?.delete(key.clone()).await?;
+        tx.store(SUMMARIES)?.delete(key).await?;
+        tx.done().await?;
+        Ok(())
+    }
+}
+
+/// A new object `{account, uid}`.
+fn record(account: &str, uid: &str) -> Result<Object, StoreError> {
+    let o = Object::new();
+    set(&o, "account", &JsValue::from_str(account))?;
+    set(&o, "uid", &JsValue::from_str(uid))?;
+    Ok(o)
+}
+
+fn set(o: &JsValue, key: &str, value: &JsValue) -> Result<(), StoreError> {
+    Reflect::set(o, &JsValue::from_str(key), value)
+        .map(|_| ())
+        .map_err(js_err)
+}
+
+fn string(o: &JsValue, key: &str) -> Result<String, StoreError> {
+    Reflect::get(o, &JsValue::from_str(key))
+        .map_err(js_err)?
+        .as_string()
+        .ok_or_else(|| StoreError::Failed(format!("record without {key}")))
+}
+
+fn number(o: &JsValue, key: &str) -> Result<f64, StoreError> {
+    Reflect::get(o, &JsValue::from_str(key))
+        .map_err(js_err)?
+        .as_f64()
+        .ok_or_else(|| StoreError::Failed(format!("record without {key}")))
+}
+
+/// Every key `[account, *]`.
+fn account_range(account: &str) -> Result<KeyRange, StoreError> {
+    let lower = Array::of2(&account.into(), &JsValue::from_str(""));
+    let upper = Array::of2(&account.into(), &JsValue::from_str("\u{ffff}"));
+    KeyRange::bound(&lower, &upper, None, None).map_err(range_err)
+}

@@ -1,0 +1,374 @@
+//! The sync engine in headless Chromium, into real IndexedDB, through the real relay to a real
+//! Dovecot (`webpop-test-env`): full and incremental syncs over implicit TLS and STLS, the relay
+//! stopped mid-sync, each server policy, a full store, and a schema upgrade.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use gloo_net::http::Request;
+use serde_json::Value;
+use wasm_bindgen_test::*;
+use webpop_frontend::net::Connection;
+use webpop_frontend::store::{MailStore, VERSION};
+use webpop_frontend::sync::{self, SyncFailure};
+use webpop_shared::pop3::AuthMethod;
+use webpop_shared::relay::{RelayRequest, Target};
+use webpop_shared::secret::Credentials;
+use webpop_shared::session::{Fingerprint, Security, SessionConfig, Trust};
+use webpop_shared::sync::{EngineConfig, PlanOptions, Report, ServerPolicy, SyncError, SyncEvent};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const DAY: u64 = 86_400;
+
+fn control() -> &'static str {
+    env!(
+        "WEBPOP_TEST_ENV",
+        "build the browser tests with WEBPOP_TEST_ENV set (scripts/test does)"
+    )
+}
+
+async fn call(method: &str, path: &str) -> Value {
+    let url = format!("{}{path}", control());
+    let request = if method == "POST" {
+        Request::post(&url)
+    } else {
+        Request::get(&url)
+    };
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v[key].as_str().unwrap().to_owned()
+}
+
+fn digest(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn server_digests(user: &str) -> HashSet<String> {
+    call("GET", &format!("/digests/{user}"))
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn stored_digests(store: &MailStore, user: &str) -> Vec<String> {
+    store
+        .raw_messages(user)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| digest(m))
+        .collect()
+}
+
+fn now() -> u64 {
+    (js_sys::Date::now() / 1000.0) as u64
+}
+
+fn config(policy: ServerPolicy, now: u64) -> EngineConfig {
+    EngineConfig {
+        plan: PlanOptions {
+            policy,
+            // Whole messages, so stored bytes can be compared with Dovecot's files.
+            large_message: u64::MAX,
+            top: true,
+        },
+        batch_messages: 20,
+        now,
+        ..EngineConfig::default()
+    }
+}
+
+async fn connect(user: &str, security: Security) -> Connection {
+    let env = call("GET", "/env").await;
+    let port = match security {
+        Security::ImplicitTls => env["pop3s_port"].as_u64().unwrap(),
+        _ => env["pop3_port"].as_u64().unwrap(),
+    } as u16;
+    let request = RelayRequest::new(Target::new(&text(&env, "host"), port).unwrap());
+    let trust =
+        Trust::default().with_pin(text(&env, "cert_sha256").parse::<Fingerprint>().unwrap());
+    let config = SessionConfig::new(text(&env, "server_name"), security).trust(trust);
+    let mut conn = Connection::open(
+        &text(&env, "relay"),
+        &request,
+        config,
+        rustls_pki_types::UnixTime::now(),
+    )
+    .await
+    .unwrap();
+    conn.login(
+        Credentials::new(user, text(&env, "password")).unwrap(),
+        AuthMethod::Auto,
+    )
+    .await
+    .unwrap();
+    conn
+}
+
+async fn fresh_store(name: &str) -> MailStore {
+    MailStore::delete(name).await.unwrap();
+    MailStore::open(name).await.unwrap()
+}
+
+async fn sync_once(
+    store: &MailStore,
+    user: &str,
+    security: Security,
+    config: EngineConfig,
+) -> Result<Report, SyncFailure> {
+    let conn = connect(user, security).await;
+    sync::run(conn, store, user, config, async |_| {}).await
+}
+
+#[wasm_bindgen_test]
+async fn full_sync_then_nothing_new_then_only_the_new_message() {
+    let user = "browser";
+    let store = fresh_store("t-full").await;
+    let on_server = server_digests(user).await;
+    let progress = Rc::new(Cell::new((0usize, 0usize)));
+    let seen = Rc::clone(&progress);
+    let conn = connect(user, Security::ImplicitTls).await;
+    let report = sync::run(
+        conn,
+        &store,
+        user,
+        config(ServerPolicy::LeaveOnServer, now()),
+        async move |e| {
+            if let SyncEvent::Progress(p) = e {
+                seen.set((p.messages_done, p.messages_total));
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.stored, on_server.len());
+    assert!(on_server.len() >= 300);
+    assert_eq!(progress.get(), (on_server.len(), on_server.len()));
+    let stored = stored_digests(&store, user).await;
+    assert_eq!(stored.len(), on_server.len(), "duplicates or losses");
+    assert_eq!(stored.into_iter().collect::<HashSet<_>>(), on_server);
+    assert_eq!(store.summaries(user).await.unwrap().len(), on_server.len());
+
+    let second = sync_once(
+        &store,
+        user,
+        Security::ImplicitTls,
+        config(ServerPolicy::LeaveOnServer, now()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(second, Report::default());
+
+    let added = call("POST", &format!("/add/{user}/{}", now())).await;
+    let third = sync_once(
+        &store,
+        user,
+        Security::ImplicitTls,
+        config(ServerPolicy::LeaveOnServer, now()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(third.stored, 1);
+    assert!(stored_digests(&store, user)
+        .await
+        .contains(&text(&added, "digest")));
+}
+
+#[wasm_bindgen_test]
+async fn full_sync_over_stls() {
+    let user = "stls";
+    let store = fresh_store("t-stls").await;
+    let report = sync_once(
+        &store,
+        user,
+        Security::StartTls,
+        config(ServerPolicy::LeaveOnServer, now()),
+    )
+    .await
+    .unwrap();
+    let on_server = server_digests(user).await;
+    assert_eq!(report.stored, on_server.len());
+    let stored: HashSet<String> = stored_digests(&store, user).await.into_iter().collect();
+    assert_eq!(stored, on_server);
+}
+
+#[wasm_bindgen_test]
+async fn the_relay_stopped_mid_sync_loses_nothing_and_the_rerun_duplicates_nothing() {
+    let user = "faults";
+    let store = fresh_store("t-faults").await;
+    let original = server_digests(user).await;
+    let mut cfg = config(ServerPolicy::DeleteAfterDownload, now());
+    cfg.batch_messages = 5;
+    // A small window, so most of the mailbox is still on the server when the relay stops.
+    cfg.window_bytes = 32 * 1024;
+    let batches = Rc::new(Cell::new(0));
+    let counter = Rc::clone(&batches);
+    let conn = connect(user, Security::ImplicitTls).await;
+    // The third batch arrives, and the relay is stopped before it is even stored.
+    let failed = sync::run(conn, &store, user, cfg, async move |e| {
+        if matches!(e, SyncEvent::Store(_)) {
+            counter.set(counter.get() + 1);
+            if counter.get() == 3 {
+                call("POST", "/relay/stop").await;
+            }
+        }
+    })
+    .await;
+    // Start it again first, so a failure here does not break the other tests.
+    call("POST", "/relay/start").await;
+    assert!(
+        matches!(failed, Err(SyncFailure::Connection(_))),
+        "{failed:?}"
+    );
+    let partial = stored_digests(&store, user).await.len();
+    assert!(partial > 0 && partial < original.len(), "{partial}");
+    assert_eq!(server_digests(user).await, original, "deleted without QUIT");
+
+    let rerun = sync_once(&store, user, Security::ImplicitTls, cfg)
+        .await
+        .unwrap();
+    assert_eq!(rerun.stored, original.len() - partial);
+    assert_eq!(rerun.deleted, original.len());
+    let stored = stored_digests(&store, user).await;
+    assert_eq!(stored.len(), original.len());
+    assert_eq!(stored.into_iter().collect::<HashSet<_>>(), original);
+    assert!(server_digests(user).await.is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn each_server_policy_deletes_what_it_should() {
+    let user = "policy";
+    let store = fresh_store("t-policy").await;
+    let t0 = now();
+    let total = server_digests(user).await.len();
+    sync_once(
+        &store,
+        user,
+        Security::ImplicitTls,
+        config(ServerPolicy::LeaveOnServer, t0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(server_digests(user).await.len(), total);
+
+    let summaries = store.summaries(user).await.unwrap();
+    for s in summaries.iter().take(3) {
+        store.mark_deleted(user, &s.uid).await.unwrap();
+    }
+    let r = sync_once(
+        &store,
+        user,
+        Security::ImplicitTls,
+        config(ServerPolicy::DeleteWhenDeletedLocally, t0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.deleted, 3);
+    assert_eq!(server_digests(user).await.len(), total - 3);
+
+    let r = sync_once(
+        &store,
+        user,
+        Security::ImplicitTls,
+        config(ServerPolicy::DeleteAfterDays(7), t0 + 6 * DAY),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.deleted, 0);
+    let r = sync_once(
+        &store,
+        user,
+        Security::ImplicitTls,
+        config(ServerPolicy::DeleteAfterDays(7), t0 + 8 * DAY),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.deleted, total - 3);
+    assert!(server_digests(user).await.is_empty());
+    // Deleted locally stays deleted locally: nothing came back.
+    assert_eq!(store.raw_messages(user).await.unwrap().len(), total - 3);
+}
+
+#[wasm_bindgen_test]
+async fn a_full_store_stops_the_sync_cleanly_and_nothing_is_deleted() {
+    let user = "quota";
+    MailStore::delete("t-quota").await.unwrap();
+    let mut store = MailStore::open("t-quota").await.unwrap();
+    store.simulate_quota(200_000);
+    let original = server_digests(user).await;
+    let mut cfg = config(ServerPolicy::DeleteAfterDownload, now());
+    cfg.batch_messages = 5;
+    let failed = sync_once(&store, user, Security::ImplicitTls, cfg).await;
+    match failed {
+        Err(SyncFailure::Sync(SyncError::Store(reason))) => {
+            assert!(reason.contains("storage"), "{reason}")
+        }
+        other => panic!("expected a full store, got {other:?}"),
+    }
+    assert_eq!(
+        server_digests(user).await,
+        original,
+        "deleted while the store was full"
+    );
+    let partial = store.raw_messages(user).await.unwrap().len();
+    assert!(partial < original.len());
+    assert_eq!(partial % 5, 0, "a batch was half written");
+    store.close();
+
+    // With room again, the next sync completes.
+    let store = MailStore::open("t-quota").await.unwrap();
+    let r = sync_once(&store, user, Security::ImplicitTls, cfg)
+        .await
+        .unwrap();
+    assert_eq!(r.stored, original.len() - partial);
+    assert_eq!(
+        store.raw_messages(user).await.unwrap().len(),
+        original.len()
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_schema_upgrade_keeps_the_data() {
+    let user = "upgrade";
+    MailStore::delete("t-upgrade").await.unwrap();
+    let old = MailStore::open_version("t-upgrade", 1).await.unwrap();
+    assert_eq!(old.version().unwrap(), 1);
+    let r = sync_once(
+        &old,
+        user,
+        Security::ImplicitTls,
+        config(ServerPolicy::LeaveOnServer, now()),
+    )
+    .await
+    .unwrap();
+    old.close();
+
+    let new = MailStore::open("t-upgrade").await.unwrap();
+    assert_eq!(new.version().unwrap(), VERSION);
+    assert_eq!(new.raw_messages(user).await.unwrap().len(), r.stored);
+    // The per-account date index exists only from version 2, and covers the old data.
+    let summaries = new.summaries(user).await.unwrap();
+    assert_eq!(summaries.len(), r.stored);
+    assert!(summaries.windows(2).all(|w| w[0].date >= w[1].date));
+    let again = sync_once(
+        &new,
+        user,
+        Security::ImplicitTls,
+        config(ServerPolicy::LeaveOnServer, now()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, Report::default());
+}
