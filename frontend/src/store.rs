@@ -88,12 +88,61 @@ pub struct StoredSummary {
     pub date: f64,
 }
 
+/// How much the browser lets this site store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Space {
+    /// Bytes in use.
+    pub usage: f64,
+    /// Bytes allowed.
+    pub quota: f64,
+}
+
+impl Space {
+    /// Bytes still free.
+    pub fn available(&self) -> f64 {
+        (self.quota - self.usage).max(0.0)
+    }
+}
+
+/// Asks the browser to keep this site's storage under pressure (`navigator.storage.persist()`);
+/// true when it agreed.
+pub async fn request_persistence() -> Result<bool, StoreError> {
+    let storage = storage_manager()?;
+    let granted = wasm_bindgen_futures::JsFuture::from(storage.persist().map_err(js_err)?)
+        .await
+        .map_err(js_err)?;
+    Ok(granted.as_bool().unwrap_or(false))
+}
+
+/// The browser's estimate of this site's usage and quota (`navigator.storage.estimate()`).
+pub async fn estimate() -> Result<Space, StoreError> {
+    let storage = storage_manager()?;
+    let estimate: web_sys::StorageEstimate =
+        wasm_bindgen_futures::JsFuture::from(storage.estimate().map_err(js_err)?)
+            .await
+            .map_err(js_err)?
+            .into();
+    Ok(Space {
+        usage: estimate.get_usage().unwrap_or(0.0),
+        quota: estimate.get_quota().unwrap_or(0.0),
+    })
+}
+
+fn storage_manager() -> Result<web_sys::StorageManager, StoreError> {
+    let window =
+        web_sys::window().ok_or_else(|| StoreError::Failed("no window (not in a page)".into()))?;
+    Ok(window.navigator().storage())
+}
+
 /// The mail store.
 #[derive(Debug)]
 pub struct MailStore {
     db: Rexie,
-    /// A test hook: refuse a commit that would bring the stored bytes over this many.
+    /// A test hook: refuse a commit that would bring the stored bytes over this many (storage
+    /// filling up during a sync, as when another tab writes).
     simulated_quota: Option<u64>,
+    /// A test hook: the quota [`MailStore::space`] reports.
+    simulated_space: Option<u64>,
     stored_bytes: std::cell::Cell<u64>,
 }
 
@@ -108,6 +157,7 @@ impl MailStore {
         Ok(Self {
             db: builder(name, version).build().await?,
             simulated_quota: None,
+            simulated_space: None,
             stored_bytes: std::cell::Cell::new(0),
         })
     }
@@ -125,6 +175,22 @@ impl MailStore {
     /// Makes commits fail with [`StoreError::QuotaExceeded`] once `bytes` are stored (tests).
     pub fn simulate_quota(&mut self, bytes: u64) {
         self.simulated_quota = Some(bytes);
+    }
+
+    /// Makes [`MailStore::space`] report `quota` bytes allowed (tests).
+    pub fn simulate_space(&mut self, quota: u64) {
+        self.simulated_space = Some(quota);
+    }
+
+    /// The space this store may still use: the browser's estimate, or the simulated one.
+    pub async fn space(&self) -> Result<Space, StoreError> {
+        match self.simulated_space {
+            Some(quota) => Ok(Space {
+                usage: self.stored_bytes.get() as f64,
+                quota: quota as f64,
+            }),
+            None => estimate().await,
+        }
     }
 
     /// Closes the database.

@@ -21,11 +21,22 @@ pub enum SyncFailure {
     /// Reading what the store knows failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The sync would not fit in the browser's storage; nothing was fetched.
+    #[error("not enough browser storage: this sync needs {needed} MB, {available} MB are free")]
+    NotEnoughStorage {
+        /// Megabytes the sync would store.
+        needed: u64,
+        /// Megabytes free.
+        available: u64,
+    },
 }
 
+/// Room kept free beyond what a sync needs: summaries, indexes and IndexedDB's own overhead.
+const STORAGE_MARGIN: f64 = 1.25;
+
 /// Runs one sync of `account` over a logged-in `conn`; `on_event` sees every engine event (for
-/// progress) and is awaited before the sync goes on. Returns the report once the server
-/// confirmed `QUIT`.
+/// progress) and is awaited before the sync goes on. A sync that would not fit in the browser's
+/// storage stops before fetching anything. Returns the report once the server confirmed `QUIT`.
 pub async fn run(
     mut conn: Connection,
     store: &MailStore,
@@ -45,6 +56,17 @@ pub async fn run(
                 moved = true;
                 on_event(&event).await;
                 match event {
+                    // Check the quota before a large sync; stop before anything is fetched.
+                    SyncEvent::Planned { bytes, .. } if bytes > 0 => {
+                        let space = store.space().await?;
+                        if bytes as f64 * STORAGE_MARGIN > space.available() {
+                            conn.abort();
+                            return Err(SyncFailure::NotEnoughStorage {
+                                needed: bytes.div_ceil(1_000_000),
+                                available: (space.available() / 1e6) as u64,
+                            });
+                        }
+                    }
                     SyncEvent::Store(batch) => {
                         match store.commit(account, &batch, config.now).await {
                             Ok(()) => engine.committed(batch.id),

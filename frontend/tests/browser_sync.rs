@@ -340,6 +340,38 @@ async fn a_full_store_stops_the_sync_cleanly_and_nothing_is_deleted() {
 }
 
 #[wasm_bindgen_test]
+async fn a_sync_too_large_for_the_storage_stops_before_fetching() {
+    let user = "space";
+    MailStore::delete("t-space").await.unwrap();
+    let mut store = MailStore::open("t-space").await.unwrap();
+    // The browser's real estimate is sane, and persistence can be asked for.
+    let space = webpop_frontend::store::estimate().await.unwrap();
+    assert!(space.quota > 0.0 && space.usage <= space.quota, "{space:?}");
+    let _ = webpop_frontend::store::request_persistence().await.unwrap();
+
+    store.simulate_space(10_000);
+    let before = server_digests(user).await;
+    let failed = sync_once(
+        &store,
+        user,
+        Security::ImplicitTls,
+        config(ServerPolicy::DeleteAfterDownload, now()),
+    )
+    .await;
+    match failed {
+        Err(e @ SyncFailure::NotEnoughStorage { .. }) => {
+            assert!(
+                e.to_string().starts_with("not enough browser storage"),
+                "{e}"
+            )
+        }
+        other => panic!("expected not enough storage, got {other:?}"),
+    }
+    assert!(store.raw_messages(user).await.unwrap().is_empty());
+    assert_eq!(server_digests(user).await, before);
+}
+
+#[wasm_bindgen_test]
 async fn a_schema_upgrade_keeps_the_data() {
     let user = "upgrade";
     MailStore::delete("t-upgrade").await.unwrap();

@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod plan;
+pub mod rate;
 pub mod retry;
 
 pub use engine::{Batch, Engine, EngineConfig, Fetched, Progress, Report, SyncError, SyncEvent};
@@ -14,4 +15,5 @@ pub use plan::{
     listing, plan, Fetch, FetchMode, Known, KnownState, Listed, Plan, PlanError, PlanOptions,
     ServerPolicy,
 };
+pub use rate::RateMeter;
 pub use retry::{advise, next_check, Advice, StopReason};
