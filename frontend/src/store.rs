@@ -271,6 +271,55 @@ impl MailStore {
         Ok(())
     }
 
+    /// Replaces the headers stored for `uid` with the whole message `raw` (a body fetched on
+    /// demand), in one transaction.
+    pub async fn store_whole(
+        &self,
+        account: &str,
+        uid: &str,
+        raw: &[u8],
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .db
+            .transaction(&[UIDS, MESSAGES, SUMMARIES], TransactionMode::ReadWrite)?;
+        let key: JsValue = Array::of2(&account.into(), &uid.into()).into();
+        let uids = tx.store(UIDS)?;
+        let state = uids
+            .get(key.clone())
+            .await?
+            .ok_or_else(|| StoreError::Failed(format!("no record of {uid}")))?;
+        set(&state, "state", &JsValue::from_str("stored"))?;
+        uids.put(&state, None).await?;
+        let message = record(account, uid)?;
+        set(&message, "raw", &Uint8Array::from(raw))?;
+        tx.store(MESSAGES)?.put(&message, None).await?;
+        let summaries = tx.store(SUMMARIES)?;
+        if let Some(summary) = summaries.get(key).await? {
+            let s = mime::summary(raw).unwrap_or_default();
+            set(
+                &summary,
+                "has_attachments",
+                &JsValue::from_bool(s.has_attachments),
+            )?;
+            set(&summary, "snippet", &JsValue::from_str(&s.snippet))?;
+            summaries.put(&summary, None).await?;
+        }
+        tx.done().await?;
+        Ok(())
+    }
+
+    /// The states of `account`'s UIDLs (for tests and the UI's "download body" button).
+    pub async fn states(&self, account: &str) -> Result<Vec<(String, KnownState)>, StoreError> {
+        let mut out: Vec<(String, KnownState)> = self
+            .known(account)
+            .await?
+            .into_iter()
+            .map(|(uid, k)| (uid, k.state))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     /// The raw bytes of every stored message of `account`.
     pub async fn raw_messages(&self, account: &str) -> Result<Vec<Vec<u8>>, StoreError> {
         let tx = self

@@ -2,7 +2,13 @@
 //! [`MailStore`]. Each batch is committed before the engine may send `DELE` for it; on any
 //! failure the connection is dropped without `QUIT`, so the server deletes nothing.
 
-use webpop_shared::pop3::Event;
+use std::cell::RefCell;
+use std::future::poll_fn;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use futures_util::future::{select, Either};
+use webpop_shared::pop3::{Command, Event, Reply};
 use webpop_shared::sync::{Engine, EngineConfig, Report, SyncError, SyncEvent};
 
 use crate::net::{Connection, ConnectionError};
@@ -21,6 +27,9 @@ pub enum SyncFailure {
     /// Reading what the store knows failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The message is no longer on the server (its body cannot be fetched).
+    #[error("the message is no longer on the server")]
+    GoneFromServer(String),
     /// The sync would not fit in the browser's storage; nothing was fetched.
     #[error("not enough browser storage: this sync needs {needed} MB, {available} MB are free")]
     NotEnoughStorage {
@@ -29,6 +38,44 @@ pub enum SyncFailure {
         /// Megabytes free.
         available: u64,
     },
+}
+
+/// A switch that cancels a running sync (the UI's cancel button). Cloning shares the switch.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Rc<RefCell<(bool, Option<Waker>)>>);
+
+impl Cancel {
+    /// A switch that is off.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Cancels the sync: it stops at once, without `QUIT`; committed batches stay stored.
+    pub fn cancel(&self) {
+        let mut state = self.0.borrow_mut();
+        state.0 = true;
+        if let Some(waker) = state.1.take() {
+            waker.wake();
+        }
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.borrow().0
+    }
+
+    async fn cancelled(&self) {
+        poll_fn(|cx| {
+            let mut state = self.0.borrow_mut();
+            if state.0 {
+                Poll::Ready(())
+            } else {
+                state.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
 }
 
 /// Room kept free beyond what a sync needs: summaries, indexes and IndexedDB's own overhead.
@@ -42,11 +89,15 @@ pub async fn run(
     store: &MailStore,
     account: &str,
     config: EngineConfig,
+    cancel: &Cancel,
     mut on_event: impl AsyncFnMut(&SyncEvent),
 ) -> Result<Report, SyncFailure> {
     let mut engine = Engine::new(config, store.known(account).await?);
     loop {
         loop {
+            if cancel.is_cancelled() {
+                engine.cancel();
+            }
             let mut moved = false;
             while let Some(command) = engine.poll_command() {
                 conn.send(command)?;
@@ -85,10 +136,38 @@ pub async fn run(
                 break;
             }
         }
-        match conn.next_event().await? {
+        let next = match select(Box::pin(conn.next_event()), Box::pin(cancel.cancelled())).await {
+            Either::Left((next, _)) => next?,
+            Either::Right(((), _)) => continue,
+        };
+        match next {
             Event::Reply { reply, .. } => engine.handle_reply(Ok(reply)),
             Event::Rejected { error, .. } => engine.handle_reply(Err(error)),
             _ => {}
         }
     }
+}
+
+/// Fetches the whole of `uid` (stored headers-only because it was large) over a logged-in
+/// `conn`, stores it in place of the headers, and returns it. The session ends with `QUIT`.
+pub async fn fetch_body(
+    mut conn: Connection,
+    store: &MailStore,
+    account: &str,
+    uid: &str,
+) -> Result<Vec<u8>, SyncFailure> {
+    let uids = match conn.run(Command::Uidl(None)).await? {
+        Reply::Uids(uids) => uids,
+        _ => return Err(SyncError::UnexpectedReply("UIDL").into()),
+    };
+    let Some(entry) = uids.iter().find(|u| u.uid == uid) else {
+        return Err(SyncFailure::GoneFromServer(uid.to_owned()));
+    };
+    let raw = match conn.run(Command::Retr(entry.msg)).await? {
+        Reply::Message(raw) => raw,
+        _ => return Err(SyncError::UnexpectedReply("RETR").into()),
+    };
+    store.store_whole(account, uid, &raw).await?;
+    conn.quit().await?;
+    Ok(raw)
 }

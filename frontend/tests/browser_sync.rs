@@ -12,7 +12,7 @@ use serde_json::Value;
 use wasm_bindgen_test::*;
 use webpop_frontend::net::Connection;
 use webpop_frontend::store::{MailStore, VERSION};
-use webpop_frontend::sync::{self, SyncFailure};
+use webpop_frontend::sync::{self, Cancel, SyncFailure};
 use webpop_shared::pop3::AuthMethod;
 use webpop_shared::relay::{RelayRequest, Target};
 use webpop_shared::secret::Credentials;
@@ -129,7 +129,7 @@ async fn sync_once(
     config: EngineConfig,
 ) -> Result<Report, SyncFailure> {
     let conn = connect(user, security).await;
-    sync::run(conn, store, user, config, async |_| {}).await
+    sync::run(conn, store, user, config, &Cancel::new(), async |_| {}).await
 }
 
 #[wasm_bindgen_test]
@@ -145,6 +145,7 @@ async fn full_sync_then_nothing_new_then_only_the_new_message() {
         &store,
         user,
         config(ServerPolicy::LeaveOnServer, now()),
+        &Cancel::new(),
         async move |e| {
             if let SyncEvent::Progress(p) = e {
                 seen.set((p.messages_done, p.messages_total));
@@ -217,7 +218,7 @@ async fn the_relay_stopped_mid_sync_loses_nothing_and_the_rerun_duplicates_nothi
     let counter = Rc::clone(&batches);
     let conn = connect(user, Security::ImplicitTls).await;
     // The third batch arrives, and the relay is stopped before it is even stored.
-    let failed = sync::run(conn, &store, user, cfg, async move |e| {
+    let failed = sync::run(conn, &store, user, cfg, &Cancel::new(), async move |e| {
         if matches!(e, SyncEvent::Store(_)) {
             counter.set(counter.get() + 1);
             if counter.get() == 3 {
@@ -403,4 +404,89 @@ async fn a_schema_upgrade_keeps_the_data() {
     .await
     .unwrap();
     assert_eq!(again, Report::default());
+}
+
+#[wasm_bindgen_test]
+async fn large_messages_come_headers_first_and_their_body_on_demand() {
+    let user = "large";
+    let store = fresh_store("t-large").await;
+    let on_server = server_digests(user).await;
+    let mut cfg = config(ServerPolicy::LeaveOnServer, now());
+    cfg.plan.large_message = 20_000;
+    let report = sync_once(&store, user, Security::ImplicitTls, cfg)
+        .await
+        .unwrap();
+    assert_eq!(report.stored, on_server.len());
+    let headers_only: Vec<String> = store
+        .states(user)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, state)| *state == webpop_shared::sync::KnownState::HeadersOnly)
+        .map(|(uid, _)| uid)
+        .collect();
+    assert!(!headers_only.is_empty());
+    let partial: HashSet<String> = stored_digests(&store, user).await.into_iter().collect();
+    assert_eq!(
+        partial.intersection(&on_server).count(),
+        on_server.len() - headers_only.len()
+    );
+
+    // Cancelled while fetching nothing new: the cancel is immediate and harmless.
+    let cancel = Cancel::new();
+    cancel.cancel();
+    let conn = connect(user, Security::ImplicitTls).await;
+    let cancelled = sync::run(conn, &store, user, cfg, &cancel, async |_| {}).await;
+    assert!(
+        matches!(cancelled, Err(SyncFailure::Sync(SyncError::Cancelled))),
+        "{cancelled:?}"
+    );
+
+    for uid in &headers_only {
+        let conn = connect(user, Security::ImplicitTls).await;
+        let raw = sync::fetch_body(conn, &store, user, uid).await.unwrap();
+        assert!(on_server.contains(&digest(&raw)));
+    }
+    let whole: HashSet<String> = stored_digests(&store, user).await.into_iter().collect();
+    assert_eq!(whole, on_server);
+}
+
+#[wasm_bindgen_test]
+async fn a_cancelled_sync_keeps_what_it_committed_and_the_next_one_completes() {
+    let user = "cancel";
+    let store = fresh_store("t-cancel").await;
+    let original = server_digests(user).await;
+    let mut cfg = config(ServerPolicy::DeleteAfterDownload, now());
+    cfg.batch_messages = 5;
+    cfg.window_bytes = 32 * 1024;
+    let cancel = Cancel::new();
+    let switch = cancel.clone();
+    let batches = Rc::new(Cell::new(0));
+    let counter = Rc::clone(&batches);
+    let conn = connect(user, Security::ImplicitTls).await;
+    let result = sync::run(conn, &store, user, cfg, &cancel, async move |e| {
+        if matches!(e, SyncEvent::Store(_)) {
+            counter.set(counter.get() + 1);
+            if counter.get() == 2 {
+                switch.cancel();
+            }
+        }
+    })
+    .await;
+    assert!(
+        matches!(result, Err(SyncFailure::Sync(SyncError::Cancelled))),
+        "{result:?}"
+    );
+    let kept = store.raw_messages(user).await.unwrap().len();
+    assert_eq!(kept % 5, 0, "a batch was half written");
+    assert!(kept > 0 && kept < original.len(), "{kept}");
+    assert_eq!(server_digests(user).await, original);
+    let r = sync_once(&store, user, Security::ImplicitTls, cfg)
+        .await
+        .unwrap();
+    assert_eq!(r.stored, original.len() - kept);
+    assert_eq!(
+        store.raw_messages(user).await.unwrap().len(),
+        original.len()
+    );
 }

@@ -32,8 +32,8 @@ use webpop_testkit::dovecot::Dovecot;
 
 /// One mailbox per group of tests, so tests that delete mail do not disturb the others:
 /// `browser` and `stls` get the full corpus (the command-line count), the rest 40 messages.
-const USERS: [&str; 7] = [
-    "browser", "stls", "faults", "policy", "quota", "space", "upgrade",
+const USERS: [&str; 9] = [
+    "browser", "stls", "faults", "policy", "quota", "space", "upgrade", "large", "cancel",
 ];
 const FULL: [&str; 2] = ["browser", "stls"];
 const PASSWORD: &str = "browser-test-password";
