@@ -1,0 +1,91 @@
+//! The browser half of `scripts/bench browser` (bench/src/browser_sync.rs): one full sync into
+//! IndexedDB, timed in the page, with the page's memory. Built with `WEBPOP_BENCH_ENV` (JSON
+//! from the benchmark); without it (as in `scripts/test`) the test does nothing.
+#![cfg(target_arch = "wasm32")]
+
+use wasm_bindgen::JsCast as _;
+use wasm_bindgen_test::*;
+use webpop_frontend::net::Connection;
+use webpop_frontend::store::MailStore;
+use webpop_frontend::sync::{self, Cancel};
+use webpop_shared::pop3::AuthMethod;
+use webpop_shared::relay::{RelayRequest, Target};
+use webpop_shared::secret::Credentials;
+use webpop_shared::session::{Fingerprint, Security, SessionConfig, Trust};
+use webpop_shared::sync::{EngineConfig, PlanOptions, SyncEvent};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// `performance.memory.usedJSHeapSize` (Chromium only) and the wasm memory, in bytes.
+fn memory() -> (f64, f64) {
+    let js_heap = web_sys::window()
+        .and_then(|w| w.performance())
+        .and_then(|p| js_sys::Reflect::get(&p, &"memory".into()).ok())
+        .and_then(|m| js_sys::Reflect::get(&m, &"usedJSHeapSize".into()).ok())
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
+    let wasm = wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().map(|b| b.byte_length()).unwrap_or(0))
+        .unwrap_or(0);
+    (js_heap, f64::from(wasm))
+}
+
+#[wasm_bindgen_test]
+async fn bench_full_sync_into_indexeddb() {
+    let Some(env) = option_env!("WEBPOP_BENCH_ENV") else {
+        return;
+    };
+    let env: serde_json::Value = serde_json::from_str(env).unwrap();
+    let text = |k: &str| env[k].as_str().unwrap().to_owned();
+    let db = format!("bench-{}", text("label"));
+    MailStore::delete(&db).await.unwrap();
+    let store = MailStore::open(&db).await.unwrap();
+    let request = RelayRequest::new(
+        Target::new("127.0.0.1", env["port"].as_u64().unwrap() as u16).unwrap(),
+    );
+    let trust = Trust::default().with_pin(text("cert_sha256").parse::<Fingerprint>().unwrap());
+    let config = SessionConfig::new("localhost", Security::ImplicitTls).trust(trust);
+    let started = js_sys::Date::now();
+    let mut conn =
+        Connection::open(&text("relay"), &request, config, rustls_pki_types::UnixTime::now())
+            .await
+            .unwrap();
+    conn.login(Credentials::new(text("user"), text("password")).unwrap(), AuthMethod::Auto)
+        .await
+        .unwrap();
+    let engine = EngineConfig {
+        plan: PlanOptions {
+            large_message: u64::MAX,
+            ..PlanOptions::default()
+        },
+        now: (started / 1000.0) as u64,
+        ..EngineConfig::default()
+    };
+    let peak = std::rc::Rc::new(std::cell::Cell::new((0.0f64, 0.0f64)));
+    let seen = std::rc::Rc::clone(&peak);
+    let mut bytes = 0;
+    let report = sync::run(conn, &store, &text("user"), engine, &Cancel::new(), async |e| {
+        if let SyncEvent::Progress(p) = e {
+            bytes = p.bytes_done;
+            let (js, wasm) = memory();
+            let (pj, pw) = seen.get();
+            seen.set((pj.max(js), pw.max(wasm)));
+        }
+    })
+    .await
+    .unwrap();
+    let elapsed = js_sys::Date::now() - started;
+    let (js, wasm) = peak.get();
+    console_log!(
+        "BENCH label={} messages={} bytes={} elapsed_ms={:.0} peak_js_heap={:.0} peak_wasm_memory={:.0}",
+        text("label"),
+        report.stored,
+        bytes,
+        elapsed,
+        js,
+        wasm
+    );
+    store.close();
+    MailStore::delete(&db).await.unwrap();
+}
