@@ -226,11 +226,9 @@ impl MailStore {
                 return Err(StoreError::QuotaExceeded);
             }
         }
-        let tx = self
-            .db
-            .transaction(&[UIDS, MESSAGES, SUMMARIES], TransactionMode::ReadWrite)?;
-        let (uids, messages, summaries) =
-            (tx.store(UIDS)?, tx.store(MESSAGES)?, tx.store(SUMMARIES)?);
+        // Build every record first, then issue all puts at once: IndexedDB queues them in the
+        // transaction, and waiting for each in turn would cost a task round trip per record.
+        let (mut uids, mut messages, mut summaries) = (Vec::new(), Vec::new(), Vec::new());
         for m in &batch.messages {
             let state = match m.mode {
                 FetchMode::Whole => "stored",
@@ -239,33 +237,33 @@ impl MailStore {
             let uid = record(account, &m.uid)?;
             set(&uid, "state", &JsValue::from_str(state))?;
             set(&uid, "first_seen", &JsValue::from_f64(now as f64))?;
-            uids.put(&uid, None).await?;
+            uids.push((uid.into(), None));
 
             let message = record(account, &m.uid)?;
             set(&message, "raw", &Uint8Array::from(m.raw.as_slice()))?;
-            messages.put(&message, None).await?;
+            messages.push((message.into(), None));
 
             let summary = record(account, &m.uid)?;
             let s = mime::summary(&m.raw).unwrap_or_default();
             set(&summary, "from", &JsValue::from_str(&s.from))?;
             set(&summary, "to", &JsValue::from_str(&s.to))?;
             set(&summary, "subject", &JsValue::from_str(&s.subject))?;
-            set(
-                &summary,
-                "date",
-                &JsValue::from_f64(s.date.unwrap_or(0) as f64),
-            )?;
+            let date = s.date.unwrap_or(0) as f64;
+            set(&summary, "date", &JsValue::from_f64(date))?;
             set(&summary, "size", &JsValue::from_f64(m.size as f64))?;
-            set(
-                &summary,
-                "has_attachments",
-                &JsValue::from_bool(s.has_attachments),
-            )?;
+            let attachments = JsValue::from_bool(s.has_attachments);
+            set(&summary, "has_attachments", &attachments)?;
             set(&summary, "snippet", &JsValue::from_str(&s.snippet))?;
             set(&summary, "read", &JsValue::FALSE)?;
             set(&summary, "flagged", &JsValue::FALSE)?;
-            summaries.put(&summary, None).await?;
+            summaries.push((summary.into(), None));
         }
+        let tx = self
+            .db
+            .transaction(&[UIDS, MESSAGES, SUMMARIES], TransactionMode::ReadWrite)?;
+        tx.store(UIDS)?.put_all(uids.into_iter()).await?;
+        tx.store(MESSAGES)?.put_all(messages.into_iter()).await?;
+        tx.store(SUMMARIES)?.put_all(summaries.into_iter()).await?;
         tx.done().await?;
         self.stored_bytes.set(self.stored_bytes.get() + bytes);
         Ok(())

@@ -7,7 +7,11 @@ use std::future::poll_fn;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
+use std::future::Future;
+use std::pin::Pin;
+
 use futures_util::future::{select, Either};
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
 use webpop_shared::pop3::{Command, Event, Reply};
 use webpop_shared::sync::{Engine, EngineConfig, Report, SyncError, SyncEvent};
 
@@ -78,6 +82,9 @@ impl Cancel {
     }
 }
 
+/// A batch being written: its id and the outcome.
+type Commit<'a> = Pin<Box<dyn Future<Output = (u64, Result<(), StoreError>)> + 'a>>;
+
 /// Room kept free beyond what a sync needs: summaries, indexes and IndexedDB's own overhead.
 const STORAGE_MARGIN: f64 = 1.25;
 
@@ -93,6 +100,7 @@ pub async fn run(
     mut on_event: impl AsyncFnMut(&SyncEvent),
 ) -> Result<Report, SyncFailure> {
     let mut engine = Engine::new(config, store.known(account).await?);
+    let mut commits: FuturesUnordered<Commit<'_>> = FuturesUnordered::new();
     loop {
         loop {
             if cancel.is_cancelled() {
@@ -118,15 +126,17 @@ pub async fn run(
                             });
                         }
                     }
-                    SyncEvent::Store(batch) => {
-                        match store.commit(account, &batch, config.now).await {
-                            Ok(()) => engine.committed(batch.id),
-                            Err(e) => engine.store_failed(batch.id, e.to_string()),
-                        }
-                    }
+                    // Written while the next replies are decrypted; the engine hears of it (and
+                    // may then delete) only once the transaction has committed.
+                    SyncEvent::Store(batch) => commits.push(Box::pin(async move {
+                        let result = store.commit(account, &batch, config.now).await;
+                        (batch.id, result)
+                    })),
                     SyncEvent::Finished(report) => return Ok(report),
                     SyncEvent::Failed(error) => {
                         conn.abort();
+                        // Batches already handed to the store are finished, not dropped halfway.
+                        while commits.next().await.is_some() {}
                         return Err(error.into());
                     }
                     _ => {}
@@ -136,9 +146,23 @@ pub async fn run(
                 break;
             }
         }
-        let next = match select(Box::pin(conn.next_event()), Box::pin(cancel.cancelled())).await {
-            Either::Left((next, _)) => next?,
-            Either::Right(((), _)) => continue,
+        let network = select(Box::pin(conn.next_event()), Box::pin(cancel.cancelled()));
+        let committed = async {
+            match commits.next().await {
+                Some(done) => done,
+                None => std::future::pending().await,
+            }
+        };
+        let next = match select(network, Box::pin(committed)).await {
+            Either::Left((Either::Left((next, _)), _)) => next?,
+            Either::Left((Either::Right(((), _)), _)) => continue,
+            Either::Right(((id, result), _)) => {
+                match result {
+                    Ok(()) => engine.committed(id),
+                    Err(e) => engine.store_failed(id, e.to_string()),
+                }
+                continue;
+            }
         };
         match next {
             Event::Reply { reply, .. } => engine.handle_reply(Ok(reply)),

@@ -26,7 +26,12 @@ fn memory() -> (f64, f64) {
         .unwrap_or(0.0);
     let wasm = wasm_bindgen::memory()
         .dyn_into::<js_sys::WebAssembly::Memory>()
-        .map(|m| m.buffer().dyn_into::<js_sys::ArrayBuffer>().map(|b| b.byte_length()).unwrap_or(0))
+        .map(|m| {
+            m.buffer()
+                .dyn_into::<js_sys::ArrayBuffer>()
+                .map(|b| b.byte_length())
+                .unwrap_or(0)
+        })
         .unwrap_or(0);
     (js_heap, f64::from(wasm))
 }
@@ -41,19 +46,25 @@ async fn bench_full_sync_into_indexeddb() {
     let db = format!("bench-{}", text("label"));
     MailStore::delete(&db).await.unwrap();
     let store = MailStore::open(&db).await.unwrap();
-    let request = RelayRequest::new(
-        Target::new("127.0.0.1", env["port"].as_u64().unwrap() as u16).unwrap(),
-    );
+    let request =
+        RelayRequest::new(Target::new("127.0.0.1", env["port"].as_u64().unwrap() as u16).unwrap());
     let trust = Trust::default().with_pin(text("cert_sha256").parse::<Fingerprint>().unwrap());
     let config = SessionConfig::new("localhost", Security::ImplicitTls).trust(trust);
     let started = js_sys::Date::now();
-    let mut conn =
-        Connection::open(&text("relay"), &request, config, rustls_pki_types::UnixTime::now())
-            .await
-            .unwrap();
-    conn.login(Credentials::new(text("user"), text("password")).unwrap(), AuthMethod::Auto)
-        .await
-        .unwrap();
+    let mut conn = Connection::open(
+        &text("relay"),
+        &request,
+        config,
+        rustls_pki_types::UnixTime::now(),
+    )
+    .await
+    .unwrap();
+    conn.login(
+        Credentials::new(text("user"), text("password")).unwrap(),
+        AuthMethod::Auto,
+    )
+    .await
+    .unwrap();
     let engine = EngineConfig {
         plan: PlanOptions {
             large_message: u64::MAX,
@@ -65,14 +76,21 @@ async fn bench_full_sync_into_indexeddb() {
     let peak = std::rc::Rc::new(std::cell::Cell::new((0.0f64, 0.0f64)));
     let seen = std::rc::Rc::clone(&peak);
     let mut bytes = 0;
-    let report = sync::run(conn, &store, &text("user"), engine, &Cancel::new(), async |e| {
-        if let SyncEvent::Progress(p) = e {
-            bytes = p.bytes_done;
-            let (js, wasm) = memory();
-            let (pj, pw) = seen.get();
-            seen.set((pj.max(js), pw.max(wasm)));
-        }
-    })
+    let report = sync::run(
+        conn,
+        &store,
+        &text("user"),
+        engine,
+        &Cancel::new(),
+        async |e| {
+            if let SyncEvent::Progress(p) = e {
+                bytes = p.bytes_done;
+                let (js, wasm) = memory();
+                let (pj, pw) = seen.get();
+                seen.set((pj.max(js), pw.max(wasm)));
+            }
+        },
+    )
     .await
     .unwrap();
     let elapsed = js_sys::Date::now() - started;
