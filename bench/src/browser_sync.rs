@@ -50,10 +50,20 @@ fn browser_sync(env: &serde_json::Value) -> Result<(Measured, f64, f64)> {
     let target_dir = PathBuf::from("target/bench-wasm");
     let output = Command::new("scripts/wasm-env")
         .args(["cargo", "test", "--release", "-p", "webpop-frontend"])
-        .args(["--target", "wasm32-unknown-unknown", "--test", "bench_sync", "--", "--nocapture"])
+        .args([
+            "--target",
+            "wasm32-unknown-unknown",
+            "--test",
+            "bench_sync",
+            "--",
+            "--nocapture",
+        ])
         .env("WEBPOP_BENCH_ENV", env.to_string())
         .env("CARGO_TARGET_DIR", &target_dir)
-        .env("CHROMEDRIVER", std::env::var("CHROMEDRIVER").unwrap_or("/usr/bin/chromedriver".into()))
+        .env(
+            "CHROMEDRIVER",
+            std::env::var("CHROMEDRIVER").unwrap_or("/usr/bin/chromedriver".into()),
+        )
         .env("WASM_BINDGEN_TEST_TIMEOUT", "900")
         .output()
         .context("running the browser half (scripts/wasm-env cargo test ...)")?;
@@ -110,7 +120,11 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    eprintln!("generating {} messages (~{} MB)…", args.messages, args.bytes / 1_000_000);
+    eprintln!(
+        "generating {} messages (~{} MB)…",
+        args.messages,
+        args.bytes / 1_000_000
+    );
     let mail = corpus::generate_sized(args.messages, args.bytes, 2026);
     let total: usize = mail.iter().map(Vec::len).sum();
     let server = Dovecot::start(&[(USER, PASSWORD, &mail)])?;
