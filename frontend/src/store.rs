@@ -208,9 +208,11 @@ impl MailStore {
             let uid = string(&value, "uid")?;
             let first_seen = number(&value, "first_seen")? as u64;
             let state = match string(&value, "state")?.as_str() {
-                "headers" => KnownState::HeadersOnly,
+                "stored" => KnownState::Stored,
                 "deleted" => KnownState::DeletedLocally,
-                _ => KnownState::Stored,
+                // Anything else (headers only, or a state this version does not know) is never
+                // deleted from the server.
+                _ => KnownState::HeadersOnly,
             };
             known.insert(uid, Known { first_seen, state });
         }
@@ -261,9 +263,17 @@ impl MailStore {
         let tx = self
             .db
             .transaction(&[UIDS, MESSAGES, SUMMARIES], TransactionMode::ReadWrite)?;
-        tx.store(UIDS)?.put_all(uids.into_iter()).await?;
-        tx.store(MESSAGES)?.put_all(messages.into_iter()).await?;
-        tx.store(SUMMARIES)?.put_all(summaries.into_iter()).await?;
+        // All three stores' puts are issued in the first poll, before anything else can run, so
+        // the transaction holds the whole batch or nothing: it commits on its own once they are
+        // done, even if this future is dropped while waiting.
+        let (uid_store, message_store, summary_store) =
+            (tx.store(UIDS)?, tx.store(MESSAGES)?, tx.store(SUMMARIES)?);
+        futures_util::future::try_join3(
+            uid_store.put_all(uids.into_iter()),
+            message_store.put_all(messages.into_iter()),
+            summary_store.put_all(summaries.into_iter()),
+        )
+        .await?;
         tx.done().await?;
         self.stored_bytes.set(self.stored_bytes.get() + bytes);
         Ok(())

@@ -82,6 +82,13 @@ impl Cancel {
     }
 }
 
+/// What woke the sync loop.
+enum Woke {
+    Network(Result<Event, ConnectionError>),
+    Cancelled,
+    Committed(u64, Result<(), StoreError>),
+}
+
 /// A batch being written: its id and the outcome.
 type Commit<'a> = Pin<Box<dyn Future<Output = (u64, Result<(), StoreError>)> + 'a>>;
 
@@ -146,17 +153,29 @@ pub async fn run(
                 break;
             }
         }
-        let network = select(Box::pin(conn.next_event()), Box::pin(cancel.cancelled()));
-        let committed = async {
-            match commits.next().await {
-                Some(done) => done,
-                None => std::future::pending().await,
+        let woke = {
+            let network = select(Box::pin(conn.next_event()), Box::pin(cancel.cancelled()));
+            let committed = async {
+                match commits.next().await {
+                    Some(done) => done,
+                    None => std::future::pending().await,
+                }
+            };
+            match select(network, Box::pin(committed)).await {
+                Either::Left((Either::Left((next, _)), _)) => Woke::Network(next),
+                Either::Left((Either::Right(((), _)), _)) => Woke::Cancelled,
+                Either::Right(((id, result), _)) => Woke::Committed(id, result),
             }
         };
-        let next = match select(network, Box::pin(committed)).await {
-            Either::Left((Either::Left((next, _)), _)) => next?,
-            Either::Left((Either::Right(((), _)), _)) => continue,
-            Either::Right(((id, result), _)) => {
+        let next = match woke {
+            Woke::Network(Ok(next)) => next,
+            Woke::Network(Err(e)) => {
+                // Batches already handed to the store are finished, not dropped halfway.
+                while commits.next().await.is_some() {}
+                return Err(e.into());
+            }
+            Woke::Cancelled => continue,
+            Woke::Committed(id, result) => {
                 match result {
                     Ok(()) => engine.committed(id),
                     Err(e) => engine.store_failed(id, e.to_string()),

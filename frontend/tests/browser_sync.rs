@@ -236,6 +236,10 @@ async fn the_relay_stopped_mid_sync_loses_nothing_and_the_rerun_duplicates_nothi
     let partial = stored_digests(&store, user).await.len();
     assert!(partial > 0 && partial < original.len(), "{partial}");
     assert_eq!(server_digests(user).await, original, "deleted without QUIT");
+    // Regression (batch half-written): every UIDL recorded as stored has its bytes, so none can
+    // be deleted from the server without being in the browser.
+    let recorded = store.states(user).await.unwrap().len();
+    assert_eq!(recorded, partial, "UIDL states and messages disagree");
 
     let rerun = sync_once(&store, user, Security::ImplicitTls, cfg)
         .await

@@ -42,18 +42,32 @@ impl TrustedProxies {
             .flat_map(|v| v.split(','))
             .collect::<Vec<_>>();
         for hop in hops.iter().rev() {
-            match hop.trim().parse::<IpAddr>() {
-                Ok(ip) => {
+            match parse_hop(hop) {
+                Some(ip) => {
                     client = ip;
                     if !self.trusts(ip) {
                         break;
                     }
                 }
-                Err(_) => break,
+                None => break,
             }
         }
         client
     }
+}
+
+/// One `X-Forwarded-For` entry: an address, with or without a port, IPv6 with or without
+/// brackets.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .and_then(|h| h.parse().ok())
+        })
 }
 
 #[cfg(test)]
@@ -109,6 +123,19 @@ mod tests {
         assert_eq!(
             trusted.client_ip(peer, &headers(&["198.51.100.1, junk, 10.2.2.2"])),
             ip("10.2.2.2")
+        );
+        // Entries with ports or brackets, as some proxies write them.
+        assert_eq!(
+            trusted.client_ip(peer, &headers(&["203.0.113.5:4711"])),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            trusted.client_ip(peer, &headers(&["[2001:db8::1]:443"])),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            trusted.client_ip(peer, &headers(&["[2001:db8::2]"])),
+            ip("2001:db8::2")
         );
         // A mapped peer address is trusted like its IPv4 form.
         assert_eq!(

@@ -55,7 +55,9 @@ pub struct Args {
     pub deny_hosts: Vec<HostPattern>,
 
     /// Also allow loopback, private, link-local, CGNAT and the other reserved ranges. For
-    /// tests and the local demo only: it lets users reach your internal network.
+    /// tests and the local demo only: it lets users reach your internal network. Without a
+    /// token, the relay then answers only requests addressed to an IP or localhost (so a
+    /// rebound DNS name cannot use it); to reach one LAN server, prefer --allow-host <CIDR>.
     #[arg(long, env = "WEBPOP_ALLOW_PRIVATE_TARGETS")]
     pub allow_private_targets: bool,
 

@@ -16,11 +16,16 @@ async fn status_line(addr: std::net::SocketAddr, request: &str) -> String {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     tcp.write_all(request.as_bytes()).await.unwrap();
     let mut response = Vec::new();
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tcp.read_to_end(&mut response),
-    )
-    .await;
+    let mut buf = [0u8; 1024];
+    let read_line = async {
+        while !response.windows(2).any(|w| w == b"\r\n") {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => response.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), read_line).await;
     let text = String::from_utf8_lossy(&response);
     text.lines().next().unwrap_or("").to_owned()
 }
@@ -139,4 +144,31 @@ async fn a_missing_or_wrong_token_is_unauthorized_and_the_right_one_admitted() {
         .await
         .unwrap();
     assert_eq!(round_trip(&mut ws, b"in").await, b"in");
+}
+
+#[tokio::test]
+async fn a_relay_reaching_private_addresses_refuses_rebound_host_names_unless_it_has_a_token() {
+    let echo = echo_server().await;
+    let open = TestRelay::start(loopback_config(&[echo.port()])).await;
+    let path = format!("/relay?host=127.0.0.1&port={}", echo.port());
+    let upgrade = |host: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+    };
+    // A page on evil.example, its name rebound to the relay's address.
+    let line = status_line(open.addr, &upgrade("evil.example:8080")).await;
+    assert!(line.starts_with("HTTP/1.1 403 "), "{line}");
+    let line = status_line(open.addr, &upgrade(&open.addr.to_string())).await;
+    assert!(line.starts_with("HTTP/1.1 101 "), "{line}");
+
+    // With a token, the token is the protection and any host name may be used.
+    let guarded = TestRelay::start(RelayConfig {
+        token: Some(Secret::token("t").unwrap()),
+        ..loopback_config(&[echo.port()])
+    })
+    .await;
+    let line = status_line(guarded.addr, &upgrade("mail.example.com")).await;
+    assert!(line.starts_with("HTTP/1.1 101 "), "{line}");
 }

@@ -11,6 +11,7 @@
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{ready, Context, Poll};
 
@@ -37,6 +38,9 @@ struct Control {
 pub(crate) struct Client {
     tcp: Arc<TcpStream>,
     control: Arc<Control>,
+    /// Set while data frames are being written: if that write is abandoned halfway, nothing
+    /// more may be written (a close frame would land inside a frame's payload).
+    mid_frame: AtomicBool,
 }
 
 /// The byte stream tungstenite runs on: reads come from the page's socket (after any bytes
@@ -57,7 +61,14 @@ pub(super) fn split(tcp: TcpStream, read_ahead: Bytes) -> (ClientIo, Client) {
         read_ahead,
         control: Arc::clone(&control),
     };
-    (io, Client { tcp, control })
+    (
+        io,
+        Client {
+            tcp,
+            control,
+            mid_frame: AtomicBool::new(false),
+        },
+    )
 }
 
 impl AsyncRead for ClientIo {
@@ -139,6 +150,9 @@ impl Client {
 
     /// Sends the control frames tungstenite queued, if any.
     pub(super) async fn send_control(&self) -> io::Result<()> {
+        if self.mid_frame.load(Ordering::Relaxed) {
+            return Err(io::Error::other("a data frame was cut short"));
+        }
         let queued = std::mem::take(
             &mut *self
                 .control
@@ -161,7 +175,10 @@ impl Client {
             parts.push(&h[..*n]);
             parts.push(chunk);
         }
-        self.write_all(&parts).await
+        self.mid_frame.store(true, Ordering::Relaxed);
+        self.write_all(&parts).await?;
+        self.mid_frame.store(false, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Writes `parts` in order, resuming after partial writes.

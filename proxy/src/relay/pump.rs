@@ -21,6 +21,30 @@ use super::session::Ws;
 use super::Relay;
 use super::READ_SIZE;
 
+/// How long the end of a session may wait for a page to take what is queued for it.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+/// Bytes counted in the `buffered` gauge while held; uncounted when dropped, also when a
+/// direction is abandoned halfway through a write.
+struct Held<'a> {
+    metrics: &'a crate::metrics::Metrics,
+    bytes: isize,
+}
+
+impl<'a> Held<'a> {
+    fn new(metrics: &'a crate::metrics::Metrics, bytes: usize) -> Self {
+        let bytes = isize::try_from(bytes).unwrap_or(isize::MAX);
+        metrics.buffer(bytes);
+        Self { metrics, bytes }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.metrics.buffer(-self.bytes);
+    }
+}
+
 /// How a session ended and what it carried.
 #[derive(Debug)]
 pub(super) struct Outcome {
@@ -80,7 +104,7 @@ pub(super) async fn run(
                     Err(_) => return Some(CloseReason::UpstreamError),
                 };
                 touch();
-                relay.metrics.buffer(n as isize);
+                let held = Held::new(&relay.metrics, n);
                 // One read becomes frames of at most 64 KiB, written to the socket together.
                 let sent = match direct {
                     Some(direct) => {
@@ -100,7 +124,7 @@ pub(super) async fn run(
                         sent.is_ok()
                     }
                 };
-                relay.metrics.buffer(-(n as isize));
+                drop(held);
                 if !sent {
                     return None;
                 }
@@ -122,9 +146,9 @@ pub(super) async fn run(
                     Err(_) => return None,
                 };
                 touch();
-                relay.metrics.buffer(data.len() as isize);
+                let held = Held::new(&relay.metrics, data.len());
                 let written = server_write.write_all(&data).await;
-                relay.metrics.buffer(-(data.len() as isize));
+                drop(held);
                 if written.is_err() {
                     return Some(CloseReason::UpstreamError);
                 }
@@ -153,10 +177,14 @@ pub(super) async fn run(
     };
     let _ = server_write.shutdown().await;
     // A client's close frame was answered by tungstenite; make sure the answer goes out.
-    let _ = sink.flush().await;
-    if let Some(direct) = direct {
-        let _ = direct.send_control().await;
-    }
+    // A close reply tungstenite queued goes out, unless the page stopped reading.
+    let _ = tokio::time::timeout(FLUSH_WAIT, async {
+        let _ = sink.flush().await;
+        if let Some(direct) = direct {
+            let _ = direct.send_control().await;
+        }
+    })
+    .await;
     drop((sink, stream));
     Outcome {
         reason,

@@ -78,7 +78,7 @@ pub(crate) async fn run(
         Ok(admitted) => admitted,
         Err(reason) => {
             relay.metrics.refused(Refused::Closed(reason));
-            close(&mut ws, direct, reason).await;
+            let _ = timeout(CLOSE_WAIT, close(&mut ws, direct, reason)).await;
             return;
         }
     };
@@ -92,17 +92,19 @@ pub(crate) async fn run(
         Err(reason) => {
             relay.metrics.refused(Refused::Closed(reason));
             tracing::info!(%client, %target, reason = reason.label(), "relay refused");
-            close(&mut ws, direct, reason).await;
+            let _ = timeout(CLOSE_WAIT, close(&mut ws, direct, reason)).await;
             return;
         }
     };
     relay.metrics.opened(started.elapsed());
     let outcome = pump::run(&relay, &mut ws, direct, upstream).await;
+    // The slot is free once the relaying is over; a page that will not take the close frame
+    // gets CLOSE_WAIT, then the socket is dropped.
+    drop(permit);
     if let Some(reason) = outcome.reason {
-        close(&mut ws, direct, reason).await;
+        let _ = timeout(CLOSE_WAIT, close(&mut ws, direct, reason)).await;
     }
     relay.metrics.closed(outcome.reason);
-    drop(permit);
     tracing::info!(
         %client,
         %target,

@@ -101,6 +101,23 @@ fn check_upgrade(method: &Method, headers: &HeaderMap) -> Result<String, BadUpgr
     Ok(derive_accept_key(key))
 }
 
+/// Whether a `Host` header names an IP address or `localhost` (with or without a port).
+fn is_local_host(host: Option<&HeaderValue>) -> bool {
+    let Some(host) = host.and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    let name = match host.rsplit_once(':') {
+        // `[v6]:port`, `v4:port` or `name:port`; a bare IPv6 address has more colons.
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
 /// Compares secrets in time independent of where they differ.
 fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -135,6 +152,21 @@ pub(crate) async fn handle(
             StatusCode::FORBIDDEN,
             [(header::CONNECTION, "close")],
             "this page's origin may not use the relay\n",
+        )
+            .into_response();
+    }
+    // A relay that may reach private addresses and asks no token must not be usable from a
+    // page whose name was rebound to it (DNS rebinding): only IP-literal or localhost hosts.
+    if relay.config.policy.allows_reserved_ranges()
+        && relay.config.token.is_none()
+        && !is_local_host(headers.get(header::HOST))
+    {
+        relay.metrics.refused(Refused::ForbiddenOrigin);
+        tracing::info!(%peer, "refused a relay request for a host name (private targets, no token)");
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONNECTION, "close")],
+            "this relay reaches private addresses: use it by IP address or localhost, or set a token\n",
         )
             .into_response();
     }
@@ -277,6 +309,33 @@ mod tests {
             ),
             Err(BadUpgrade::Key)
         );
+    }
+
+    #[test]
+    fn only_ip_literals_and_localhost_are_local_hosts() {
+        let local = |h: &str| is_local_host(Some(&HeaderValue::from_str(h).unwrap()));
+        for yes in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "localhost:8080",
+            "LOCALHOST",
+            "[::1]:8080",
+            "[::1]",
+            "::1",
+            "192.168.1.5:80",
+        ] {
+            assert!(local(yes), "{yes}");
+        }
+        for no in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io:80",
+            "",
+        ] {
+            assert!(!local(no), "{no}");
+        }
+        assert!(!is_local_host(None));
     }
 
     #[test]

@@ -259,7 +259,7 @@ impl Engine {
             (Expect::Fetch(fetch), Ok(Reply::Message(raw))) => self.fetched(fetch, raw),
             (Expect::Fetch(fetch), Err(error)) => {
                 self.fetches_in_flight -= 1;
-                self.requested_bytes -= estimate(&fetch);
+                self.requested_bytes = self.requested_bytes.saturating_sub(estimate(&fetch));
                 self.report.skipped += 1;
                 self.events.push_back(SyncEvent::Skipped {
                     uid: fetch.message.uid,
@@ -290,7 +290,7 @@ impl Engine {
         let Some(batch) = self.uncommitted.remove(&id) else {
             return;
         };
-        self.uncommitted_bytes -= batch.bytes;
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(batch.bytes);
         self.progress.messages_done += batch.count;
         self.report.stored += batch.count;
         if self.plan.delete_after_store && self.phase == Phase::Fetching {
@@ -366,13 +366,13 @@ impl Engine {
 
     fn fetched(&mut self, fetch: Fetch, raw: Vec<u8>) {
         self.fetches_in_flight -= 1;
-        self.requested_bytes -= estimate(&fetch);
+        self.requested_bytes = self.requested_bytes.saturating_sub(estimate(&fetch));
         let size = raw.len() as u64;
-        self.progress.bytes_done += size;
+        self.progress.bytes_done = self.progress.bytes_done.saturating_add(size);
         if fetch.mode == FetchMode::HeadersOnly {
-            self.progress.bytes_total += size;
+            self.progress.bytes_total = self.progress.bytes_total.saturating_add(size);
         }
-        self.pending_bytes += size;
+        self.pending_bytes = self.pending_bytes.saturating_add(size);
         self.pending.push(Fetched {
             uid: fetch.message.uid,
             size: fetch.message.size,
@@ -429,14 +429,18 @@ impl Engine {
                 bytes,
             },
         );
-        self.uncommitted_bytes += bytes;
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_add(bytes);
         self.events
             .push_back(SyncEvent::Store(Batch { id, messages }));
     }
 
     fn fill_window(&mut self) {
         while self.next_fetch < self.plan.fetch.len() {
-            let held = self.requested_bytes + self.pending_bytes + self.uncommitted_bytes;
+            // Sizes come from the server: never trust them not to overflow.
+            let held = self
+                .requested_bytes
+                .saturating_add(self.pending_bytes)
+                .saturating_add(self.uncommitted_bytes);
             let nothing_moving = self.fetches_in_flight == 0 && self.uncommitted.is_empty();
             if held >= self.config.window_bytes && !nothing_moving {
                 break;
@@ -444,7 +448,7 @@ impl Engine {
             let fetch = self.plan.fetch[self.next_fetch].clone();
             self.next_fetch += 1;
             self.fetches_in_flight += 1;
-            self.requested_bytes += estimate(&fetch);
+            self.requested_bytes = self.requested_bytes.saturating_add(estimate(&fetch));
             let command = match fetch.mode {
                 FetchMode::Whole => Command::Retr(fetch.message.msg),
                 FetchMode::HeadersOnly => Command::Top {

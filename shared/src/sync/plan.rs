@@ -183,7 +183,7 @@ pub fn plan(
                     FetchMode::Whole
                 };
                 if mode == FetchMode::Whole {
-                    result.bytes += message.size;
+                    result.bytes = result.bytes.saturating_add(message.size);
                 }
                 result.fetch.push(Fetch {
                     message: message.clone(),

@@ -206,3 +206,15 @@ fn duplicate_uids_and_mismatched_listings_are_refused() {
     assert_eq!(listing(&uids, &other), Err(PlanError::ListingMismatch));
     assert!(PlanError::NoUidl.to_string().contains("UIDL"));
 }
+
+#[test]
+fn absurd_sizes_from_the_server_do_not_overflow() {
+    let server = listed(&[(1, "a", u64::MAX), (2, "b", u64::MAX), (3, "c", 1)]);
+    let no_top = PlanOptions {
+        top: false,
+        ..PlanOptions::default()
+    };
+    let plan = plan(&server, &HashMap::new(), no_top, NOW).unwrap();
+    assert_eq!(plan.bytes, u64::MAX);
+    assert_eq!(plan.fetch.len(), 3);
+}
