@@ -121,6 +121,11 @@ pub struct Args {
     #[arg(long, env = "WEBPOP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
 
+    /// Also run the demo mailbox (sample mail over POP3S on 127.0.0.1, account demo/demo) and
+    /// let the relay reach it; the page offers it from `/demo.json`.
+    #[arg(long, env = "WEBPOP_DEMO")]
+    pub demo: bool,
+
     /// Worker threads. One moves bytes with the lowest latency and is enough for gigabytes a
     /// second; more help a relay that serves TLS itself to many users.
     #[arg(long, env = "WEBPOP_THREADS", default_value_t = 1)]
@@ -217,6 +222,7 @@ impl Args {
                 max_lifetime: self.max_lifetime,
                 max_sessions: self.max_connections,
                 max_sessions_per_client: self.max_per_ip,
+                demo: None,
             },
             drain_timeout: self.drain_timeout,
         })

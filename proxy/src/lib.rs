@@ -14,6 +14,7 @@
 
 pub mod client_ip;
 pub mod config;
+pub mod demo;
 pub mod limits;
 pub mod metrics;
 pub mod policy;

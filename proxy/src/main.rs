@@ -37,7 +37,21 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .with_env_filter(filter)
         .with_ansi(false)
         .init();
-    let settings = args.into_settings()?;
+    let demo = args.demo;
+    let mut settings = args.into_settings()?;
+    if demo {
+        let demo = webpop_proxy::demo::Demo::start()
+            .await
+            .context("cannot start the demo mailbox")?;
+        tracing::info!(
+            addr = %demo.addr(),
+            user = webpop_proxy::demo::USER,
+            fingerprint = demo.fingerprint(),
+            "demo mailbox running (sample mail only)"
+        );
+        settings.relay.policy = settings.relay.policy.clone().also_allow(demo.addr());
+        settings.relay.demo = Some(demo.describe());
+    }
     if !settings.web_root.join("index.html").is_file() {
         tracing::warn!(
             web_root = %settings.web_root.display(),

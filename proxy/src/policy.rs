@@ -122,6 +122,7 @@ pub struct TargetPolicy {
     allow: Vec<HostPattern>,
     deny: Vec<HostPattern>,
     allow_reserved: bool,
+    exceptions: Vec<std::net::SocketAddr>,
 }
 
 impl Default for TargetPolicy {
@@ -131,6 +132,7 @@ impl Default for TargetPolicy {
             allow: Vec::new(),
             deny: Vec::new(),
             allow_reserved: false,
+            exceptions: Vec::new(),
         }
     }
 }
@@ -162,6 +164,19 @@ impl TargetPolicy {
         self
     }
 
+    /// Allows exactly `addr` (address and port), whatever the other rules say: the relay's own
+    /// demo mailbox on 127.0.0.1.
+    pub fn also_allow(mut self, addr: std::net::SocketAddr) -> Self {
+        self.exceptions.push(addr);
+        self
+    }
+
+    fn is_exception(&self, ip: IpAddr, port: u16) -> bool {
+        self.exceptions
+            .iter()
+            .any(|e| e.port() == port && canonical(e.ip()) == canonical(ip))
+    }
+
     /// Whether reserved ranges are re-allowed.
     pub fn allows_reserved_ranges(&self) -> bool {
         self.allow_reserved
@@ -169,6 +184,12 @@ impl TargetPolicy {
 
     /// The checks that need no DNS: the port, and name rules against the host as requested.
     pub fn check_request(&self, target: &Target) -> Result<(), Refusal> {
+        if target
+            .ip()
+            .is_some_and(|ip| self.is_exception(ip, target.port()))
+        {
+            return Ok(());
+        }
         if !self.ports.contains(&target.port()) {
             return Err(Refusal::Port(target.port()));
         }
@@ -193,6 +214,9 @@ impl TargetPolicy {
     /// The checks on one resolved address (or the literal address the request named). The
     /// relay refuses the whole target if any of its addresses fails.
     pub fn check_address(&self, target: &Target, ip: IpAddr) -> Result<(), Refusal> {
+        if target.ip() == Some(ip) && self.is_exception(ip, target.port()) {
+            return Ok(());
+        }
         if self.deny.iter().any(|p| p.contains(ip)) {
             return Err(Refusal::Denied(ip.to_string()));
         }

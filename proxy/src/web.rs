@@ -27,12 +27,24 @@ pub fn app(relay: Arc<Relay>, web_root: impl Into<PathBuf>) -> Router {
         .route(webpop_shared::relay::PATH, any(relay::handle))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
+        .route("/demo.json", get(demo))
         .with_state(relay)
         .fallback_service(files)
         // Spans carry the path only: a relay request's query holds its access token.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             tracing::debug_span!("http", method = %request.method(), path = %request.uri().path())
         }))
+}
+
+async fn demo(State(relay): State<Arc<Relay>>) -> Response {
+    match relay.demo() {
+        Some(demo) => axum::Json(demo.clone()).into_response(),
+        None => (
+            http::StatusCode::NOT_FOUND,
+            "no demo mailbox on this relay\n",
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics(State(relay): State<Arc<Relay>>) -> impl IntoResponse {

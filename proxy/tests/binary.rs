@@ -39,6 +39,7 @@ fn help_documents_every_option() {
         "--header-timeout",
         "--drain-timeout",
         "--threads",
+        "--demo",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }

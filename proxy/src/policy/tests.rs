@@ -241,3 +241,23 @@ fn an_explicit_range_reallows_a_reserved_one_and_nothing_else() {
         })
     );
 }
+
+#[test]
+fn an_exception_allows_exactly_one_address_and_port() {
+    let policy = TargetPolicy::default().also_allow("127.0.0.1:40995".parse().unwrap());
+    let demo = target("127.0.0.1", 40995);
+    assert_eq!(policy.check_request(&demo), Ok(()));
+    assert_eq!(policy.check_address(&demo, ip("127.0.0.1")), Ok(()));
+    // Another port, another loopback address, or a name for it: refused as before.
+    assert_eq!(
+        policy.check_request(&target("127.0.0.1", 40996)),
+        Err(Refusal::Port(40996))
+    );
+    let other = target("127.0.0.2", 40995);
+    assert!(
+        policy.check_request(&other).is_err()
+            || policy.check_address(&other, ip("127.0.0.2")).is_err()
+    );
+    let named = target("localhost", 40995);
+    assert_eq!(policy.check_request(&named), Err(Refusal::Port(40995)));
+}

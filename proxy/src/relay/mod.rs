@@ -54,6 +54,8 @@ pub struct RelayConfig {
     pub max_sessions: usize,
     /// Most sessions open at once for one client address (IPv6: one /64).
     pub max_sessions_per_client: usize,
+    /// The demo account the page may offer, served as `/demo.json` (see [`crate::demo`]).
+    pub demo: Option<serde_json::Value>,
 }
 
 impl Default for RelayConfig {
@@ -69,6 +71,7 @@ impl Default for RelayConfig {
             max_lifetime: Duration::from_secs(4 * 60 * 60),
             max_sessions: 5_000,
             max_sessions_per_client: 32,
+            demo: None,
         }
     }
 }
@@ -96,6 +99,11 @@ impl Relay {
             stop_sessions: CancellationToken::new(),
             draining: AtomicBool::new(false),
         })
+    }
+
+    /// The demo account description, when the relay runs one.
+    pub fn demo(&self) -> Option<&serde_json::Value> {
+        self.config.demo.as_ref()
     }
 
     /// The relay's counters.

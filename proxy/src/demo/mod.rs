@@ -1,0 +1,73 @@
+//! The demo mailbox: a small POP3-over-TLS server on 127.0.0.1 with sample messages (plain,
+//! HTML with remote and inline images, attachments, non-ASCII text), started by
+//! `webpop-proxy --demo` so a newcomer can try webpop at once. The relay may reach exactly this
+//! server, and `/demo.json` tells the page how (address, account, certificate fingerprint).
+//!
+//! It serves what webpop uses — CAPA, USER/PASS, STAT, LIST, UIDL, TOP, RETR, DELE, RSET, NOOP,
+//! QUIT, pipelined — with deletions applied at QUIT, in memory only.
+
+mod mailbox;
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde_json::json;
+
+pub use mailbox::sample_messages;
+
+/// The demo account's user name.
+pub const USER: &str = "demo";
+/// The demo account's password (it protects nothing: the server holds only sample mail).
+pub const PASSWORD: &str = "demo";
+
+/// A running demo server.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    addr: SocketAddr,
+    fingerprint: String,
+}
+
+impl Demo {
+    /// Starts the server on 127.0.0.1 (a free port) with a fresh self-signed certificate for
+    /// `localhost`.
+    pub async fn start() -> std::io::Result<Self> {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .map_err(std::io::Error::other)?;
+        let fingerprint = ring::digest::digest(&ring::digest::SHA256, certified.cert.der())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect::<Vec<_>>()
+            .join(":");
+        let addr = server::start(
+            certified,
+            Arc::new(mailbox::Mailbox::new(sample_messages().to_vec())),
+        )
+        .await?;
+        Ok(Self { addr, fingerprint })
+    }
+
+    /// Where the server listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The SHA-256 fingerprint of its certificate, colon-separated hex.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// What the page needs to offer the demo account (served as `/demo.json`).
+    pub fn describe(&self) -> serde_json::Value {
+        json!({
+            "host": self.addr.ip().to_string(),
+            "port": self.addr.port(),
+            "server_name": "localhost",
+            "security": "tls",
+            "user": USER,
+            "password": PASSWORD,
+            "cert_sha256": self.fingerprint,
+        })
+    }
+}
