@@ -1,6 +1,6 @@
 //! webpop's browser glue, beneath the UI: the relay connection ([`net`]), the IndexedDB mail
-//! store ([`store`]) and a sync between them ([`sync`]). The protocol and sync logic it drives
-//! lives in `webpop-shared`.
+//! store ([`store`]), a sync between them ([`sync`]), and the UI's state logic ([`state`]). The
+//! protocol and sync logic it drives lives in `webpop-shared`.
 //!
 //! It compiles natively too (so `cargo clippy --workspace` covers it), but only runs in a
 //! browser.
@@ -9,5 +9,6 @@
 #![warn(missing_docs)]
 
 pub mod net;
+pub mod state;
 pub mod store;
 pub mod sync;

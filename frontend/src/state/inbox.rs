@@ -1,0 +1,367 @@
+//! The inbox as a reducer: the message list (newest first, one account or all), search as you
+//! type, the selection and the keyboard (j/k, Enter, Delete). Actions go in; effects for the
+//! store and the reader come out.
+
+/// One message in the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The account it belongs to.
+    pub account: String,
+    /// Its UIDL.
+    pub uid: String,
+    /// Sender, as shown.
+    pub from: String,
+    /// Subject.
+    pub subject: String,
+    /// Seconds since the Unix epoch (0 if unknown).
+    pub date: i64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether it has attachments.
+    pub has_attachments: bool,
+    /// Whether it was opened.
+    pub read: bool,
+    /// The start of its text.
+    pub snippet: String,
+}
+
+/// What the person did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// The list was (re)loaded from the store.
+    Load(Vec<Row>),
+    /// The search box changed.
+    Search(String),
+    /// Show one account, or all (`None`).
+    ShowAccount(Option<String>),
+    /// Select the next message (j, ↓).
+    Next,
+    /// Select the previous message (k, ↑).
+    Previous,
+    /// Select a message by its position in the shown list (a click).
+    Select(usize),
+    /// Open the selected message (Enter).
+    Open,
+    /// Delete the selected message (Delete).
+    Delete,
+    /// Mark the selected message read or unread.
+    MarkRead(bool),
+}
+
+/// What the app must do after an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing beyond re-rendering.
+    None,
+    /// Show this message in the reader (and mark it read in the store).
+    Open {
+        /// Account.
+        account: String,
+        /// UIDL.
+        uid: String,
+    },
+    /// Delete this message from the store (the account's server policy decides the server).
+    Delete {
+        /// Account.
+        account: String,
+        /// UIDL.
+        uid: String,
+    },
+    /// Store the read flag.
+    MarkRead {
+        /// Account.
+        account: String,
+        /// UIDL.
+        uid: String,
+        /// The new flag.
+        read: bool,
+    },
+}
+
+/// The inbox state.
+#[derive(Debug, Clone, Default)]
+pub struct Inbox {
+    rows: Vec<Row>,
+    query: String,
+    account: Option<String>,
+    shown: Vec<usize>,
+    selected: Option<usize>,
+}
+
+impl Inbox {
+    /// An empty inbox showing all accounts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The messages shown, newest first.
+    pub fn shown(&self) -> impl Iterator<Item = &Row> {
+        self.shown.iter().map(|&i| &self.rows[i])
+    }
+
+    /// How many messages are shown.
+    pub fn len(&self) -> usize {
+        self.shown.len()
+    }
+
+    /// Whether no message is shown.
+    pub fn is_empty(&self) -> bool {
+        self.shown.is_empty()
+    }
+
+    /// The position of the selected message in the shown list.
+    pub fn selected(&self) -> Option<usize> {
+        self.selected
+    }
+
+    /// The selected message.
+    pub fn selected_row(&self) -> Option<&Row> {
+        self.selected.map(|s| &self.rows[self.shown[s]])
+    }
+
+    /// Applies `action`; returns what the app must do.
+    pub fn apply(&mut self, action: Action) -> Effect {
+        match action {
+            Action::Load(mut rows) => {
+                let keep = self
+                    .selected_row()
+                    .map(|r| (r.account.clone(), r.uid.clone()));
+                rows.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.uid.cmp(&b.uid)));
+                self.rows = rows;
+                self.refilter(keep);
+            }
+            Action::Search(query) => {
+                let keep = self
+                    .selected_row()
+                    .map(|r| (r.account.clone(), r.uid.clone()));
+                self.query = query.trim().to_lowercase();
+                self.refilter(keep);
+            }
+            Action::ShowAccount(account) => {
+                self.account = account;
+                self.refilter(None);
+            }
+            Action::Next => {
+                self.selected = match self.selected {
+                    _ if self.shown.is_empty() => None,
+                    None => Some(0),
+                    Some(s) => Some((s + 1).min(self.shown.len() - 1)),
+                }
+            }
+            Action::Previous => {
+                self.selected = match self.selected {
+                    _ if self.shown.is_empty() => None,
+                    None => Some(0),
+                    Some(s) => Some(s.saturating_sub(1)),
+                }
+            }
+            Action::Select(position) => {
+                if position < self.shown.len() {
+                    self.selected = Some(position);
+                    return self.apply(Action::Open);
+                }
+            }
+            Action::Open => {
+                if let Some(s) = self.selected {
+                    let row = &mut self.rows[self.shown[s]];
+                    row.read = true;
+                    return Effect::Open {
+                        account: row.account.clone(),
+                        uid: row.uid.clone(),
+                    };
+                }
+            }
+            Action::MarkRead(read) => {
+                if let Some(s) = self.selected {
+                    let row = &mut self.rows[self.shown[s]];
+                    row.read = read;
+                    return Effect::MarkRead {
+                        account: row.account.clone(),
+                        uid: row.uid.clone(),
+                        read,
+                    };
+                }
+            }
+            Action::Delete => {
+                if let Some(s) = self.selected {
+                    let row = self.rows.remove(self.shown[s]);
+                    self.refilter(None);
+                    self.selected = if self.shown.is_empty() {
+                        None
+                    } else {
+                        Some(s.min(self.shown.len() - 1))
+                    };
+                    return Effect::Delete {
+                        account: row.account,
+                        uid: row.uid,
+                    };
+                }
+            }
+        }
+        Effect::None
+    }
+
+    fn matches(&self, row: &Row) -> bool {
+        if let Some(account) = &self.account {
+            if &row.account != account {
+                return false;
+            }
+        }
+        self.query.is_empty()
+            || [&row.from, &row.subject, &row.snippet]
+                .iter()
+                .any(|field| field.to_lowercase().contains(&self.query))
+    }
+
+    /// Recomputes the shown list, keeping the selection on `keep` if it is still shown.
+    fn refilter(&mut self, keep: Option<(String, String)>) {
+        self.shown = (0..self.rows.len())
+            .filter(|&i| self.matches(&self.rows[i]))
+            .collect();
+        self.selected = keep.and_then(|(account, uid)| {
+            self.shown
+                .iter()
+                .position(|&i| self.rows[i].account == account && self.rows[i].uid == uid)
+        });
+    }
+}
+
+/// The action for a key press in the list (`key` as in `KeyboardEvent.key`).
+pub fn key_action(key: &str) -> Option<Action> {
+    match key {
+        "j" | "ArrowDown" => Some(Action::Next),
+        "k" | "ArrowUp" => Some(Action::Previous),
+        "Enter" => Some(Action::Open),
+        "Delete" => Some(Action::Delete),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(account: &str, uid: &str, date: i64, subject: &str) -> Row {
+        Row {
+            account: account.into(),
+            uid: uid.into(),
+            from: format!("sender of {uid}"),
+            subject: subject.into(),
+            date,
+            size: 100,
+            has_attachments: false,
+            read: false,
+            snippet: String::new(),
+        }
+    }
+
+    fn subjects(inbox: &Inbox) -> Vec<&str> {
+        inbox.shown().map(|r| r.subject.as_str()).collect()
+    }
+
+    fn loaded() -> Inbox {
+        let mut inbox = Inbox::new();
+        inbox.apply(Action::Load(vec![
+            row("a", "1", 100, "Old news"),
+            row("b", "2", 300, "Newest invoice"),
+            row("a", "3", 200, "Middle report"),
+        ]));
+        inbox
+    }
+
+    #[test]
+    fn newest_first_unified_or_per_account() {
+        let mut inbox = loaded();
+        assert_eq!(
+            subjects(&inbox),
+            ["Newest invoice", "Middle report", "Old news"]
+        );
+        inbox.apply(Action::ShowAccount(Some("a".into())));
+        assert_eq!(subjects(&inbox), ["Middle report", "Old news"]);
+        inbox.apply(Action::ShowAccount(None));
+        assert_eq!(inbox.len(), 3);
+    }
+
+    #[test]
+    fn search_answers_as_you_type_and_keeps_the_selection() {
+        let mut inbox = loaded();
+        inbox.apply(Action::Next);
+        inbox.apply(Action::Next);
+        assert_eq!(inbox.selected_row().unwrap().uid, "3");
+        inbox.apply(Action::Search("REP".into()));
+        assert_eq!(subjects(&inbox), ["Middle report"]);
+        assert_eq!(inbox.selected(), Some(0));
+        inbox.apply(Action::Search("sender of 1".into()));
+        assert_eq!(subjects(&inbox), ["Old news"]);
+        assert_eq!(inbox.selected(), None);
+        inbox.apply(Action::Search(String::new()));
+        assert_eq!(inbox.len(), 3);
+    }
+
+    #[test]
+    fn keyboard_moves_opens_and_deletes() {
+        let mut inbox = loaded();
+        assert_eq!(inbox.apply(key_action("Enter").unwrap()), Effect::None);
+        inbox.apply(key_action("j").unwrap());
+        inbox.apply(key_action("j").unwrap());
+        inbox.apply(key_action("k").unwrap());
+        assert_eq!(
+            inbox.apply(key_action("Enter").unwrap()),
+            Effect::Open {
+                account: "b".into(),
+                uid: "2".into()
+            }
+        );
+        assert!(inbox.selected_row().unwrap().read);
+        assert_eq!(
+            inbox.apply(key_action("Delete").unwrap()),
+            Effect::Delete {
+                account: "b".into(),
+                uid: "2".into()
+            }
+        );
+        assert_eq!(subjects(&inbox), ["Middle report", "Old news"]);
+        assert_eq!(inbox.selected_row().unwrap().uid, "3");
+        // Past the ends, the selection stays put.
+        inbox.apply(Action::Next);
+        inbox.apply(Action::Next);
+        assert_eq!(inbox.selected_row().unwrap().uid, "1");
+        inbox.apply(Action::Delete);
+        inbox.apply(Action::Delete);
+        assert!(inbox.is_empty());
+        assert_eq!(inbox.apply(Action::Delete), Effect::None);
+        assert_eq!(key_action("x"), None);
+    }
+
+    #[test]
+    fn clicks_open_and_read_flags_can_be_undone() {
+        let mut inbox = loaded();
+        assert_eq!(
+            inbox.apply(Action::Select(2)),
+            Effect::Open {
+                account: "a".into(),
+                uid: "1".into()
+            }
+        );
+        assert_eq!(
+            inbox.apply(Action::MarkRead(false)),
+            Effect::MarkRead {
+                account: "a".into(),
+                uid: "1".into(),
+                read: false
+            }
+        );
+        assert_eq!(inbox.apply(Action::Select(9)), Effect::None);
+    }
+
+    #[test]
+    fn a_reload_keeps_the_selection_on_the_same_message() {
+        let mut inbox = loaded();
+        inbox.apply(Action::Select(1));
+        let mut rows: Vec<Row> = inbox.shown().cloned().collect();
+        rows.push(row("a", "4", 400, "Brand new"));
+        inbox.apply(Action::Load(rows));
+        assert_eq!(inbox.selected_row().unwrap().uid, "3");
+        assert_eq!(inbox.selected(), Some(2));
+    }
+}

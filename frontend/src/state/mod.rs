@@ -1,0 +1,6 @@
+//! The web app's state logic, free of the DOM so it is tested natively: the inbox (selection,
+//! search, accounts, keyboard), the virtualized list's window, and the progress line.
+
+pub mod inbox;
+pub mod progress;
+pub mod window;
