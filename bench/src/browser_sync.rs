@@ -6,7 +6,6 @@
 //! The browser side is `frontend/tests/bench_sync.rs`, run by wasm-bindgen-test-runner with
 //! `WEBPOP_BENCH_ENV` describing the target.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -14,14 +13,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde_json::json;
-use tokio::net::TcpListener;
-use webpop_proxy::policy::TargetPolicy;
-use webpop_proxy::relay::Origins;
-use webpop_proxy::{Relay, RelayConfig, ServeOptions};
 use webpop_testkit::corpus;
 use webpop_testkit::delay_proxy::DelayProxy;
 use webpop_testkit::dovecot::Dovecot;
 use webpop_testkit::fetchmail::Fetchmail;
+use webpop_testkit::local_relay::LocalRelay;
 
 const USER: &str = "bench";
 const PASSWORD: &str = "bench-password";
@@ -89,31 +85,6 @@ fn browser_sync(env: &serde_json::Value) -> Result<(Measured, f64, f64)> {
     ))
 }
 
-async fn start_relay(ports: &[u16]) -> Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let relay = Relay::new(RelayConfig {
-        policy: TargetPolicy::default()
-            .ports(ports.iter().copied())
-            .allow_reserved_ranges(true),
-        origins: Origins::default().allow(["*".to_owned()]),
-        ..RelayConfig::default()
-    });
-    let web_root = std::env::temp_dir();
-    tokio::spawn(async move {
-        let _ = webpop_proxy::run(
-            listener,
-            web_root,
-            relay,
-            ServeOptions::default(),
-            Duration::ZERO,
-            std::future::pending(),
-        )
-        .await;
-    });
-    Ok(addr)
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -129,21 +100,25 @@ fn main() -> Result<()> {
     let total: usize = mail.iter().map(Vec::len).sum();
     let server = Dovecot::start(&[(USER, PASSWORD, &mail)])?;
     let delayed = DelayProxy::start_blocking(server.pop3s_addr(), Duration::from_millis(5))?;
-    let relay = runtime.block_on(start_relay(&[server.pop3s_port(), delayed.addr().port()]))?;
+    let relay = runtime.block_on(LocalRelay::start(
+        "127.0.0.1:0".parse()?,
+        &[server.pop3s_port(), delayed.addr().port()],
+    ))?;
 
     let mut networks = vec![("loopback", server.pop3s_port(), 0.7)];
     if !args.loopback_only {
         networks.push(("10 ms RTT", delayed.addr().port(), 10.0));
     }
     println!(
-        "mailbox: {} messages, {:.1} MB; relay on {relay}; Chromium syncs into IndexedDB",
+        "mailbox: {} messages, {:.1} MB; relay on {}; Chromium syncs into IndexedDB",
         mail.len(),
-        total as f64 / 1e6
+        total as f64 / 1e6,
+        relay.addr()
     );
     for (label, port, target) in networks {
         let env = json!({
             "label": label.replace(' ', "-"),
-            "relay": format!("ws://{relay}/relay"),
+            "relay": format!("ws://{}/relay", relay.addr()),
             "port": port,
             "user": USER,
             "password": PASSWORD,

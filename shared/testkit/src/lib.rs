@@ -6,6 +6,7 @@
 //!   certificate, plain+STLS and implicit-TLS ports, and access to its Maildir and raw logs.
 //! - [`delay_proxy`]: a TCP proxy that adds latency without limiting throughput.
 //! - [`fetchmail`]: runs Debian's fetchmail against a server as a baseline, and parses its BSMTP.
+//! - [`local_relay`]: a relay on 127.0.0.1 for browser tests and benchmarks.
 //! - [`nginx`]: a private nginx load balancer with WebSocket upgrade in front of relays.
 //!
 //! Everything talks to 127.0.0.1 only. The Dovecot and fetchmail parts need the Debian packages
@@ -32,4 +33,5 @@ pub mod corpus;
 pub mod delay_proxy;
 pub mod dovecot;
 pub mod fetchmail;
+pub mod local_relay;
 pub mod nginx;

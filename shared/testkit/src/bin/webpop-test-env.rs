@@ -24,11 +24,9 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tower_http::cors::CorsLayer;
-use webpop_proxy::policy::TargetPolicy;
-use webpop_proxy::relay::Origins;
-use webpop_proxy::{Relay, RelayConfig, ServeOptions};
 use webpop_testkit::corpus;
 use webpop_testkit::dovecot::Dovecot;
+use webpop_testkit::local_relay::LocalRelay;
 
 /// One mailbox per group of tests, so tests that delete mail do not disturb the others:
 /// `browser` and `stls` get the full corpus (the command-line count), the rest 40 messages.
@@ -41,8 +39,7 @@ const PASSWORD: &str = "browser-test-password";
 struct Env {
     dovecot: Dovecot,
     relay_addr: SocketAddr,
-    relay_stop: Mutex<Option<oneshot::Sender<()>>>,
-    web_root: tempfile::TempDir,
+    relay: Mutex<Option<LocalRelay>>,
 }
 
 fn digest(bytes: &[u8]) -> String {
@@ -51,40 +48,6 @@ fn digest(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-/// Starts the relay on `addr`; returns the bound address and its stop switch.
-async fn start_relay(
-    env_ports: &[u16],
-    addr: SocketAddr,
-    web_root: &std::path::Path,
-) -> Result<(SocketAddr, oneshot::Sender<()>)> {
-    let listener = TcpListener::bind(addr).await.context("binding the relay")?;
-    let bound = listener.local_addr()?;
-    let relay = Relay::new(RelayConfig {
-        policy: TargetPolicy::default()
-            .ports(env_ports.iter().copied())
-            .allow_reserved_ranges(true),
-        // The test page is served by wasm-bindgen-test-runner on another port.
-        origins: Origins::default().allow(["*".to_owned()]),
-        ..RelayConfig::default()
-    });
-    let (stop, stopped) = oneshot::channel::<()>();
-    let web_root = web_root.to_owned();
-    tokio::spawn(async move {
-        let _ = webpop_proxy::run(
-            listener,
-            web_root,
-            relay,
-            ServeOptions::default(),
-            Duration::ZERO,
-            async {
-                let _ = stopped.await;
-            },
-        )
-        .await;
-    });
-    Ok((bound, stop))
 }
 
 async fn env_json(State(env): State<Arc<Env>>) -> Json<Value> {
@@ -123,10 +86,9 @@ async fn add(State(env): State<Arc<Env>>, Path((user, seed)): Path<(String, u64)
 }
 
 async fn relay_stop(State(env): State<Arc<Env>>) -> Json<Value> {
-    let stop = env.relay_stop.lock().unwrap().take();
-    if let Some(stop) = stop {
-        let _ = stop.send(());
-    }
+    // Dropping the relay stops it.
+    let relay = env.relay.lock().unwrap().take();
+    drop(relay);
     // Let the listener close before answering.
     tokio::time::sleep(Duration::from_millis(100)).await;
     Json(json!({ "ok": true }))
@@ -134,9 +96,9 @@ async fn relay_stop(State(env): State<Arc<Env>>) -> Json<Value> {
 
 async fn relay_start(State(env): State<Arc<Env>>) -> Json<Value> {
     let ports = [env.dovecot.pop3_port(), env.dovecot.pop3s_port()];
-    match start_relay(&ports, env.relay_addr, env.web_root.path()).await {
-        Ok((_, stop)) => {
-            *env.relay_stop.lock().unwrap() = Some(stop);
+    match LocalRelay::start(env.relay_addr, &ports).await {
+        Ok(relay) => {
+            *env.relay.lock().unwrap() = Some(relay);
             Json(json!({ "ok": true }))
         }
         Err(e) => Json(json!({ "ok": false, "error": e.to_string() })),
@@ -164,14 +126,12 @@ async fn main() -> Result<()> {
         Dovecot::start(&users)
     })
     .await??;
-    let web_root = tempfile::tempdir()?;
     let ports = [dovecot.pop3_port(), dovecot.pop3s_port()];
-    let (relay_addr, stop) = start_relay(&ports, "127.0.0.1:0".parse()?, web_root.path()).await?;
+    let relay = LocalRelay::start("127.0.0.1:0".parse()?, &ports).await?;
     let env = Arc::new(Env {
         dovecot,
-        relay_addr,
-        relay_stop: Mutex::new(Some(stop)),
-        web_root,
+        relay_addr: relay.addr(),
+        relay: Mutex::new(Some(relay)),
     });
     let app = Router::new()
         .route("/env", get(env_json))

@@ -1,0 +1,54 @@
+//! A `webpop-proxy` relay on 127.0.0.1 for the browser tests and benchmarks: it may reach the
+//! given loopback ports and admits pages from any origin (the test page is served elsewhere).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use webpop_proxy::policy::TargetPolicy;
+use webpop_proxy::relay::Origins;
+use webpop_proxy::{Relay, RelayConfig, ServeOptions};
+
+/// A running relay; dropping it stops the relay (open sessions are closed at once).
+#[derive(Debug)]
+pub struct LocalRelay {
+    addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl LocalRelay {
+    /// Starts a relay on `addr` (port 0 for any) that may reach `ports` on loopback.
+    pub async fn start(addr: SocketAddr, ports: &[u16]) -> Result<Self> {
+        let listener = TcpListener::bind(addr).await.context("binding the relay")?;
+        let addr = listener.local_addr()?;
+        let relay = Relay::new(RelayConfig {
+            policy: TargetPolicy::default()
+                .ports(ports.iter().copied())
+                .allow_reserved_ranges(true),
+            origins: Origins::default().allow(["*".to_owned()]),
+            ..RelayConfig::default()
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = webpop_proxy::run(
+                listener,
+                std::env::temp_dir(),
+                relay,
+                ServeOptions::default(),
+                Duration::ZERO,
+                async {
+                    let _ = stopped.await;
+                },
+            )
+            .await;
+        });
+        Ok(Self { addr, _stop: stop })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
