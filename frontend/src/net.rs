@@ -1,5 +1,6 @@
-//! A POP3 session in the page: TLS and POP3 from `webpop-shared`, carried through the relay's
-//! WebSocket (binary frames, `arraybuffer`). The relay's close codes become [`RelayError`]s.
+//! A POP3 session in the page: the [`Driver`] from `webpop-shared` (TLS and POP3) over the
+//! relay's WebSocket (binary frames, `arraybuffer`). The relay's close codes become
+//! [`RelayError`]s.
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use gloo_net::websocket::futures::WebSocket;
@@ -7,7 +8,8 @@ use gloo_net::websocket::{Message, WebSocketError};
 use webpop_shared::pop3::{AuthMethod, Capabilities, Command, Event, Handle, Reply, ServerError};
 use webpop_shared::relay::{RelayError, RelayRequest, Target};
 use webpop_shared::secret::Credentials;
-use webpop_shared::session::{Session, SessionConfig, SessionError, SessionEvent};
+use webpop_shared::session::{SessionConfig, SessionError};
+use webpop_shared::transport::{DriveError, Driver, Transport};
 
 /// Why a session in the page failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,19 +40,76 @@ pub enum ConnectionError {
     },
 }
 
+/// The relay's WebSocket as a [`Transport`]: binary frames carry the bytes; a close frame's
+/// code becomes a [`RelayError`].
+struct RelaySocket {
+    ws: WebSocket,
+    target: Target,
+    last: Vec<u8>,
+}
+
+/// Why the WebSocket failed.
+enum SocketError {
+    Relay(RelayError),
+    Transport,
+}
+
+impl Transport for RelaySocket {
+    type Error = SocketError;
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.ws
+            .send(Message::Bytes(bytes.to_vec()))
+            .await
+            .map_err(|_| SocketError::Transport)
+    }
+
+    async fn recv(&mut self) -> Result<Option<&[u8]>, Self::Error> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Bytes(bytes))) => {
+                    self.last = bytes;
+                    return Ok(Some(&self.last));
+                }
+                // The relay sends binary frames only.
+                Some(Ok(Message::Text(_))) => return Err(SocketError::Transport),
+                Some(Err(WebSocketError::ConnectionClose(close))) => {
+                    return match RelayError::from_close(&self.target, close.code, &close.reason) {
+                        Some(error) => Err(SocketError::Relay(error)),
+                        None => Ok(None),
+                    };
+                }
+                // An `error` event comes before the `close` event that says why: read on.
+                Some(Err(WebSocketError::ConnectionError)) => continue,
+                Some(Err(_)) => return Err(SocketError::Transport),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+impl From<DriveError<SocketError>> for ConnectionError {
+    fn from(e: DriveError<SocketError>) -> Self {
+        match e {
+            DriveError::Transport(SocketError::Relay(e)) => Self::Relay(e),
+            DriveError::Transport(SocketError::Transport) => Self::Transport,
+            DriveError::Session(e) => Self::Session(e),
+            DriveError::Rejected { verb, error } => Self::Rejected { verb, error },
+            DriveError::Closed => Self::Closed,
+            _ => Self::Transport,
+        }
+    }
+}
+
 /// A TLS+POP3 session through the relay.
 pub struct Connection {
-    ws: WebSocket,
-    session: Session,
-    target: Target,
-    capabilities: Capabilities,
+    driver: Driver<RelaySocket>,
 }
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("target", &self.target)
-            .field("session", &self.session)
+            .field("session", self.driver.session())
             .finish_non_exhaustive()
     }
 }
@@ -67,32 +126,24 @@ impl Connection {
     ) -> Result<Self, ConnectionError> {
         let url = format!("{relay}?{}", request.to_query());
         let ws = WebSocket::open(&url).map_err(|e| ConnectionError::Open(e.to_string()))?;
-        let mut conn = Self {
+        let socket = RelaySocket {
             ws,
-            session: Session::new(config, now)?,
             target: request.target.clone(),
-            capabilities: Capabilities::default(),
+            last: Vec::new(),
         };
-        loop {
-            match conn.next_session_event().await? {
-                SessionEvent::Ready { capabilities, .. } => {
-                    conn.capabilities = capabilities;
-                    return Ok(conn);
-                }
-                // Nothing was sent by the caller yet, so nothing else can arrive.
-                _ => continue,
-            }
-        }
+        Ok(Self {
+            driver: Driver::start(socket, config, now).await?,
+        })
     }
 
     /// What the server said it can do (after TLS).
     pub fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
+        self.driver.capabilities()
     }
 
     /// Queues a command; its reply comes from [`Connection::next_event`].
     pub fn send(&mut self, command: Command) -> Result<Handle, ConnectionError> {
-        Ok(self.session.send(command)?)
+        Ok(self.driver.send(command)?)
     }
 
     /// Logs in and waits for the outcome.
@@ -101,84 +152,20 @@ impl Connection {
         credentials: Credentials,
         method: AuthMethod,
     ) -> Result<(), ConnectionError> {
-        let handle = self.session.login(credentials, method)?;
-        self.wait(handle, "login").await.map(|_| ())
+        Ok(self.driver.login(credentials, method).await?)
     }
 
     /// Sends one command and waits for its reply.
     pub async fn run(&mut self, command: Command) -> Result<Reply, ConnectionError> {
-        let verb = command.verb();
-        let handle = self.session.send(command)?;
-        self.wait(handle, verb).await
-    }
-
-    async fn wait(&mut self, handle: Handle, verb: &'static str) -> Result<Reply, ConnectionError> {
-        loop {
-            match self.next_event().await? {
-                Event::Reply { handle: h, reply } if h == handle => return Ok(reply),
-                Event::Rejected { handle: h, error } if h == handle => {
-                    return Err(ConnectionError::Rejected { verb, error })
-                }
-                _ => continue,
-            }
-        }
+        Ok(self.driver.run(command).await?)
     }
 
     /// Sends what the session has to send, then reads until the next POP3 event.
     pub async fn next_event(&mut self) -> Result<Event, ConnectionError> {
-        loop {
-            if let SessionEvent::Pop3(event) = self.next_session_event().await? {
-                return Ok(event);
-            }
-        }
+        Ok(self.driver.next_event().await?)
     }
 
-    async fn next_session_event(&mut self) -> Result<SessionEvent, ConnectionError> {
-        loop {
-            self.flush().await?;
-            if let Some(event) = self.session.poll_event()? {
-                return Ok(event);
-            }
-            self.flush().await?;
-            match self.ws.next().await {
-                Some(Ok(Message::Bytes(bytes))) => self.session.handle_input(&bytes)?,
-                // The relay sends binary frames only.
-                Some(Ok(Message::Text(_))) => return Err(ConnectionError::Transport),
-                Some(Err(WebSocketError::ConnectionClose(close))) => {
-                    if let Some(error) =
-                        RelayError::from_close(&self.target, close.code, &close.reason)
-                    {
-                        return Err(error.into());
-                    }
-                    return self.end_of_stream();
-                }
-                // An `error` event comes before the `close` event that says why: read on.
-                Some(Err(WebSocketError::ConnectionError)) => continue,
-                Some(Err(_)) => return Err(ConnectionError::Transport),
-                None => return self.end_of_stream(),
-            }
-        }
-    }
-
-    fn end_of_stream(&mut self) -> Result<SessionEvent, ConnectionError> {
-        self.session.handle_eof();
-        match self.session.poll_event()? {
-            Some(event) => Ok(event),
-            None => Err(ConnectionError::Closed),
-        }
-    }
-
-    async fn flush(&mut self) -> Result<(), ConnectionError> {
-        if let Some(bytes) = self.session.poll_transmit() {
-            self.ws
-                .send(Message::Bytes(bytes))
-                .await
-                .map_err(|_| ConnectionError::Transport)?;
-        }
-        Ok(())
-    }
-
-    /// Sends QUIT and waits for its reply, then closes the WebSocket.
+    /// Sends QUIT and waits for its reply; the WebSocket closes when the connection is dropped.
     pub async fn quit(mut self) -> Result<(), ConnectionError> {
         self.run(Command::Quit).await?;
         Ok(())

@@ -1,4 +1,4 @@
-//! A tokio driver: moves bytes between a socket and a [`Session`], and reads the clock.
+//! A tokio driver: a [`Driver`] over a socket (or any tokio byte stream), reading the clock.
 //!
 //! It adds no protocol logic. Typical use: [`Connection::connect`], [`Connection::login`], then
 //! either [`Connection::run`] for one command at a time, or [`Connection::send`] for many and
@@ -12,7 +12,8 @@ use tokio::net::{TcpStream, ToSocketAddrs};
 
 use crate::pop3::{AuthMethod, Capabilities, Command, Event, Greeting, Handle, Reply, ServerError};
 use crate::secret::Credentials;
-use crate::session::{Session, SessionConfig, SessionError, SessionEvent};
+use crate::session::{Session, SessionConfig, SessionError};
+use crate::transport::{DriveError, Driver, Transport};
 
 /// Why a driven session failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,25 +35,51 @@ pub enum DriverError {
     },
 }
 
+/// A tokio byte stream as a [`Transport`], with its read buffer.
+struct Stream<S> {
+    io: S,
+    buf: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Stream<S> {
+    type Error = std::io::Error;
+
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+        self.io.write_all(bytes).await
+    }
+
+    async fn recv(&mut self) -> Result<Option<&[u8]>, Self::Error> {
+        let n = self.io.read(&mut self.buf).await?;
+        Ok((n > 0).then(|| &self.buf[..n]))
+    }
+}
+
+impl From<DriveError<std::io::Error>> for DriverError {
+    fn from(e: DriveError<std::io::Error>) -> Self {
+        match e {
+            DriveError::Transport(e) => Self::Io(e),
+            DriveError::Session(e) => Self::Session(e),
+            DriveError::Rejected { verb, error } => Self::Rejected { verb, error },
+            DriveError::Closed => Self::Io(std::io::ErrorKind::UnexpectedEof.into()),
+        }
+    }
+}
+
 /// A session over a tokio byte stream.
 pub struct Connection<S> {
-    io: S,
-    session: Session,
-    buf: Vec<u8>,
-    greeting: Option<Greeting>,
-    capabilities: Capabilities,
+    driver: Driver<Stream<S>>,
 }
 
 impl<S> std::fmt::Debug for Connection<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("session", &self.session)
+            .field("session", self.driver.session())
             .finish_non_exhaustive()
     }
 }
 
 impl Connection<TcpStream> {
-    /// Connects over TCP and runs the session up to [`SessionEvent::Ready`].
+    /// Connects over TCP and runs the session up to [`crate::session::SessionEvent::Ready`].
     pub async fn connect(
         addr: impl ToSocketAddrs,
         config: SessionConfig,
@@ -64,7 +91,7 @@ impl Connection<TcpStream> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    /// Runs a session over an open stream up to [`SessionEvent::Ready`].
+    /// Runs a session over an open stream up to [`crate::session::SessionEvent::Ready`].
     pub async fn start(io: S, config: SessionConfig) -> Result<Self, DriverError> {
         let now = UnixTime::since_unix_epoch(
             SystemTime::now()
@@ -80,47 +107,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         config: SessionConfig,
         now: UnixTime,
     ) -> Result<Self, DriverError> {
-        let mut conn = Self {
+        let stream = Stream {
             io,
-            session: Session::new(config, now)?,
             buf: vec![0; 64 * 1024],
-            greeting: None,
-            capabilities: Capabilities::default(),
         };
-        loop {
-            match conn.next_session_event().await? {
-                SessionEvent::Ready {
-                    greeting,
-                    capabilities,
-                } => {
-                    conn.greeting = Some(greeting);
-                    conn.capabilities = capabilities;
-                    return Ok(conn);
-                }
-                // Nothing was sent by the caller yet, so nothing else can arrive.
-                SessionEvent::Pop3(_) => continue,
-            }
-        }
+        Ok(Self {
+            driver: Driver::start(stream, config, now).await?,
+        })
     }
 
     /// The greeting.
     pub fn greeting(&self) -> Option<&Greeting> {
-        self.greeting.as_ref()
+        self.driver.greeting()
     }
 
     /// The capabilities read during start-up.
     pub fn capabilities(&self) -> &Capabilities {
-        &self.capabilities
+        self.driver.capabilities()
     }
 
     /// The session, for its state.
     pub fn session(&self) -> &Session {
-        &self.session
+        self.driver.session()
     }
 
     /// Queues a command; its reply comes from [`Connection::next_event`].
     pub fn send(&mut self, command: Command) -> Result<Handle, DriverError> {
-        Ok(self.session.send(command)?)
+        Ok(self.driver.send(command)?)
     }
 
     /// Logs in and waits for the outcome.
@@ -129,71 +142,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         credentials: Credentials,
         method: AuthMethod,
     ) -> Result<(), DriverError> {
-        let handle = self.session.login(credentials, method)?;
-        self.wait(handle, "login").await.map(|_| ())
+        Ok(self.driver.login(credentials, method).await?)
     }
 
     /// Sends one command and waits for its reply.
     pub async fn run(&mut self, command: Command) -> Result<Reply, DriverError> {
-        let verb = command.verb();
-        let handle = self.session.send(command)?;
-        self.wait(handle, verb).await
+        Ok(self.driver.run(command).await?)
     }
 
     /// Sends QUIT, waits for its reply and closes the stream.
     pub async fn quit(mut self) -> Result<(), DriverError> {
         self.run(Command::Quit).await?;
-        self.io.shutdown().await?;
+        self.driver.transport_mut().io.shutdown().await?;
         Ok(())
-    }
-
-    async fn wait(&mut self, handle: Handle, verb: &'static str) -> Result<Reply, DriverError> {
-        loop {
-            match self.next_event().await? {
-                Event::Reply { handle: h, reply } if h == handle => return Ok(reply),
-                Event::Rejected { handle: h, error } if h == handle => {
-                    return Err(DriverError::Rejected { verb, error })
-                }
-                _ => continue,
-            }
-        }
     }
 
     /// Writes what the session has to send, then reads until the next event.
     pub async fn next_event(&mut self) -> Result<Event, DriverError> {
-        loop {
-            match self.next_session_event().await? {
-                SessionEvent::Pop3(event) => return Ok(event),
-                SessionEvent::Ready { .. } => continue,
-            }
-        }
-    }
-
-    async fn next_session_event(&mut self) -> Result<SessionEvent, DriverError> {
-        loop {
-            self.flush().await?;
-            if let Some(event) = self.session.poll_event()? {
-                return Ok(event);
-            }
-            // Replies may have freed room for more pipelined commands.
-            self.flush().await?;
-            let n = self.io.read(&mut self.buf).await?;
-            if n == 0 {
-                self.session.handle_eof();
-                return match self.session.poll_event()? {
-                    Some(event) => Ok(event),
-                    None => Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into()),
-                };
-            }
-            self.session.handle_input(&self.buf[..n])?;
-        }
-    }
-
-    async fn flush(&mut self) -> Result<(), DriverError> {
-        if let Some(bytes) = self.session.poll_transmit() {
-            self.io.write_all(&bytes).await?;
-        }
-        Ok(())
+        Ok(self.driver.next_event().await?)
     }
 
     /// Drops the connection without QUIT (so the server commits no deletions).

@@ -10,6 +10,7 @@ pub mod relay;
 pub mod secret;
 pub mod session;
 pub mod sync;
+pub mod transport;
 
 #[cfg(feature = "tokio")]
 pub mod driver;
