@@ -1,6 +1,7 @@
-//! webpop's browser glue, beneath the UI: the relay connection ([`net`]), the IndexedDB mail
-//! store ([`store`]), a sync between them ([`sync`]), and the UI's state logic ([`state`]). The
-//! protocol and sync logic it drives lives in `webpop-shared`.
+//! webpop's web app: the yew UI ([`app`], [`components`]) over the browser glue — the relay
+//! connection ([`net`]), the IndexedDB mail store ([`store`]), a sync between them ([`sync`],
+//! [`mail`]) — and the UI's state logic ([`state`]), which is tested natively. The protocol and
+//! sync logic it drives lives in `webpop-shared`.
 //!
 //! It compiles natively too (so `cargo clippy --workspace` covers it), but only runs in a
 //! browser.
@@ -8,6 +9,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
+pub mod components;
+pub mod download;
+pub mod mail;
 pub mod net;
 pub mod state;
 pub mod store;

@@ -3,19 +3,19 @@
 
 #![forbid(unsafe_code)]
 
-use yew::prelude::*;
-
-/// The root component.
-#[function_component(App)]
-fn app() -> Html {
-    html! {
-        <main>
-            <h1>{ "webpop" }</h1>
-            <p>{ "A POP3 mail client that runs in your browser." }</p>
-        </main>
+/// Lets the service worker (`/sw.js`) cache the app shell, so the page loads offline.
+fn register_service_worker() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let navigator = window.navigator();
+    // Absent where the page is not a secure context (plain http to a non-local host).
+    if js_sys::Reflect::has(&navigator, &"serviceWorker".into()).unwrap_or(false) {
+        let _ = navigator.service_worker().register("/sw.js");
     }
 }
 
 fn main() {
-    yew::Renderer::<App>::new().render();
+    register_service_worker();
+    yew::Renderer::<webpop_frontend::app::App>::new().render();
 }

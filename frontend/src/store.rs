@@ -15,7 +15,11 @@ use std::collections::HashMap;
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use rexie::{Index, KeyRange, ObjectStore, Rexie, TransactionMode};
 use wasm_bindgen::JsValue;
+
+use crate::state::account::{Account, PolicyChoice, SecurityChoice};
+use crate::state::inbox::Row;
 use webpop_shared::mime;
+use webpop_shared::secret::Secret;
 use webpop_shared::sync::{Batch, FetchMode, Known, KnownState};
 
 /// The schema version this code writes.
@@ -379,6 +383,199 @@ impl MailStore {
         tx.done().await?;
         Ok(())
     }
+}
+
+impl MailStore {
+    /// Every account, in the order they were added.
+    pub async fn accounts(&self) -> Result<Vec<Account>, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[ACCOUNTS], TransactionMode::ReadOnly)?;
+        let mut out = Vec::new();
+        for value in tx.store(ACCOUNTS)?.get_all(None, None).await? {
+            // A record this version cannot read is skipped, not fatal: the rest still load.
+            if let Ok(account) = account_from_js(&value) {
+                out.push(account);
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// Adds or replaces an account.
+    pub async fn put_account(&self, account: &Account) -> Result<(), StoreError> {
+        let record = account_to_js(account)?;
+        let tx = self
+            .db
+            .transaction(&[ACCOUNTS], TransactionMode::ReadWrite)?;
+        tx.store(ACCOUNTS)?.put(&record, None).await?;
+        tx.done().await?;
+        Ok(())
+    }
+
+    /// Every message's list row, all accounts.
+    pub async fn rows(&self) -> Result<Vec<Row>, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[SUMMARIES], TransactionMode::ReadOnly)?;
+        let values = tx.store(SUMMARIES)?.get_all(None, None).await?;
+        let mut rows = Vec::with_capacity(values.len());
+        let keys = RowKeys::new();
+        for value in values {
+            rows.push(keys.row(&value)?);
+        }
+        Ok(rows)
+    }
+
+    /// The newest `n` list rows of all accounts (a first screenful while the rest load).
+    pub async fn newest_rows(&self, n: u32) -> Result<Vec<Row>, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[SUMMARIES], TransactionMode::ReadOnly)?;
+        let index = tx.store(SUMMARIES)?.index("by_date")?;
+        let keys = RowKeys::new();
+        let mut rows = Vec::new();
+        for (_, value) in index
+            .scan(None, Some(n), None, Some(rexie::Direction::Prev))
+            .await?
+        {
+            rows.push(keys.row(&value)?);
+        }
+        Ok(rows)
+    }
+
+    /// The raw message and whether only its headers are stored.
+    pub async fn message(
+        &self,
+        account: &str,
+        uid: &str,
+    ) -> Result<Option<(Vec<u8>, bool)>, StoreError> {
+        let tx = self
+            .db
+            .transaction(&[UIDS, MESSAGES], TransactionMode::ReadOnly)?;
+        let key: JsValue = Array::of2(&account.into(), &uid.into()).into();
+        let Some(message) = tx.store(MESSAGES)?.get(key.clone()).await? else {
+            return Ok(None);
+        };
+        let raw = Reflect::get(&message, &"raw".into()).map_err(js_err)?;
+        let headers_only = match tx.store(UIDS)?.get(key).await? {
+            Some(state) => string(&state, "state")? == "headers",
+            None => false,
+        };
+        Ok(Some((Uint8Array::new(&raw).to_vec(), headers_only)))
+    }
+
+    /// Sets the read flag of a message.
+    pub async fn set_read(&self, account: &str, uid: &str, read: bool) -> Result<(), StoreError> {
+        let tx = self
+            .db
+            .transaction(&[SUMMARIES], TransactionMode::ReadWrite)?;
+        let key: JsValue = Array::of2(&account.into(), &uid.into()).into();
+        let summaries = tx.store(SUMMARIES)?;
+        if let Some(summary) = summaries.get(key).await? {
+            set(&summary, "read", &JsValue::from_bool(read))?;
+            summaries.put(&summary, None).await?;
+        }
+        tx.done().await?;
+        Ok(())
+    }
+}
+
+/// Property names as JS strings, made once for a whole list rather than per row.
+struct RowKeys([JsValue; 9]);
+
+impl RowKeys {
+    fn new() -> Self {
+        Self(
+            [
+                "account",
+                "uid",
+                "from",
+                "subject",
+                "date",
+                "size",
+                "has_attachments",
+                "read",
+                "snippet",
+            ]
+            .map(JsValue::from_str),
+        )
+    }
+
+    fn row(&self, o: &JsValue) -> Result<Row, StoreError> {
+        let get = |i: usize| Reflect::get(o, &self.0[i]).map_err(js_err);
+        let text = |i: usize| get(i).map(|v| v.as_string().unwrap_or_default());
+        Ok(Row {
+            account: text(0)?,
+            uid: text(1)?,
+            from: text(2)?,
+            subject: text(3)?,
+            date: get(4)?.as_f64().unwrap_or(0.0) as i64,
+            size: get(5)?.as_f64().unwrap_or(0.0) as u64,
+            has_attachments: get(6)?.is_truthy(),
+            read: get(7)?.is_truthy(),
+            snippet: text(8)?,
+        })
+    }
+}
+
+fn account_to_js(a: &Account) -> Result<Object, StoreError> {
+    let o = Object::new();
+    let opt = |v: Option<&str>| v.map_or(JsValue::NULL, JsValue::from_str);
+    set(&o, "id", &a.id.as_str().into())?;
+    set(&o, "email", &a.email.as_str().into())?;
+    set(&o, "user", &a.user.as_str().into())?;
+    set(&o, "host", &a.host.as_str().into())?;
+    set(&o, "port", &JsValue::from_f64(f64::from(a.port)))?;
+    set(&o, "security", &a.security.value().into())?;
+    set(&o, "server_name", &a.server_name.as_str().into())?;
+    set(&o, "auth", &a.auth.as_str().into())?;
+    set(&o, "cert_sha256", &opt(a.cert_sha256.as_deref()))?;
+    set(&o, "policy", &a.policy.value().into())?;
+    set(&o, "days", &JsValue::from_f64(f64::from(a.policy.days())))?;
+    set(
+        &o,
+        "password",
+        &opt(a.password.as_ref().map(|p| p.expose())),
+    )?;
+    let last = a
+        .last_sync
+        .map_or(JsValue::NULL, |t| JsValue::from_f64(t as f64));
+    set(&o, "last_sync", &last)?;
+    Ok(o)
+}
+
+fn account_from_js(o: &JsValue) -> Result<Account, StoreError> {
+    let opt = |key: &str| -> Result<Option<String>, StoreError> {
+        Ok(Reflect::get(o, &JsValue::from_str(key))
+            .map_err(js_err)?
+            .as_string())
+    };
+    let num = |key: &str| -> Result<Option<f64>, StoreError> {
+        Ok(Reflect::get(o, &JsValue::from_str(key))
+            .map_err(js_err)?
+            .as_f64())
+    };
+    let host = string(o, "host")?;
+    let days = num("days")?.unwrap_or(0.0) as u32;
+    Ok(Account {
+        id: string(o, "id")?,
+        email: opt("email")?.unwrap_or_default(),
+        user: string(o, "user")?,
+        server_name: opt("server_name")?.unwrap_or_else(|| host.clone()),
+        host,
+        port: num("port")?.unwrap_or(995.0) as u16,
+        security: opt("security")?
+            .and_then(|s| SecurityChoice::from_value(&s))
+            .unwrap_or_default(),
+        auth: opt("auth")?.unwrap_or_else(|| "auto".into()),
+        cert_sha256: opt("cert_sha256")?,
+        policy: opt("policy")?
+            .and_then(|p| PolicyChoice::from_value(&p, days))
+            .unwrap_or_default(),
+        password: opt("password")?.and_then(|p| Secret::password(p).ok()),
+        last_sync: num("last_sync")?.map(|t| t as u64),
+    })
 }
 
 /// A new object `{account, uid}`.

@@ -82,6 +82,9 @@ pub enum Effect {
 #[derive(Debug, Clone, Default)]
 pub struct Inbox {
     rows: Vec<Row>,
+    /// Per row: from, subject and text, lower-cased once, so a search over 50,000 rows does
+    /// not lower-case them on every key press.
+    haystacks: Vec<String>,
     query: String,
     account: Option<String>,
     shown: Vec<usize>,
@@ -97,6 +100,11 @@ impl Inbox {
     /// The messages shown, newest first.
     pub fn shown(&self) -> impl Iterator<Item = &Row> {
         self.shown.iter().map(|&i| &self.rows[i])
+    }
+
+    /// The account shown, or `None` for all.
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
     }
 
     /// How many messages are shown.
@@ -127,6 +135,7 @@ impl Inbox {
                     .selected_row()
                     .map(|r| (r.account.clone(), r.uid.clone()));
                 rows.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.uid.cmp(&b.uid)));
+                self.haystacks = rows.iter().map(haystack).collect();
                 self.rows = rows;
                 self.refilter(keep);
             }
@@ -134,8 +143,17 @@ impl Inbox {
                 let keep = self
                     .selected_row()
                     .map(|r| (r.account.clone(), r.uid.clone()));
-                self.query = query.trim().to_lowercase();
-                self.refilter(keep);
+                let query = query.trim().to_lowercase();
+                // Typing on narrows what is shown: only those rows need checking.
+                let narrowing = !self.query.is_empty() && query.contains(self.query.as_str());
+                self.query = query;
+                if narrowing {
+                    let shown = std::mem::take(&mut self.shown);
+                    self.shown = shown.into_iter().filter(|&i| self.matches(i)).collect();
+                    self.reselect(keep);
+                } else {
+                    self.refilter(keep);
+                }
             }
             Action::ShowAccount(account) => {
                 self.account = account;
@@ -185,6 +203,7 @@ impl Inbox {
             Action::Delete => {
                 if let Some(s) = self.selected {
                     let row = self.rows.remove(self.shown[s]);
+                    self.haystacks.remove(self.shown[s]);
                     self.refilter(None);
                     self.selected = if self.shown.is_empty() {
                         None
@@ -201,29 +220,39 @@ impl Inbox {
         Effect::None
     }
 
-    fn matches(&self, row: &Row) -> bool {
+    fn matches(&self, i: usize) -> bool {
         if let Some(account) = &self.account {
-            if &row.account != account {
+            if &self.rows[i].account != account {
                 return false;
             }
         }
-        self.query.is_empty()
-            || [&row.from, &row.subject, &row.snippet]
-                .iter()
-                .any(|field| field.to_lowercase().contains(&self.query))
+        self.query.is_empty() || self.haystacks[i].contains(self.query.as_str())
     }
 
     /// Recomputes the shown list, keeping the selection on `keep` if it is still shown.
     fn refilter(&mut self, keep: Option<(String, String)>) {
-        self.shown = (0..self.rows.len())
-            .filter(|&i| self.matches(&self.rows[i]))
-            .collect();
+        self.shown = (0..self.rows.len()).filter(|&i| self.matches(i)).collect();
+        self.reselect(keep);
+    }
+
+    fn reselect(&mut self, keep: Option<(String, String)>) {
         self.selected = keep.and_then(|(account, uid)| {
             self.shown
                 .iter()
                 .position(|&i| self.rows[i].account == account && self.rows[i].uid == uid)
         });
     }
+}
+
+/// What a search looks in, lower-cased: sender, subject and the start of the text.
+fn haystack(row: &Row) -> String {
+    let mut text =
+        String::with_capacity(row.from.len() + row.subject.len() + row.snippet.len() + 2);
+    for field in [&row.from, &row.subject, &row.snippet] {
+        text.push_str(&field.to_lowercase());
+        text.push('\n');
+    }
+    text
 }
 
 /// The action for a key press in the list (`key` as in `KeyboardEvent.key`).

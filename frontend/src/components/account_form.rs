@@ -1,0 +1,180 @@
+//! The "add account" form: fields, defaults from the address, errors in words, and "trust
+//! this certificate" for a certificate problem.
+
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+use crate::state::account::{AccountForm, FormAction, AUTH_CHOICES};
+use crate::state::explain::Problem;
+
+/// What the form shows and reports.
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    /// The form's values.
+    pub form: AccountForm,
+    /// The last problem, in words.
+    pub problem: Option<Problem>,
+    /// Signing in right now.
+    pub busy: bool,
+    /// The demo mailbox is offered.
+    pub demo: bool,
+    /// Whether there is an account already (then the form can be closed).
+    pub can_close: bool,
+    /// A field changed.
+    pub on_change: Callback<FormAction>,
+    /// "Add account".
+    pub on_submit: Callback<()>,
+    /// "Trust this certificate" with its fingerprint.
+    pub on_trust: Callback<String>,
+    /// "Try the demo mailbox".
+    pub on_demo: Callback<()>,
+    /// "Cancel".
+    pub on_close: Callback<()>,
+}
+
+fn input_value(e: &InputEvent) -> String {
+    e.target_unchecked_into::<HtmlInputElement>().value()
+}
+
+fn select_value(e: &Event) -> String {
+    e.target_unchecked_into::<HtmlSelectElement>().value()
+}
+
+/// The form.
+#[function_component(AccountFormView)]
+pub fn account_form(props: &Props) -> Html {
+    let form = &props.form;
+    let text = |make: fn(String) -> FormAction| {
+        let on_change = props.on_change.clone();
+        Callback::from(move |e: InputEvent| on_change.emit(make(input_value(&e))))
+    };
+    let select = |make: fn(String) -> FormAction| {
+        let on_change = props.on_change.clone();
+        Callback::from(move |e: Event| on_change.emit(make(select_value(&e))))
+    };
+    let remember = {
+        let on_change = props.on_change.clone();
+        Callback::from(move |e: Event| {
+            let checked = e.target_unchecked_into::<HtmlInputElement>().checked();
+            on_change.emit(FormAction::Remember(checked))
+        })
+    };
+    let submit = {
+        let on_submit = props.on_submit.clone();
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            on_submit.emit(())
+        })
+    };
+    let problem = props.problem.as_ref().map(|p| {
+        let trust = match p {
+            Problem::Certificate { fingerprint, .. } => {
+                let on_trust = props.on_trust.clone();
+                let fp = fingerprint.clone();
+                html! {
+                    <>
+                        <p class="fingerprint">{ "SHA-256 fingerprint: " }<code>{ fingerprint }</code></p>
+                        <button type="button" onclick={move |_| on_trust.emit(fp.clone())}>
+                            { "Trust this certificate" }
+                        </button>
+                    </>
+                }
+            }
+            _ => html! {},
+        };
+        html! {
+            <div role="alert" class="problem">
+                <p>{ p.text() }</p>
+                { trust }
+            </div>
+        }
+    });
+    let on_demo = props.on_demo.clone();
+    let on_close = props.on_close.clone();
+    let policy_days = form.policy == "days";
+    html! {
+        <section class="account-panel">
+            if props.demo {
+                <div class="demo-offer">
+                    <p>{ "New here? A demo mailbox with sample mail runs next to this page." }</p>
+                    <button type="button" class="primary" disabled={props.busy}
+                        onclick={move |_| on_demo.emit(())}>
+                        { "Try the demo mailbox" }
+                    </button>
+                </div>
+            }
+            <form aria-label="Add account" onsubmit={submit} novalidate=true>
+                <h2>{ "Add a POP3 account" }</h2>
+                <label>{ "Email address" }
+                    <input type="email" autocomplete="email" value={form.email.clone()}
+                        oninput={text(FormAction::Email)} /></label>
+                <label>{ "User name" }
+                    <input type="text" autocomplete="username" value={form.user.clone()}
+                        oninput={text(FormAction::User)} /></label>
+                <label>{ "Password" }
+                    <input type="password" autocomplete="current-password"
+                        value={form.password.clone()} oninput={text(FormAction::Password)} /></label>
+                <div class="row">
+                    <label class="grow">{ "Server" }
+                        <input type="text" value={form.host.clone()} inputmode="url"
+                            oninput={text(FormAction::Host)} /></label>
+                    <label class="port">{ "Port" }
+                        <input type="number" min="1" max="65535" value={form.port.clone()}
+                            oninput={text(FormAction::Port)} /></label>
+                </div>
+                <div class="row">
+                    <label class="grow">{ "Security" }
+                        <select onchange={select(FormAction::Security)}>
+                            <option value="tls" selected={form.security.value() == "tls"}>
+                                { "TLS (port 995)" }</option>
+                            <option value="stls" selected={form.security.value() == "stls"}>
+                                { "STARTTLS (port 110)" }</option>
+                        </select></label>
+                    <label class="grow">{ "Sign-in method" }
+                        <select onchange={select(FormAction::Auth)}>
+                            { for AUTH_CHOICES.iter().map(|(value, name)| html! {
+                                <option value={*value} selected={form.auth == *value}>{ *name }</option>
+                            }) }
+                        </select></label>
+                </div>
+                <div class="row">
+                    <label class="grow">{ "On the server" }
+                        <select onchange={select(FormAction::Policy)}>
+                            <option value="keep" selected={form.policy == "keep"}>
+                                { "Leave mail on the server" }</option>
+                            <option value="days" selected={policy_days}>
+                                { "Delete after some days" }</option>
+                            <option value="mirror" selected={form.policy == "mirror"}>
+                                { "Delete when deleted here" }</option>
+                            <option value="remove" selected={form.policy == "remove"}>
+                                { "Remove after download" }</option>
+                        </select></label>
+                    if policy_days {
+                        <label class="port">{ "Days" }
+                            <input type="number" min="1" value={form.days.clone()}
+                                oninput={text(FormAction::Days)} /></label>
+                    }
+                </div>
+                <label>{ "Certificate fingerprint (SHA-256)" }
+                    <input type="text" placeholder="optional: pins the server's certificate"
+                        spellcheck="false" value={form.fingerprint.clone()}
+                        oninput={text(FormAction::Fingerprint)} /></label>
+                <label class="check">
+                    <input type="checkbox" checked={form.remember} onchange={remember} />
+                    { "Remember password on this device" }
+                </label>
+                { for problem }
+                <div class="actions">
+                    <button type="submit" class="primary" disabled={props.busy}>
+                        { if props.busy { "Signing in…" } else { "Add account" } }
+                    </button>
+                    if props.can_close {
+                        <button type="button" onclick={move |_| on_close.emit(())}>{ "Cancel" }</button>
+                    }
+                </div>
+                <p class="hint">{ "Your password and mail go from this page to your mail server \
+                    encrypted end to end; the webpop server in between only relays ciphertext." }</p>
+            </form>
+        </section>
+    }
+}

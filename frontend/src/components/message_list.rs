@@ -1,0 +1,134 @@
+//! The message list: newest first, virtualized (only the rows in view are in the page), unread
+//! in bold, an attachment mark; a listbox for assistive technology.
+
+use yew::prelude::*;
+
+use crate::state::inbox::{Inbox, Row};
+use crate::state::window::window;
+
+/// Height of one row in pixels (the CSS uses the same value).
+pub const ROW_PX: u32 = 56;
+
+/// A date for the list: time today, else day and month, else the year too.
+pub fn short_date(date: i64, now: i64) -> String {
+    if date <= 0 {
+        return String::new();
+    }
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(date as f64 * 1000.0));
+    let n = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(now as f64 * 1000.0));
+    if d.get_full_year() == n.get_full_year()
+        && d.get_month() == n.get_month()
+        && d.get_date() == n.get_date()
+    {
+        format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+    } else {
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let month = MONTHS[(d.get_month() as usize).min(11)];
+        if d.get_full_year() == n.get_full_year() {
+            format!("{} {month}", d.get_date())
+        } else {
+            format!("{} {month} {}", d.get_date(), d.get_full_year())
+        }
+    }
+}
+
+/// A size for people: "820 B", "14 KB", "2.3 MB".
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        0..=999 => format!("{bytes} B"),
+        1_000..=999_999 => format!("{} KB", bytes.div_ceil(1_000)),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+    }
+}
+
+fn row_view(
+    row: &Row,
+    position: usize,
+    selected: bool,
+    now: i64,
+    on_select: &Callback<usize>,
+) -> Html {
+    let on_select = on_select.clone();
+    let top = position as u32 * ROW_PX;
+    let class = classes!(
+        "row",
+        (!row.read).then_some("unread"),
+        selected.then_some("selected")
+    );
+    let from = if row.from.is_empty() {
+        "(unknown sender)"
+    } else {
+        &row.from
+    };
+    let subject = if row.subject.is_empty() {
+        "(no subject)"
+    } else {
+        &row.subject
+    };
+    html! {
+        <div role="option" id={format!("row-{position}")} aria-selected={selected.to_string()}
+            class={class} style={format!("top:{top}px")}
+            onclick={move |_| on_select.emit(position)}>
+            <span class="from">{ from }</span>
+            <span class="date">{ short_date(row.date, now) }</span>
+            <span class="subject">
+                if row.has_attachments {
+                    <svg class="clip" role="img" aria-label="Has attachments" viewBox="0 0 16 16"
+                        width="14" height="14">
+                        <path d="M10.5 4.5 5.8 9.2a1.2 1.2 0 0 0 1.7 1.7l5-5a2.4 2.4 0 0 0-3.4-3.4l-5 5a3.6 3.6 0 0 0 5.1 5.1L13.5 8.4"
+                            fill="none" stroke="currentColor" stroke-width="1.4" stroke-linecap="round" />
+                    </svg>
+                }
+                { subject }
+            </span>
+            <span class="size">{ human_size(row.size) }</span>
+        </div>
+    }
+}
+
+/// The list for `inbox`, scrolled to `scroll_px` in a view `view_px` high.
+pub fn view(
+    inbox: &Inbox,
+    scroll_px: u32,
+    view_px: u32,
+    list_ref: &NodeRef,
+    on_scroll: Callback<Event>,
+    on_select: Callback<usize>,
+) -> Html {
+    let w = window(inbox.len(), ROW_PX, scroll_px, view_px);
+    let now = (js_sys::Date::now() / 1000.0) as i64;
+    let selected = inbox.selected();
+    let rows = inbox
+        .shown()
+        .enumerate()
+        .skip(w.first)
+        .take(w.end - w.first)
+        .map(|(i, row)| row_view(row, i, selected == Some(i), now, &on_select));
+    let active = selected.map(|s| format!("row-{s}"));
+    html! {
+        <div role="listbox" aria-label="Messages" class="list" tabindex="0" ref={list_ref.clone()}
+            aria-activedescendant={active} data-count={inbox.len().to_string()}
+            onscroll={on_scroll}>
+            <div class="spacer" style={format!("height:{}px", w.total_px)}>
+                { for rows }
+            </div>
+            if inbox.is_empty() {
+                <p class="empty">{ "No messages." }</p>
+            }
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(human_size(820), "820 B");
+        assert_eq!(human_size(14_200), "15 KB");
+        assert_eq!(human_size(2_300_000), "2.3 MB");
+    }
+}

@@ -1,0 +1,87 @@
+//! An account's mail, as the UI asks for it: sign in through the relay, sync into the store,
+//! fetch one body on demand. Glue between [`crate::state::account`], [`crate::net`] and
+//! [`crate::sync`].
+
+use webpop_shared::relay::RelayRequest;
+use webpop_shared::secret::{Credentials, Secret};
+use webpop_shared::session::{SessionConfig, Trust};
+use webpop_shared::sync::{EngineConfig, PlanOptions, Report, SyncEvent};
+
+use crate::net::{Connection, ConnectionError};
+use crate::state::account::{auth_method, Account};
+use crate::store::MailStore;
+use crate::sync::{self, Cancel, SyncFailure};
+
+/// The relay endpoint of the server that served this page: `ws[s]://<host>/relay`.
+pub fn relay_url() -> String {
+    let location = web_sys::window().map(|w| w.location());
+    let (protocol, host) = location
+        .map(|l| {
+            (
+                l.protocol().unwrap_or_default(),
+                l.host().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_default();
+    let scheme = if protocol == "https:" { "wss" } else { "ws" };
+    format!("{scheme}://{host}/relay")
+}
+
+/// The time now, seconds since the Unix epoch (the browser's clock).
+pub fn now_secs() -> u64 {
+    (js_sys::Date::now() / 1000.0) as u64
+}
+
+/// Opens a session for `account` through the relay and logs in.
+pub async fn sign_in(account: &Account, password: &Secret) -> Result<Connection, ConnectionError> {
+    let target = account.target().map_err(ConnectionError::Open)?;
+    let mut trust = Trust::default();
+    if let Some(pin) = account.pin() {
+        trust = trust.with_pin(pin);
+    }
+    let config =
+        SessionConfig::new(account.server_name.clone(), account.security.security()).trust(trust);
+    let mut conn = Connection::open(
+        &relay_url(),
+        &RelayRequest::new(target),
+        config,
+        rustls_pki_types::UnixTime::now(),
+    )
+    .await?;
+    let credentials = Credentials::new(account.user.clone(), password.expose())
+        .map_err(|e| ConnectionError::Open(e.to_string()))?;
+    conn.login(credentials, auth_method(&account.auth)).await?;
+    Ok(conn)
+}
+
+/// Syncs `account` over a logged-in `conn`; `on_event` sees progress.
+pub async fn sync_account(
+    conn: Connection,
+    store: &MailStore,
+    account: &Account,
+    cancel: &Cancel,
+    on_event: impl AsyncFnMut(&SyncEvent),
+) -> Result<Report, SyncFailure> {
+    let top = conn.capabilities().top;
+    let config = EngineConfig {
+        plan: PlanOptions {
+            policy: account.policy.server_policy(),
+            top,
+            ..PlanOptions::default()
+        },
+        now: now_secs(),
+        ..EngineConfig::default()
+    };
+    sync::run(conn, store, &account.id, config, cancel, on_event).await
+}
+
+/// Fetches the whole of a message stored headers-only and stores it.
+pub async fn fetch_whole(
+    store: &MailStore,
+    account: &Account,
+    password: &Secret,
+    uid: &str,
+) -> Result<Vec<u8>, SyncFailure> {
+    let conn = sign_in(account, password).await?;
+    sync::fetch_body(conn, store, &account.id, uid).await
+}

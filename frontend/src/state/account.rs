@@ -1,0 +1,504 @@
+//! Accounts: what is kept of one (never the password unless the person asked), and the "add
+//! account" form as a reducer — defaults from the address (pop.<domain>, the port that goes
+//! with the security), validation in words.
+
+use webpop_shared::pop3::AuthMethod;
+use webpop_shared::relay::Target;
+use webpop_shared::secret::{Credentials, Secret};
+use webpop_shared::session::{Fingerprint, Security};
+use webpop_shared::sync::ServerPolicy;
+
+/// How the connection is encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecurityChoice {
+    /// TLS from the first byte (port 995).
+    #[default]
+    Tls,
+    /// STLS on the plain port (110).
+    StartTls,
+}
+
+impl SecurityChoice {
+    /// The form's and the store's value.
+    pub fn value(self) -> &'static str {
+        match self {
+            Self::Tls => "tls",
+            Self::StartTls => "stls",
+        }
+    }
+
+    /// Parses [`SecurityChoice::value`].
+    pub fn from_value(value: &str) -> Option<Self> {
+        match value {
+            "tls" => Some(Self::Tls),
+            "stls" => Some(Self::StartTls),
+            _ => None,
+        }
+    }
+
+    /// The usual port.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Tls => 995,
+            Self::StartTls => 110,
+        }
+    }
+
+    /// The session's setting.
+    pub fn security(self) -> Security {
+        match self {
+            Self::Tls => Security::ImplicitTls,
+            Self::StartTls => Security::StartTls,
+        }
+    }
+}
+
+/// The sign-in methods offered; `auto` picks from the server's CAPA.
+pub const AUTH_CHOICES: [(&str, &str); 6] = [
+    ("auto", "Automatic (from the server's capabilities)"),
+    ("user", "USER / PASS"),
+    ("plain", "SASL PLAIN"),
+    ("login", "SASL LOGIN"),
+    ("cram-md5", "CRAM-MD5"),
+    ("apop", "APOP"),
+];
+
+/// The sign-in method for a form value (unknown values mean automatic).
+pub fn auth_method(value: &str) -> AuthMethod {
+    match value {
+        "user" => AuthMethod::UserPass,
+        "plain" => AuthMethod::Plain,
+        "login" => AuthMethod::Login,
+        "cram-md5" => AuthMethod::CramMd5,
+        "apop" => AuthMethod::Apop,
+        _ => AuthMethod::Auto,
+    }
+}
+
+/// What happens to mail on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PolicyChoice {
+    /// Leave everything on the server.
+    #[default]
+    Keep,
+    /// Delete once first seen this many days ago.
+    Days(u32),
+    /// Delete from the server when deleted here.
+    Mirror,
+    /// Remove from the server once stored here.
+    Remove,
+}
+
+impl PolicyChoice {
+    /// The form's and the store's value (the days are kept apart).
+    pub fn value(self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Days(_) => "days",
+            Self::Mirror => "mirror",
+            Self::Remove => "remove",
+        }
+    }
+
+    /// Parses [`PolicyChoice::value`] with the days for `days`.
+    pub fn from_value(value: &str, days: u32) -> Option<Self> {
+        match value {
+            "keep" => Some(Self::Keep),
+            "days" => Some(Self::Days(days)),
+            "mirror" => Some(Self::Mirror),
+            "remove" => Some(Self::Remove),
+            _ => None,
+        }
+    }
+
+    /// The days for `Days`, else 0.
+    pub fn days(self) -> u32 {
+        match self {
+            Self::Days(d) => d,
+            _ => 0,
+        }
+    }
+
+    /// The sync planner's policy.
+    pub fn server_policy(self) -> ServerPolicy {
+        match self {
+            Self::Keep => ServerPolicy::LeaveOnServer,
+            Self::Days(d) => ServerPolicy::DeleteAfterDays(d),
+            Self::Mirror => ServerPolicy::DeleteWhenDeletedLocally,
+            Self::Remove => ServerPolicy::DeleteAfterDownload,
+        }
+    }
+}
+
+/// One account as stored (the password only when the person chose to remember it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Key in the store: `user@host:port`.
+    pub id: String,
+    /// The address, as shown.
+    pub email: String,
+    /// The user name to log in with.
+    pub user: String,
+    /// Server host name or address.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Encryption.
+    pub security: SecurityChoice,
+    /// The name the certificate must carry (the host unless set otherwise, as for the demo).
+    pub server_name: String,
+    /// Sign-in method (a value of [`AUTH_CHOICES`]).
+    pub auth: String,
+    /// A pinned certificate (colon-hex SHA-256), trusted in place of the usual checks.
+    pub cert_sha256: Option<String>,
+    /// What happens to mail on the server.
+    pub policy: PolicyChoice,
+    /// The remembered password, only if the person asked for it.
+    pub password: Option<Secret>,
+    /// When the last sync finished, seconds since the Unix epoch.
+    pub last_sync: Option<u64>,
+}
+
+impl Account {
+    /// The store key for a user on a server.
+    pub fn id_for(user: &str, host: &str, port: u16) -> String {
+        format!("{user}@{host}:{port}")
+    }
+
+    /// What the relay is asked to connect to.
+    pub fn target(&self) -> Result<Target, String> {
+        Target::new(&self.host, self.port).map_err(|e| e.to_string())
+    }
+
+    /// The pinned fingerprint, if any.
+    pub fn pin(&self) -> Option<Fingerprint> {
+        self.cert_sha256.as_deref().and_then(|f| f.parse().ok())
+    }
+
+    /// A short name for the account selector.
+    pub fn label(&self) -> &str {
+        if self.email.is_empty() {
+            &self.user
+        } else {
+            &self.email
+        }
+    }
+}
+
+/// A change in the form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormAction {
+    /// The address changed.
+    Email(String),
+    /// The user name changed.
+    User(String),
+    /// The password changed.
+    Password(String),
+    /// The server changed.
+    Host(String),
+    /// The port changed.
+    Port(String),
+    /// The security changed (a [`SecurityChoice::value`]).
+    Security(String),
+    /// The sign-in method changed.
+    Auth(String),
+    /// The pinned fingerprint changed.
+    Fingerprint(String),
+    /// The server policy changed (a [`PolicyChoice::value`]).
+    Policy(String),
+    /// The days of "delete after N days" changed.
+    Days(String),
+    /// "Remember password on this device".
+    Remember(bool),
+    /// Fill the whole form (the demo account) with these values.
+    Fill(Box<AccountForm>),
+}
+
+/// The "add account" form.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct AccountForm {
+    /// The address.
+    pub email: String,
+    /// The user name (follows the address until edited).
+    pub user: String,
+    /// The password.
+    pub password: String,
+    /// The server (pop.<domain> until edited).
+    pub host: String,
+    /// The port, as typed.
+    pub port: String,
+    /// Encryption.
+    pub security: SecurityChoice,
+    /// Sign-in method value.
+    pub auth: String,
+    /// Pinned fingerprint, as typed.
+    pub fingerprint: String,
+    /// Server policy.
+    pub policy: String,
+    /// Days for the "days" policy, as typed.
+    pub days: String,
+    /// Remember the password on this device (off by default).
+    pub remember: bool,
+    /// The certificate's expected name when it differs from the host (the demo's "localhost").
+    pub server_name: Option<String>,
+    user_edited: bool,
+    host_edited: bool,
+    port_edited: bool,
+}
+
+impl std::fmt::Debug for AccountForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountForm")
+            .field("email", &self.email)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The usual POP3 server for an address: `pop.<domain>`.
+pub fn default_host(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((_, domain)) if !domain.trim().is_empty() => format!("pop.{}", domain.trim()),
+        _ => String::new(),
+    }
+}
+
+impl AccountForm {
+    /// An empty form with the defaults (TLS on 995, automatic sign-in, leave mail on the
+    /// server, password not remembered).
+    pub fn new() -> Self {
+        Self {
+            port: "995".into(),
+            auth: "auto".into(),
+            policy: "keep".into(),
+            days: "30".into(),
+            ..Self::default()
+        }
+    }
+
+    /// A form filled in from an account (to ask again, e.g. after a certificate problem).
+    pub fn demo(host: &str, port: u16, server_name: &str, user: &str, password: &str) -> Self {
+        let mut form = Self::new();
+        form.email = format!("{user}@{server_name}");
+        form.user = user.into();
+        form.password = password.into();
+        form.host = host.into();
+        form.port = port.to_string();
+        form.server_name = Some(server_name.into());
+        form.user_edited = true;
+        form.host_edited = true;
+        form.port_edited = true;
+        form
+    }
+
+    /// Applies one change.
+    pub fn apply(&mut self, action: FormAction) {
+        match action {
+            FormAction::Email(email) => {
+                if !self.user_edited {
+                    self.user = email.trim().to_owned();
+                }
+                if !self.host_edited {
+                    self.host = default_host(&email);
+                }
+                self.email = email;
+            }
+            FormAction::User(user) => {
+                self.user_edited = true;
+                self.user = user;
+            }
+            FormAction::Password(password) => self.password = password,
+            FormAction::Host(host) => {
+                self.host_edited = true;
+                self.host = host;
+            }
+            FormAction::Port(port) => {
+                self.port_edited = true;
+                self.port = port;
+            }
+            FormAction::Security(value) => {
+                if let Some(security) = SecurityChoice::from_value(&value) {
+                    self.security = security;
+                    if !self.port_edited {
+                        self.port = security.default_port().to_string();
+                    }
+                }
+            }
+            FormAction::Auth(auth) => self.auth = auth,
+            FormAction::Fingerprint(fingerprint) => self.fingerprint = fingerprint,
+            FormAction::Policy(policy) => self.policy = policy,
+            FormAction::Days(days) => self.days = days,
+            FormAction::Remember(remember) => self.remember = remember,
+            FormAction::Fill(form) => *self = *form,
+        }
+    }
+
+    /// The account and the password, or what is wrong, in words.
+    pub fn validate(&self) -> Result<(Account, Secret), String> {
+        let user = self.user.trim();
+        let host = self.host.trim();
+        if user.is_empty() {
+            return Err("Enter the user name for the mail server.".into());
+        }
+        if host.is_empty() {
+            return Err("Enter the POP3 server's name, for example pop.example.com.".into());
+        }
+        let port: u16 = self
+            .port
+            .trim()
+            .parse()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or("The port is a number from 1 to 65535.")?;
+        Target::new(host, port).map_err(|e| format!("The server name is not valid: {e}."))?;
+        if self.password.is_empty() {
+            return Err("Enter the password.".into());
+        }
+        let credentials = Credentials::new(user, self.password.clone())
+            .map_err(|e| format!("The user name or password cannot be used: {e}."))?;
+        let fingerprint = self.fingerprint.trim();
+        let cert_sha256 = if fingerprint.is_empty() {
+            None
+        } else {
+            let parsed: Fingerprint = fingerprint.parse().map_err(|_| {
+                "The certificate fingerprint is 64 hex digits (pairs may be separated by ':')."
+                    .to_owned()
+            })?;
+            Some(parsed.to_string())
+        };
+        let days: u32 = if self.policy == "days" {
+            self.days
+                .trim()
+                .parse()
+                .ok()
+                .filter(|&d| d > 0)
+                .ok_or("The number of days is a whole number above 0.")?
+        } else {
+            0
+        };
+        let policy = PolicyChoice::from_value(&self.policy, days).unwrap_or_default();
+        let password = credentials.password;
+        let account = Account {
+            id: Account::id_for(user, host, port),
+            email: self.email.trim().to_owned(),
+            user: user.to_owned(),
+            host: host.to_owned(),
+            port,
+            security: self.security,
+            server_name: self.server_name.clone().unwrap_or_else(|| host.to_owned()),
+            auth: self.auth.clone(),
+            cert_sha256,
+            policy,
+            password: self.remember.then(|| password.clone()),
+            last_sync: None,
+        };
+        Ok((account, password))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(actions: &[FormAction]) -> AccountForm {
+        let mut form = AccountForm::new();
+        for a in actions {
+            form.apply(a.clone());
+        }
+        form
+    }
+
+    #[test]
+    fn defaults_follow_the_address_until_edited() {
+        let mut form = typed(&[FormAction::Email("ana@example.org".into())]);
+        assert_eq!(form.host, "pop.example.org");
+        assert_eq!(form.user, "ana@example.org");
+        assert_eq!(form.port, "995");
+        assert!(!form.remember, "remember password is off by default");
+        assert_eq!(form.auth, "auto");
+        form.apply(FormAction::Security("stls".into()));
+        assert_eq!(form.port, "110");
+        form.apply(FormAction::Host("mail.example.org".into()));
+        form.apply(FormAction::User("ana".into()));
+        form.apply(FormAction::Email("ana@other.net".into()));
+        assert_eq!(form.host, "mail.example.org");
+        assert_eq!(form.user, "ana");
+        form.apply(FormAction::Port("1995".into()));
+        form.apply(FormAction::Security("tls".into()));
+        assert_eq!(form.port, "1995");
+    }
+
+    #[test]
+    fn a_valid_form_gives_an_account_without_the_password_unless_remembered() {
+        let form = typed(&[
+            FormAction::Email("ana@example.org".into()),
+            FormAction::Password("s3cret".into()),
+        ]);
+        let (account, password) = form.validate().unwrap();
+        assert_eq!(account.id, "ana@example.org@pop.example.org:995");
+        assert_eq!(account.server_name, "pop.example.org");
+        assert_eq!(account.password, None);
+        assert_eq!(password.expose(), "s3cret");
+        assert!(!format!("{form:?}{account:?}").contains("s3cret"));
+
+        let mut remembered = form.clone();
+        remembered.apply(FormAction::Remember(true));
+        let (account, _) = remembered.validate().unwrap();
+        assert_eq!(account.password.unwrap().expose(), "s3cret");
+    }
+
+    #[test]
+    fn mistakes_are_explained() {
+        let empty = AccountForm::new();
+        assert!(empty.validate().unwrap_err().contains("user name"));
+        let mut form = typed(&[FormAction::Email("ana@example.org".into())]);
+        assert!(form.validate().unwrap_err().contains("password"));
+        form.apply(FormAction::Password("pw".into()));
+        form.apply(FormAction::Port("99999".into()));
+        assert!(form.validate().unwrap_err().contains("port"));
+        form.apply(FormAction::Port("995".into()));
+        form.apply(FormAction::Fingerprint("12:34".into()));
+        assert!(form.validate().unwrap_err().contains("fingerprint"));
+        form.apply(FormAction::Fingerprint("ab".repeat(32)));
+        let (account, _) = form.validate().unwrap();
+        assert_eq!(
+            account.cert_sha256.as_deref(),
+            Some(vec!["AB"; 32].join(":").as_str())
+        );
+        form.apply(FormAction::Policy("days".into()));
+        form.apply(FormAction::Days("0".into()));
+        assert!(form.validate().unwrap_err().contains("days"));
+        form.apply(FormAction::Days("14".into()));
+        assert_eq!(form.validate().unwrap().0.policy, PolicyChoice::Days(14));
+        form.apply(FormAction::Host("bad host name!".into()));
+        assert!(form.validate().unwrap_err().contains("server name"));
+    }
+
+    #[test]
+    fn the_demo_form_keeps_its_certificate_name() {
+        let form = AccountForm::demo("127.0.0.1", 41_995, "localhost", "demo", "demo");
+        let (account, _) = form.validate().unwrap();
+        assert_eq!(account.host, "127.0.0.1");
+        assert_eq!(account.server_name, "localhost");
+        assert_eq!(account.port, 41_995);
+    }
+
+    #[test]
+    fn policies_and_methods_map_to_the_engine() {
+        assert_eq!(
+            PolicyChoice::from_value("days", 7).unwrap().server_policy(),
+            ServerPolicy::DeleteAfterDays(7)
+        );
+        assert_eq!(
+            PolicyChoice::Mirror.server_policy(),
+            ServerPolicy::DeleteWhenDeletedLocally
+        );
+        assert_eq!(auth_method("cram-md5"), AuthMethod::CramMd5);
+        assert_eq!(auth_method("nonsense"), AuthMethod::Auto);
+        assert_eq!(default_host("no-at-sign"), "");
+    }
+}
