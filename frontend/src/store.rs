@@ -5,7 +5,8 @@
 //! - `uids`: per-account sync state, keyed `[account, uid]`: the state and when it was first seen.
 //! - `messages`: the raw bytes, stored once, keyed `[account, uid]`.
 //! - `summaries`: the message list's row, keyed `[account, uid]`, indexed by date (all accounts,
-//!   and per account since version 2).
+//!   and per account since version 2). `text` (the start of the body, for search) came later
+//!   without a version change: rows without it are searched by their snippet.
 //!
 //! A batch from the sync engine is written in one transaction: every message together with its
 //! UIDL state and summary, so a crash can never separate them.
@@ -260,6 +261,7 @@ impl MailStore {
             let attachments = JsValue::from_bool(s.has_attachments);
             set(&summary, "has_attachments", &attachments)?;
             set(&summary, "snippet", &JsValue::from_str(&s.snippet))?;
+            set(&summary, "text", &JsValue::from_str(&s.text))?;
             set(&summary, "read", &JsValue::FALSE)?;
             set(&summary, "flagged", &JsValue::FALSE)?;
             summaries.push((summary.into(), None));
@@ -314,6 +316,7 @@ impl MailStore {
                 &JsValue::from_bool(s.has_attachments),
             )?;
             set(&summary, "snippet", &JsValue::from_str(&s.snippet))?;
+            set(&summary, "text", &JsValue::from_str(&s.text))?;
             summaries.put(&summary, None).await?;
         }
         tx.done().await?;
@@ -482,7 +485,7 @@ impl MailStore {
 }
 
 /// Property names as JS strings, made once for a whole list rather than per row.
-struct RowKeys([JsValue; 9]);
+struct RowKeys([JsValue; 10]);
 
 impl RowKeys {
     fn new() -> Self {
@@ -497,6 +500,7 @@ impl RowKeys {
                 "has_attachments",
                 "read",
                 "snippet",
+                "text",
             ]
             .map(JsValue::from_str),
         )
@@ -515,6 +519,7 @@ impl RowKeys {
             has_attachments: get(6)?.is_truthy(),
             read: get(7)?.is_truthy(),
             snippet: text(8)?,
+            search: text(9)?,
         })
     }
 }

@@ -23,6 +23,9 @@ pub struct Row {
     pub read: bool,
     /// The start of its text.
     pub snippet: String,
+    /// More of its text, for search only: moved into the search index on load, so it is
+    /// empty in the rows the inbox holds.
+    pub search: String,
 }
 
 /// What the person did.
@@ -135,7 +138,7 @@ impl Inbox {
                     .selected_row()
                     .map(|r| (r.account.clone(), r.uid.clone()));
                 rows.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.uid.cmp(&b.uid)));
-                self.haystacks = rows.iter().map(haystack).collect();
+                self.haystacks = rows.iter_mut().map(haystack).collect();
                 self.rows = rows;
                 self.refilter(keep);
             }
@@ -244,11 +247,13 @@ impl Inbox {
     }
 }
 
-/// What a search looks in, lower-cased: sender, subject and the start of the text.
-fn haystack(row: &Row) -> String {
-    let mut text =
-        String::with_capacity(row.from.len() + row.subject.len() + row.snippet.len() + 2);
-    for field in [&row.from, &row.subject, &row.snippet] {
+/// What a search looks in, lower-cased: sender, subject and the start of the text (the
+/// snippet for rows stored before the longer text was kept).
+fn haystack(row: &mut Row) -> String {
+    let body = std::mem::take(&mut row.search);
+    let body = if body.is_empty() { &row.snippet } else { &body };
+    let mut text = String::with_capacity(row.from.len() + row.subject.len() + body.len() + 2);
+    for field in [&row.from, &row.subject, body] {
         text.push_str(&field.to_lowercase());
         text.push('\n');
     }
@@ -281,6 +286,7 @@ mod tests {
             has_attachments: false,
             read: false,
             snippet: String::new(),
+            search: String::new(),
         }
     }
 
@@ -325,6 +331,28 @@ mod tests {
         assert_eq!(inbox.selected(), None);
         inbox.apply(Action::Search(String::new()));
         assert_eq!(inbox.len(), 3);
+    }
+
+    #[test]
+    fn search_finds_words_in_the_body_text_beyond_the_snippet() {
+        let mut inbox = Inbox::new();
+        let mut with_body = row("a", "1", 100, "Quarterly");
+        with_body.snippet = "Dear all,".into();
+        with_body.search = "Dear all, the Zeppelin arrives on Tuesday.".into();
+        let mut old = row("a", "2", 50, "Old row");
+        old.snippet = "stored before the longer text: zeppelin too".into();
+        inbox.apply(Action::Load(vec![
+            with_body,
+            old,
+            row("a", "3", 10, "Other"),
+        ]));
+        inbox.apply(Action::Search("zepp".into()));
+        assert_eq!(subjects(&inbox), ["Quarterly", "Old row"]);
+        // Typing on narrows the same result.
+        inbox.apply(Action::Search("zeppelin arrives".into()));
+        assert_eq!(subjects(&inbox), ["Quarterly"]);
+        // The search text is not kept twice.
+        assert!(inbox.shown().all(|r| r.search.is_empty()));
     }
 
     #[test]

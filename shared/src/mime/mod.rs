@@ -110,10 +110,16 @@ pub struct Summary {
     pub has_attachments: bool,
     /// The start of the text, whitespace collapsed, at most [`SNIPPET_CHARS`] characters.
     pub snippet: String,
+    /// More of the text for search, whitespace collapsed, at most [`SEARCH_CHARS`] characters.
+    pub text: String,
 }
 
 /// The longest snippet in a [`Summary`].
 pub const SNIPPET_CHARS: usize = 160;
+
+/// The most body text a [`Summary`] keeps for search: enough to find most mail by a word in
+/// it, small enough that 50,000 messages stay searchable in memory as you type.
+pub const SEARCH_CHARS: usize = 1_000;
 
 fn parse(raw: &[u8]) -> Result<Message<'_>, MimeError> {
     let message = MessageParser::default()
@@ -260,10 +266,11 @@ pub fn summary(raw: &[u8]) -> Result<Summary, MimeError> {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    let snippet = message
-        .body_preview(SNIPPET_CHARS * 2)
-        .map(|p| snippet(&p))
+    let text = message
+        .body_preview(SEARCH_CHARS * 2)
+        .map(|p| collapsed(&p, SEARCH_CHARS))
         .unwrap_or_default();
+    let snippet = text.chars().take(SNIPPET_CHARS).collect();
     Ok(Summary {
         from,
         to,
@@ -272,16 +279,17 @@ pub fn summary(raw: &[u8]) -> Result<Summary, MimeError> {
         size: raw.len() as u64,
         has_attachments: attachments(&message).iter().any(|a| !a.inline),
         snippet,
+        text,
     })
 }
 
-/// Whitespace collapsed, cut to [`SNIPPET_CHARS`] characters.
-fn snippet(text: &str) -> String {
+/// Whitespace collapsed, cut to `chars` characters.
+fn collapsed(text: &str, chars: usize) -> String {
     text.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .chars()
-        .take(SNIPPET_CHARS)
+        .take(chars)
         .collect()
 }
 

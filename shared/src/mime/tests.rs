@@ -169,6 +169,16 @@ fn snippets_collapse_whitespace_and_stop_at_the_limit() {
 }
 
 #[test]
+fn search_text_reaches_past_the_snippet_and_stops_at_its_limit() {
+    let body = format!("{}needle {}", "word ".repeat(100), "more ".repeat(400));
+    let raw = crlf(&format!("From: a@example.test\nSubject: s\n\n{body}\n"));
+    let s = summary(&raw).unwrap();
+    assert!(!s.snippet.contains("needle"));
+    assert!(s.text.contains("needle"));
+    assert_eq!(s.text.chars().count(), SEARCH_CHARS);
+}
+
+#[test]
 fn garbage_is_an_error_or_a_best_effort_never_a_panic() {
     assert_eq!(display(b""), Err(MimeError::NotAMessage));
     assert_eq!(summary(b"\r\n\r\n"), Err(MimeError::NotAMessage));

@@ -1,7 +1,10 @@
 //! A `webpop-proxy` relay on 127.0.0.1 for the browser tests and benchmarks: it may reach the
-//! given loopback ports and admits pages from any origin (the test page is served elsewhere).
+//! given loopback ports and admits pages from any origin (the wasm-bindgen test page is served
+//! elsewhere). It can also serve a web root (the built `dist/`), so that the web app and `/relay`
+//! are same-origin, as in production (the end-to-end tests).
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -19,8 +22,28 @@ pub struct LocalRelay {
 }
 
 impl LocalRelay {
-    /// Starts a relay on `addr` (port 0 for any) that may reach `ports` on loopback.
+    /// Starts a relay on `addr` (port 0 for any) that may reach `ports` on loopback. It serves no
+    /// web app (an empty directory).
     pub async fn start(addr: SocketAddr, ports: &[u16]) -> Result<Self> {
+        Self::start_serving(addr, ports, None).await
+    }
+
+    /// Like [`Self::start`], and also serves the files under `web_root` (e.g. the built `dist/`)
+    /// at `/`, the way `webpop-proxy --web-root` does.
+    pub async fn start_serving(
+        addr: SocketAddr,
+        ports: &[u16],
+        web_root: Option<&Path>,
+    ) -> Result<Self> {
+        let web_root: PathBuf = match web_root {
+            Some(root) => {
+                if !root.join("index.html").is_file() {
+                    anyhow::bail!("{} has no index.html (build the web app)", root.display());
+                }
+                root.to_owned()
+            }
+            None => std::env::temp_dir(),
+        };
         let listener = TcpListener::bind(addr).await.context("binding the relay")?;
         let addr = listener.local_addr()?;
         let relay = Relay::new(RelayConfig {
@@ -34,7 +57,7 @@ impl LocalRelay {
         tokio::spawn(async move {
             let _ = webpop_proxy::run(
                 listener,
-                std::env::temp_dir(),
+                web_root,
                 relay,
                 ServeOptions::default(),
                 Duration::ZERO,
