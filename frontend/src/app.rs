@@ -34,7 +34,7 @@ pub const DATABASE: &str = "webpop";
 /// How often mail is checked automatically (never sooner than the server's LOGIN-DELAY).
 const CHECK_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// During a sync, the list is reloaded at most this often, so new mail shows as it arrives.
-const RELOAD_EVERY_MS: f64 = 2_000.0;
+const RELOAD_EVERY_MS: f64 = 1_000.0;
 
 /// The demo mailbox the relay offers (`/demo.json`).
 #[derive(Debug, Clone, PartialEq)]
@@ -861,6 +861,7 @@ impl Component for App {
                         <section class="list-pane">
                             { message_list::view(
                                 &self.inbox,
+                                if self.running.is_some() { "Downloading mail…" } else { "No messages." },
                                 self.scroll_px,
                                 self.view_px,
                                 &self.list_ref,

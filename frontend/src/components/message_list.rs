@@ -91,6 +91,7 @@ fn row_view(
 /// The list for `inbox`, scrolled to `scroll_px` in a view `view_px` high.
 pub fn view(
     inbox: &Inbox,
+    empty_text: &'static str,
     scroll_px: u32,
     view_px: u32,
     list_ref: &NodeRef,
@@ -115,7 +116,7 @@ pub fn view(
                 { for rows }
             </div>
             if inbox.is_empty() {
-                <p class="empty">{ "No messages." }</p>
+                <p class="empty">{ empty_text }</p>
             }
         </div>
     }
