@@ -112,3 +112,45 @@ async fn serves_the_web_root_with_types_caching_and_compression_and_shuts_down()
         .unwrap()
         .unwrap();
 }
+
+/// The offline shell's fixed-name files: the service worker is revalidated on every load (never
+/// the year-long caching of hashed names, or a new version would not reach browsers), and the
+/// web app manifest and icons get their registered types.
+#[tokio::test]
+async fn serves_the_service_worker_uncached_and_the_manifest_with_its_type() {
+    let mut relay = TestRelay::start(RelayConfig::default()).await;
+    let root = relay.web_root();
+    std::fs::write(
+        root.join("sw.js"),
+        "self.addEventListener('fetch', () => {});",
+    )
+    .unwrap();
+    std::fs::write(root.join("manifest.webmanifest"), r#"{"name":"webpop"}"#).unwrap();
+    std::fs::write(
+        root.join("icon.svg"),
+        "<svg xmlns='http://www.w3.org/2000/svg'/>",
+    )
+    .unwrap();
+    let addr = relay.addr;
+
+    let sw = get(addr, "/sw.js").await;
+    assert!(sw.starts_with("HTTP/1.1 200 OK\r\n"), "{sw}");
+    assert_eq!(header(&sw, "content-type"), Some("text/javascript"));
+    assert_eq!(header(&sw, "cache-control"), Some("no-cache"));
+
+    let manifest = get(addr, "/manifest.webmanifest").await;
+    assert_eq!(
+        header(&manifest, "content-type"),
+        Some("application/manifest+json")
+    );
+    assert_eq!(header(&manifest, "cache-control"), Some("no-cache"));
+
+    let icon = get(addr, "/icon.svg").await;
+    assert_eq!(header(&icon, "content-type"), Some("image/svg+xml"));
+
+    tokio::time::timeout(Duration::from_secs(10), relay.stop())
+        .await
+        .expect("server did not stop")
+        .unwrap()
+        .unwrap();
+}
