@@ -48,9 +48,10 @@ pub fn csp(load_remote_images: bool) -> String {
     )
 }
 
-/// A readable default that mail's own inline styles override; `color-scheme` lets unstyled
-/// mail follow the reader's dark mode.
-const DEFAULT_STYLE: &str = ":root{color-scheme:light dark}\
+/// A readable default that mail's own inline styles override. Always light: HTML mail is
+/// written for a white page, and its own colours would be unreadable on a dark one (the reader
+/// frame sits on a white background in dark mode too).
+const DEFAULT_STYLE: &str = ":root{color-scheme:light;background:#fff;color:#1b1f24}\
 body{margin:0;padding:16px;font:15px/1.5 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif;\
 overflow-wrap:break-word}\
 img{max-width:100%;height:auto}\

@@ -786,7 +786,6 @@ fn the_csp_meta_comes_first_in_head_and_allows_no_script() {
             assert!(policy.contains(directive), "{policy}");
         }
         assert!(document.contains("<base target=\"_blank\">"));
-        assert!(document.contains("color-scheme:light dark"));
         assert!(document.ends_with("<p>x</p></body></html>"));
     }
 }
@@ -865,4 +864,14 @@ fn safe_html_of_a_plain_text_message_is_none() {
 #[test]
 fn render_options_block_remote_images_by_default() {
     assert!(!RenderOptions::default().load_remote_images);
+}
+
+/// Bug: in dark mode, mail without its own colours showed light text on the reader's white
+/// frame. HTML mail is written for a white page, so the document stays light.
+#[test]
+fn html_mail_stays_light_in_dark_mode() {
+    let out = safe_html("<p>x</p>", &|_| None, RenderOptions::default());
+    assert!(out.document.contains("color-scheme:light;"));
+    assert!(!out.document.contains("light dark"));
+    assert!(out.document.contains("background:#fff"));
 }
