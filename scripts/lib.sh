@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by scripts/setup, scripts/run and scripts/test: sourced, never run.
+# Shared by scripts/setup, run, test and fuzz: sourced, never run.
 
 # Tools that setup installs live here; make sure they are found even in a fresh login shell.
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.local/bin:/usr/local/bin:$PATH"
@@ -27,4 +27,26 @@ timed() {
     local start=$SECONDS
     "$@"
     note "took $((SECONDS - start)) s"
+}
+
+# Runs every cargo-fuzz target under shared/fuzz for $1 seconds each. Inputs that once crashed
+# (fuzz/regressions/<target>) and hand-made seeds (fuzz/seeds/<target>) are replayed first; new
+# inputs go to fuzz/corpus/<target> (git-ignored), so longer runs build on earlier ones.
+fuzz_all() {
+    local seconds=$1 targets target dir
+    if ! rustup toolchain list | grep -q '^nightly'; then
+        die "fuzzing needs rustup's nightly toolchain (scripts/setup installs it where it can)"
+    fi
+    targets=$(cd shared && cargo +nightly fuzz list)
+    [[ -n $targets ]] || die "shared/fuzz has no fuzz targets"
+    for target in $targets; do
+        step "cargo +nightly fuzz run $target (${seconds} s)"
+        local corpora=("fuzz/corpus/$target")
+        for dir in seeds regressions; do
+            if [[ -d shared/fuzz/$dir/$target ]]; then corpora+=("fuzz/$dir/$target"); fi
+        done
+        mkdir -p "shared/fuzz/corpus/$target"
+        (cd shared && timed cargo +nightly fuzz run "$target" "${corpora[@]}" -- \
+            -max_total_time="$seconds" -print_final_stats=1)
+    done
 }

@@ -1,0 +1,34 @@
+//! Arbitrary bytes as a stored message, through everything the reader does with one: the
+//! display model, the list summary, each attachment, the sanitized HTML (remote images blocked
+//! and loaded) and the mbox entry.
+//!
+//! Properties: nothing panics; the sanitized document starts with its CSP and holds no script
+//! element or `javascript:` URL; an mbox entry starts with `From ` and ends with a blank line.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use webpop_shared::{export, mime, reader};
+
+fuzz_target!(|raw: &[u8]| {
+    if let Ok(display) = mime::display(raw) {
+        for a in &display.attachments {
+            let _ = mime::attachment(raw, a.part);
+        }
+    }
+    let _ = mime::summary(raw);
+    for load_remote_images in [false, true] {
+        if let Some(html) = reader::safe_html_of(raw, reader::RenderOptions { load_remote_images })
+        {
+            let lower = html.document.to_ascii_lowercase();
+            assert!(lower.starts_with(
+                "<!doctype html><html><head><meta http-equiv=\"content-security-policy\""
+            ));
+            assert!(!lower.contains("<script"), "{}", html.document);
+            assert!(!lower.contains("javascript:"), "{}", html.document);
+        }
+    }
+    let mut entry = Vec::new();
+    export::mbox_entry(raw, &mut entry);
+    assert!(entry.starts_with(b"From "));
+    assert!(entry.ends_with(b"\n\n"));
+});
