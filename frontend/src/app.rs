@@ -12,7 +12,9 @@ use web_sys::{HtmlElement, HtmlInputElement, HtmlSelectElement, KeyboardEvent};
 use webpop_shared::export::mbox;
 use webpop_shared::pop3::LoginDelay;
 use webpop_shared::secret::Secret;
-use webpop_shared::sync::{advise, next_check, Advice, Progress, RateMeter, Report, SyncEvent};
+use webpop_shared::sync::{
+    advise, next_check, Advice, Progress, RateMeter, Report, SyncError, SyncEvent,
+};
 use yew::html::Scope;
 use yew::prelude::*;
 
@@ -269,6 +271,9 @@ fn fail_connection(e: &ConnectionError) -> (Problem, Option<Advice>) {
 fn fail_sync(e: &SyncFailure) -> (Problem, Option<Advice>) {
     match e {
         SyncFailure::Connection(c) => fail_connection(c),
+        SyncFailure::Sync(SyncError::Refused { error, .. }) => {
+            (explain::sync(e), Some(advise(error.code.as_ref(), 0, None)))
+        }
         other => (explain::sync(other), None),
     }
 }

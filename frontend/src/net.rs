@@ -27,6 +27,9 @@ pub enum ConnectionError {
     /// The mail server closed the connection before the session was done.
     #[error("the mail server closed the connection")]
     Closed,
+    /// Nothing arrived for [`STALL_TIMEOUT_MS`] while a reply was due.
+    #[error("the mail server stopped answering (nothing for {} s)", STALL_TIMEOUT_MS / 1000)]
+    Stalled,
     /// TLS or POP3 failed (certificate problems included).
     #[error(transparent)]
     Session(#[from] SessionError),
@@ -40,6 +43,11 @@ pub enum ConnectionError {
     },
 }
 
+/// How long a session waits for the next bytes while it expects some: a server that stalls
+/// ends the sync with [`ConnectionError::Stalled`] instead of hanging until the relay's idle
+/// timeout (10 minutes).
+pub const STALL_TIMEOUT_MS: u32 = 90_000;
+
 /// The relay's WebSocket as a [`Transport`]: binary frames carry the bytes; a close frame's
 /// code becomes a [`RelayError`].
 struct RelaySocket {
@@ -52,6 +60,7 @@ struct RelaySocket {
 enum SocketError {
     Relay(RelayError),
     Transport,
+    Stalled,
 }
 
 impl Transport for RelaySocket {
@@ -66,7 +75,16 @@ impl Transport for RelaySocket {
 
     async fn recv(&mut self) -> Result<Option<&[u8]>, Self::Error> {
         loop {
-            match self.ws.next().await {
+            let next = futures_util::future::select(
+                self.ws.next(),
+                gloo_timers::future::TimeoutFuture::new(STALL_TIMEOUT_MS),
+            )
+            .await;
+            let next = match next {
+                futures_util::future::Either::Left((next, _)) => next,
+                futures_util::future::Either::Right(_) => return Err(SocketError::Stalled),
+            };
+            match next {
                 Some(Ok(Message::Bytes(bytes))) => {
                     self.last = bytes;
                     return Ok(Some(&self.last));
@@ -93,6 +111,7 @@ impl From<DriveError<SocketError>> for ConnectionError {
         match e {
             DriveError::Transport(SocketError::Relay(e)) => Self::Relay(e),
             DriveError::Transport(SocketError::Transport) => Self::Transport,
+            DriveError::Transport(SocketError::Stalled) => Self::Stalled,
             DriveError::Session(e) => Self::Session(e),
             DriveError::Rejected { verb, error } => Self::Rejected { verb, error },
             DriveError::Closed => Self::Closed,

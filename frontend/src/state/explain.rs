@@ -85,6 +85,10 @@ pub fn connection(e: &ConnectionError) -> Problem {
             }
             _ => format!("{}.", capitalized(&relay.to_string())),
         }),
+        ConnectionError::Stalled => Problem::Later(format!(
+            "{}; webpop will try again later. Nothing was deleted.",
+            capitalized(&e.to_string())
+        )),
         ConnectionError::Transport | ConnectionError::Open(_) => Problem::Relay(
             "Could not reach the relay (the webpop server): check your network connection.".into(),
         ),
@@ -114,6 +118,17 @@ pub fn sync(e: &SyncFailure) -> Problem {
                  deleted from the server. Free some space (delete mail here) and sync again."
                     .into(),
             )
+        }
+        SyncFailure::Sync(SyncError::Refused { error, .. })
+            if matches!(
+                error.code,
+                Some(RespCode::InUse | RespCode::SysTemp | RespCode::LoginDelay)
+            ) =>
+        {
+            Problem::Later(format!(
+                "{}; webpop will try again later.",
+                capitalized(&e.to_string())
+            ))
         }
         SyncFailure::NotEnoughStorage { .. } => Problem::Storage(format!(
             "{}. Nothing was fetched or deleted.",
@@ -192,6 +207,21 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn busy_mailboxes_and_stalled_servers_are_retried_later() {
+        let refused = SyncFailure::Sync(SyncError::Refused {
+            command: "UIDL",
+            error: ServerError {
+                code: Some(RespCode::InUse),
+                text: "busy".into(),
+                sasl_error: None,
+            },
+        });
+        assert!(matches!(sync(&refused), Problem::Later(t) if t.contains("refused UIDL: busy")));
+        let stalled = connection(&ConnectionError::Stalled);
+        assert!(matches!(stalled, Problem::Later(t) if t.contains("stopped answering")));
     }
 
     #[test]

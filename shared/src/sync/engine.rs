@@ -114,6 +114,15 @@ pub enum SyncError {
     /// The sync was cancelled.
     #[error("the sync was cancelled")]
     Cancelled,
+    /// The server refused a command the sync cannot do without; its response code (e.g.
+    /// `[IN-USE]`, `[SYS/TEMP]`) says whether a retry may help.
+    #[error("the server refused {command}: {}", .error.text)]
+    Refused {
+        /// The command.
+        command: &'static str,
+        /// What the server said.
+        error: ServerError,
+    },
 }
 
 /// What the engine tells the host.
@@ -253,6 +262,14 @@ impl Engine {
         };
         match (expect, reply) {
             (Expect::Uidl, Ok(Reply::Uids(uids))) => self.uids = Some(uids),
+            // A bare -ERR is how a server without UIDL answers; one with a response code is a
+            // server with UIDL that cannot serve it now.
+            (Expect::Uidl, Err(error)) if error.code.is_some() => {
+                return self.fail(SyncError::Refused {
+                    command: "UIDL",
+                    error,
+                })
+            }
             (Expect::Uidl, Err(_)) => return self.fail(PlanError::NoUidl.into()),
             (Expect::List, Ok(Reply::Listing(sizes))) => self.start(&sizes),
             (Expect::List, Err(e)) => return self.fail(SyncError::Listing(e.text)),
@@ -277,7 +294,12 @@ impl Engine {
                 self.events.push_back(SyncEvent::Finished(self.report));
                 return;
             }
-            (Expect::Quit, Err(e)) => return self.fail(SyncError::Listing(e.text)),
+            (Expect::Quit, Err(error)) => {
+                return self.fail(SyncError::Refused {
+                    command: "QUIT",
+                    error,
+                })
+            }
             (Expect::Uidl, Ok(_)) => return self.fail(SyncError::UnexpectedReply("UIDL")),
             (Expect::List, Ok(_)) => return self.fail(SyncError::UnexpectedReply("LIST")),
             (Expect::Fetch(_), Ok(_)) => return self.fail(SyncError::UnexpectedReply("RETR")),

@@ -6,6 +6,8 @@
 //!   certificate, plain+STLS and implicit-TLS ports, and access to its Maildir and raw logs.
 //! - [`delay_proxy`]: a TCP proxy that adds latency without limiting throughput.
 //! - [`fetchmail`]: runs Debian's fetchmail against a server as a baseline, and parses its BSMTP.
+//! - [`faulty_pop3`]: a POP3-over-TLS server that injects faults (drops, stalls, garbage, `-ERR`,
+//!   over-long lines) at chosen protocol phases, and records what it deleted and when.
 //! - [`local_relay`]: a relay on 127.0.0.1 for browser tests and benchmarks.
 //! - [`nginx`]: a private nginx load balancer with WebSocket upgrade in front of relays.
 //!
@@ -32,6 +34,7 @@
 pub mod corpus;
 pub mod delay_proxy;
 pub mod dovecot;
+pub mod faulty_pop3;
 pub mod fetchmail;
 pub mod local_relay;
 pub mod nginx;

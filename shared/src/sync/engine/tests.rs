@@ -12,6 +12,9 @@ struct Server {
     marked: HashSet<u32>,
     refuse_retr: HashSet<u32>,
     uidl: bool,
+    /// Answers UIDL (or QUIT) with this instead.
+    uidl_error: Option<ServerError>,
+    quit_error: Option<ServerError>,
 }
 
 impl Server {
@@ -28,6 +31,8 @@ impl Server {
             marked: HashSet::new(),
             refuse_retr: HashSet::new(),
             uidl: true,
+            uidl_error: None,
+            quit_error: None,
         }
     }
 
@@ -42,6 +47,10 @@ impl Server {
     fn answer(&mut self, command: Command) -> Result<Reply, ServerError> {
         let get = |msg: u32| self.messages.get(msg as usize - 1);
         match command {
+            Command::Uidl(None) if self.uidl_error.is_some() => {
+                Err(self.uidl_error.clone().unwrap())
+            }
+            Command::Quit if self.quit_error.is_some() => Err(self.quit_error.clone().unwrap()),
             Command::Uidl(None) if self.uidl => Ok(Reply::Uids(
                 (1..=self.messages.len() as u32)
                     .map(|msg| UidEntry {
@@ -352,6 +361,51 @@ fn no_uidl_is_a_clear_failure() {
         Some(&SyncEvent::Failed(SyncError::Plan(PlanError::NoUidl)))
     );
     assert!(store.mail.is_empty());
+}
+
+/// Bug: a server with UIDL that answered `-ERR [IN-USE]` to it was reported as "no UIDL
+/// support", and the code that says "retry later" was lost.
+#[test]
+fn uidl_refused_with_a_response_code_is_a_refusal_not_missing_uidl() {
+    let mut server = Server::new(3);
+    let busy = ServerError {
+        code: Some(crate::pop3::RespCode::InUse),
+        text: "mailbox busy".into(),
+        sasl_error: None,
+    };
+    server.uidl_error = Some(busy.clone());
+    let mut store = Store::default();
+    let events = sync(ServerPolicy::LeaveOnServer, &mut server, &mut store);
+    assert_eq!(
+        events.last(),
+        Some(&SyncEvent::Failed(SyncError::Refused {
+            command: "UIDL",
+            error: busy
+        }))
+    );
+    assert!(store.mail.is_empty());
+}
+
+/// Bug: a `-ERR` to QUIT was reported as "the server refused to list messages".
+#[test]
+fn a_refused_quit_is_reported_as_a_refused_quit() {
+    let mut server = Server::new(3);
+    server.quit_error = Some(Server::err("cannot commit"));
+    let mut store = Store::default();
+    let events = sync(ServerPolicy::DeleteAfterDownload, &mut server, &mut store);
+    match events.last() {
+        Some(SyncEvent::Failed(
+            e @ SyncError::Refused {
+                command: "QUIT", ..
+            },
+        )) => {
+            assert_eq!(e.to_string(), "the server refused QUIT: cannot commit");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Stored before the failure, and nothing deleted: the server applies DELE only at QUIT.
+    assert_eq!(store.mail.len(), 3);
+    assert_eq!(server.messages.len(), 3);
 }
 
 #[test]

@@ -1,0 +1,909 @@
+//! A POP3-over-TLS server under the test's control, for fault injection.
+//!
+//! It serves an in-memory mailbox on 127.0.0.1 with a fresh self-signed certificate (pin its
+//! [`FaultyPop3::fingerprint`]) and speaks what webpop uses: CAPA (`TOP UIDL USER PIPELINING
+//! RESP-CODES`), USER/PASS, STAT, LIST, UIDL, TOP, RETR, DELE, RSET, NOOP and QUIT, answering
+//! commands in order (so pipelining works). Deletions follow RFC 1939: `DELE` only marks a
+//! message, the marks are applied when `QUIT` ends a logged-in session, and a session that ends
+//! any other way deletes nothing. There is no maildrop lock: each session sees the mailbox as it
+//! was when it logged in.
+//!
+//! A [`Fault`] names a protocol [`Phase`] and a [`FaultKind`]; the server fires it when the
+//! phase is reached, instead of (or, for [`Phase::AfterDele`], after) what it would have done.
+//! A fault with `once` fires the first time only, so a clean rerun against the same server
+//! works. Everything the server did is counted ([`Stats`]): connections, logins, faults fired,
+//! every `DELE` with the time it arrived, and every message removed at `QUIT` — so a test can
+//! check that nothing was deleted before the client had stored it.
+//!
+//! ```no_run
+//! # async fn f() -> std::io::Result<()> {
+//! use webpop_testkit::corpus;
+//! use webpop_testkit::faulty_pop3::{Config, Fault, FaultKind, FaultyPop3, Phase, ReplyOffset};
+//!
+//! let server = FaultyPop3::start(Config {
+//!     faults: vec![Fault::once(
+//!         Phase::Retr { nth: 2, at: ReplyOffset::Middle },
+//!         FaultKind::Drop,
+//!     )],
+//!     ..Config::new(corpus::generate(12, 1))
+//! })
+//! .await?;
+//! // Connect to server.addr() pinning server.fingerprint(), log in as USER/PASSWORD, sync;
+//! // then look at server.stats(), server.remaining() and server.deleted().
+//! # Ok(()) }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use webpop_shared::session::Fingerprint;
+
+/// The account's user name.
+pub const USER: &str = "faulty";
+/// The account's password.
+pub const PASSWORD: &str = "fault-injection-pw";
+
+/// The longest command line read; a longer one ends the session (RFC 2449 allows 255 octets).
+const MAX_COMMAND: usize = 1024;
+/// A TLS handshake that takes longer than this is abandoned.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A session with no command for this long is closed.
+const IDLE: Duration = Duration::from_secs(60);
+/// What [`FaultKind::Garbage`] sends where a status line is due: not `+OK`, not `-ERR`, not
+/// text (a NUL, an escape sequence, bytes that are not UTF-8).
+const GARBAGE_LINE: &[u8] = b"\x00\x1b[7m\xff\xfe garbage where a POP3 reply was due \x80\r\n";
+/// The `-ERR` line [`FaultKind::Err`] sends.
+const ERR_LINE: &[u8] = b"-ERR injected fault\r\n";
+
+/// Where in the protocol a fault fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Instead of the greeting (after the TLS handshake).
+    Greeting,
+    /// Instead of the reply to `PASS` (the login is not done).
+    Auth,
+    /// Instead of the reply to `UIDL`.
+    Uidl,
+    /// In the reply to the `nth` `RETR` of a session (1-based), after `at` of its bytes.
+    Retr {
+        /// Which `RETR` of the session, counting from 1.
+        nth: usize,
+        /// How much of the reply goes out before the fault.
+        at: ReplyOffset,
+    },
+    /// Instead of the reply to a `DELE`; the message is not marked.
+    BeforeDele,
+    /// After a `DELE` marked its message, instead of the `+OK`.
+    AfterDele,
+    /// Instead of the reply to `QUIT`; no deletion is applied.
+    BeforeQuit,
+}
+
+impl Phase {
+    /// One of each phase, with `RETR` faults at every [`ReplyOffset`] of the `nth` `RETR`.
+    pub fn all(retr_nth: &[usize]) -> Vec<Phase> {
+        let mut all = vec![Phase::Greeting, Phase::Auth, Phase::Uidl];
+        for &nth in retr_nth {
+            all.extend(ReplyOffset::ALL.map(|at| Phase::Retr { nth, at }));
+        }
+        all.extend([Phase::BeforeDele, Phase::AfterDele, Phase::BeforeQuit]);
+        all
+    }
+}
+
+/// A byte offset into a multi-line reply: the `+OK` line, the dot-stuffed body and the final
+/// `.` line, as they go on the wire (inside TLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplyOffset {
+    /// Before the first byte: the fault replaces the whole reply.
+    Start,
+    /// After the first byte (`+`).
+    AfterFirstByte,
+    /// After half of the reply.
+    Middle,
+    /// After all but the last byte (the `\n` ending the final `.` line).
+    BeforeLastByte,
+}
+
+impl ReplyOffset {
+    /// Every offset, in order.
+    pub const ALL: [ReplyOffset; 4] = [
+        ReplyOffset::Start,
+        ReplyOffset::AfterFirstByte,
+        ReplyOffset::Middle,
+        ReplyOffset::BeforeLastByte,
+    ];
+
+    /// The offset in a reply of `len` bytes.
+    pub fn of(self, len: usize) -> usize {
+        match self {
+            ReplyOffset::Start => 0,
+            ReplyOffset::AfterFirstByte => len.min(1),
+            ReplyOffset::Middle => len / 2,
+            ReplyOffset::BeforeLastByte => len.saturating_sub(1),
+        }
+    }
+}
+
+/// What the server does when a fault fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultKind {
+    /// Closes the TCP connection at once, without TLS `close_notify`.
+    Drop,
+    /// Sends nothing more and reads nothing it acts on, until the client goes away (or
+    /// [`Config::stall_limit`] passes).
+    Stall,
+    /// Where a status line is due: a line that is not POP3 (a NUL, an escape sequence, bytes
+    /// that are not UTF-8); the session goes on. Part-way through a reply, where any bytes would be message content: a corrupted
+    /// TLS record written under TLS onto the TCP stream (what a broken middlebox does), then
+    /// the connection is closed.
+    Garbage,
+    /// Where a status line is due: `-ERR injected fault`, and the session goes on (after the
+    /// greeting or `QUIT` it ends, as POP3 says). Part-way through a reply: that line right
+    /// after the bytes sent so far, then the connection is closed (a server aborting a
+    /// transfer).
+    Err,
+    /// A line of [`Config::long_line`] octets: where a status line is due, `+OK xxx…` in its
+    /// place; part-way through a reply, inserted there, followed by the rest of the reply.
+    LongLine,
+}
+
+impl FaultKind {
+    /// Every kind, in order.
+    pub const ALL: [FaultKind; 5] = [
+        FaultKind::Drop,
+        FaultKind::Stall,
+        FaultKind::Garbage,
+        FaultKind::Err,
+        FaultKind::LongLine,
+    ];
+}
+
+/// A fault to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fault {
+    /// Where it fires.
+    pub phase: Phase,
+    /// What happens.
+    pub kind: FaultKind,
+    /// Fire only the first time the phase is reached (otherwise every time).
+    pub once: bool,
+}
+
+impl Fault {
+    /// A fault that fires the first time `phase` is reached.
+    pub fn once(phase: Phase, kind: FaultKind) -> Self {
+        Self {
+            phase,
+            kind,
+            once: true,
+        }
+    }
+}
+
+/// How to start a [`FaultyPop3`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The mailbox, oldest first (message `i` gets UID [`uid`]`(i)`). Messages should use CRLF.
+    pub messages: Vec<Vec<u8>>,
+    /// The fault plan. Each fault fires when its phase is reached; the first matching one wins.
+    pub faults: Vec<Fault>,
+    /// How long a [`FaultKind::Stall`] holds a connection at most (it ends earlier when the
+    /// client goes away).
+    pub stall_limit: Duration,
+    /// Octets in a [`FaultKind::LongLine`] line.
+    pub long_line: usize,
+}
+
+impl Config {
+    /// A server for `messages` with no faults, stalls of up to 60 s and 1.5 MiB long lines.
+    pub fn new(messages: Vec<Vec<u8>>) -> Self {
+        Self {
+            messages,
+            faults: Vec::new(),
+            stall_limit: Duration::from_secs(60),
+            long_line: 1536 * 1024,
+        }
+    }
+}
+
+/// The UIDL of message `index` (0-based) of [`Config::messages`].
+pub fn uid(index: usize) -> String {
+    format!("fault-uid-{:04}", index + 1)
+}
+
+/// A fault that fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fired {
+    /// The fault.
+    pub fault: Fault,
+    /// The connection it fired on (1-based, in accept order).
+    pub connection: usize,
+}
+
+/// A `DELE` the server read, whatever it then did with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleSeen {
+    /// The UIDL of the message it named.
+    pub uid: String,
+    /// The connection (1-based).
+    pub connection: usize,
+    /// When the server read it.
+    pub at: Instant,
+}
+
+/// A message removed from the mailbox by a `QUIT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// Its UIDL.
+    pub uid: String,
+    /// The connection whose `QUIT` removed it.
+    pub connection: usize,
+    /// When.
+    pub at: Instant,
+}
+
+/// What the server did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// TCP connections accepted.
+    pub connections: usize,
+    /// Successful logins.
+    pub logins: usize,
+    /// Faults fired, in order.
+    pub fired: Vec<Fired>,
+    /// Every `DELE` read, in order.
+    pub deles: Vec<DeleSeen>,
+    /// Logged-in sessions ended by `QUIT` with their deletions applied.
+    pub updates: usize,
+    /// Messages removed at `QUIT`, in order.
+    pub removed: Vec<Removed>,
+}
+
+/// A message of the mailbox.
+type Message = (String, Arc<[u8]>);
+
+/// The fault plan, the mailbox and the counters.
+#[derive(Debug)]
+struct State {
+    original: Vec<Message>,
+    live: Vec<Message>,
+    armed: Vec<(Fault, bool)>,
+    stats: Stats,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    stall_limit: Duration,
+    long_line: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not turn every later look at the server into a panic.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fault for `reached` on `connection`, if one is armed; records it as fired.
+    fn fire(&self, reached: Reached, connection: usize) -> Option<Fault> {
+        let mut state = self.lock();
+        let (fault, spent) = state
+            .armed
+            .iter_mut()
+            .find(|(fault, spent)| !*spent && reached.matches(&fault.phase))?;
+        *spent = fault.once;
+        let fault = *fault;
+        state.stats.fired.push(Fired { fault, connection });
+        Some(fault)
+    }
+}
+
+/// A phase as the server reaches it (a `RETR` by its count only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reached {
+    Greeting,
+    Auth,
+    Uidl,
+    Retr(usize),
+    BeforeDele,
+    AfterDele,
+    BeforeQuit,
+}
+
+impl Reached {
+    fn matches(self, phase: &Phase) -> bool {
+        match (self, phase) {
+            (Reached::Retr(n), Phase::Retr { nth, .. }) => n == *nth,
+            (Reached::Greeting, Phase::Greeting)
+            | (Reached::Auth, Phase::Auth)
+            | (Reached::Uidl, Phase::Uidl)
+            | (Reached::BeforeDele, Phase::BeforeDele)
+            | (Reached::AfterDele, Phase::AfterDele)
+            | (Reached::BeforeQuit, Phase::BeforeQuit) => true,
+            _ => false,
+        }
+    }
+}
+
+/// A running server; dropping it stops it and closes every session.
+#[derive(Debug)]
+pub struct FaultyPop3 {
+    addr: SocketAddr,
+    cert_der: Vec<u8>,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for FaultyPop3 {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FaultyPop3 {
+    /// Starts the server on 127.0.0.1 (a free port) with a fresh self-signed certificate for
+    /// `localhost` and 127.0.0.1. Call it inside a tokio runtime.
+    pub async fn start(config: Config) -> std::io::Result<Self> {
+        let certified =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".into()])
+                .map_err(std::io::Error::other)?;
+        let cert_der = certified.cert.der().to_vec();
+        let key =
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(vec![CertificateDer::from(cert_der.clone())], key)
+            .map_err(std::io::Error::other)?;
+        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let original: Vec<Message> = config
+            .messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| (uid(i), Arc::from(m)))
+            .collect();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                live: original.clone(),
+                original,
+                armed: config.faults.into_iter().map(|f| (f, false)).collect(),
+                stats: Stats::default(),
+            }),
+            stall_limit: config.stall_limit,
+            long_line: config.long_line,
+        });
+        let task = tokio::spawn(accept(listener, acceptor, Arc::clone(&shared)));
+        Ok(Self {
+            addr,
+            cert_der,
+            shared,
+            task,
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its certificate (DER).
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The SHA-256 fingerprint of its certificate, to pin.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.cert_der)
+    }
+
+    /// Arms one more fault.
+    pub fn arm(&self, fault: Fault) {
+        self.shared.lock().armed.push((fault, false));
+    }
+
+    /// The mailbox as started: UIDL and bytes, oldest first.
+    pub fn original(&self) -> Vec<(String, Vec<u8>)> {
+        let state = self.shared.lock();
+        state
+            .original
+            .iter()
+            .map(|(uid, raw)| (uid.clone(), raw.to_vec()))
+            .collect()
+    }
+
+    /// The UIDLs still in the mailbox, oldest first.
+    pub fn remaining(&self) -> Vec<String> {
+        let state = self.shared.lock();
+        state.live.iter().map(|(uid, _)| uid.clone()).collect()
+    }
+
+    /// The UIDLs removed by `QUIT`s, in order.
+    pub fn deleted(&self) -> Vec<String> {
+        let state = self.shared.lock();
+        state.stats.removed.iter().map(|r| r.uid.clone()).collect()
+    }
+
+    /// What the server did so far.
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats.clone()
+    }
+}
+
+async fn accept(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+    // Sessions live in this set, so aborting this task ends them too.
+    let mut sessions = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, _)) = accepted else { continue };
+                let _ = tcp.set_nodelay(true);
+                let connection = {
+                    let mut state = shared.lock();
+                    state.stats.connections += 1;
+                    state.stats.connections
+                };
+                let (acceptor, shared) = (acceptor.clone(), Arc::clone(&shared));
+                sessions.spawn(async move {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+                    else {
+                        return;
+                    };
+                    let session = Session {
+                        shared: &shared,
+                        connection,
+                        tls,
+                        input: Vec::new(),
+                        retrs: 0,
+                        user_ok: false,
+                        maildrop: None,
+                        marked: Vec::new(),
+                    };
+                    // An I/O error only means the client went away.
+                    let _ = session.serve().await;
+                });
+            }
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+        }
+    }
+}
+
+/// What to do after a fault.
+#[derive(Debug, PartialEq, Eq)]
+enum Then {
+    /// Read the next command.
+    Continue,
+    /// End the session (dropping the connection, without `close_notify`).
+    Close,
+}
+
+/// One client connection.
+struct Session<'a> {
+    shared: &'a Shared,
+    connection: usize,
+    tls: TlsStream<TcpStream>,
+    input: Vec<u8>,
+    retrs: usize,
+    user_ok: bool,
+    /// The mailbox as of the login; `None` before it.
+    maildrop: Option<Vec<Message>>,
+    marked: Vec<bool>,
+}
+
+impl Session<'_> {
+    async fn serve(mut self) -> std::io::Result<()> {
+        const GREETING: &[u8] = b"+OK webpop fault-injection POP3 server ready\r\n";
+        if let Some(fault) = self.shared.fire(Reached::Greeting, self.connection) {
+            // A server that refuses in its greeting hangs up.
+            if self.inject(fault.kind, GREETING, 0).await? == Then::Close
+                || fault.kind == FaultKind::Err
+            {
+                return Ok(());
+            }
+        } else {
+            self.write(GREETING).await?;
+        }
+        loop {
+            let Some(line) = self.read_line().await? else {
+                return Ok(());
+            };
+            let text = String::from_utf8_lossy(&line);
+            let mut words = text.split_ascii_whitespace();
+            let verb = words.next().unwrap_or("").to_ascii_uppercase();
+            let args: Vec<&str> = words.collect();
+            let then = match (verb.as_str(), self.maildrop.is_some()) {
+                ("CAPA", _) => {
+                    self.write(b"+OK capabilities follow\r\nTOP\r\nUIDL\r\nUSER\r\nPIPELINING\r\nRESP-CODES\r\nIMPLEMENTATION webpop-faulty-pop3\r\n.\r\n").await?;
+                    Then::Continue
+                }
+                ("NOOP", _) => self.reply(None, b"+OK\r\n").await?,
+                ("QUIT", _) => return self.quit().await,
+                ("USER", false) => {
+                    self.user_ok = args.first() == Some(&USER);
+                    self.reply(None, b"+OK send PASS\r\n").await?
+                }
+                ("PASS", false) => self.pass(&args).await?,
+                (_, false) => self.reply(None, b"-ERR log in first\r\n").await?,
+                (_, true) => self.transaction(&verb, &args).await?,
+            };
+            if then == Then::Close {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn pass(&mut self, args: &[&str]) -> std::io::Result<Then> {
+        if let Some(fault) = self.shared.fire(Reached::Auth, self.connection) {
+            return self.inject(fault.kind, b"+OK logged in\r\n", 0).await;
+        }
+        if !(self.user_ok && args.first() == Some(&PASSWORD)) {
+            return self
+                .reply(None, b"-ERR [AUTH] wrong user name or password\r\n")
+                .await;
+        }
+        let maildrop = {
+            let mut state = self.shared.lock();
+            state.stats.logins += 1;
+            state.live.clone()
+        };
+        self.marked = vec![false; maildrop.len()];
+        self.maildrop = Some(maildrop);
+        self.reply(None, b"+OK logged in\r\n").await
+    }
+
+    /// A command in the TRANSACTION state.
+    async fn transaction(&mut self, verb: &str, args: &[&str]) -> std::io::Result<Then> {
+        let number = |i: usize| args.get(i).and_then(|a| a.parse::<usize>().ok());
+        // Message `n` (1-based) if it exists and is not marked deleted: its index and content.
+        let live = |s: &Self, n: Option<usize>| -> Option<(usize, Message)> {
+            let i = n?.checked_sub(1)?;
+            let m = s.maildrop.as_ref()?.get(i)?;
+            (!s.marked.get(i).copied().unwrap_or(true)).then(|| (i, m.clone()))
+        };
+        let all: Vec<(usize, Message)> = (1..=self.marked.len())
+            .filter_map(|n| live(self, Some(n)))
+            .collect();
+        match verb {
+            "STAT" => {
+                let size: usize = all.iter().map(|(_, m)| m.1.len()).sum();
+                let line = format!("+OK {} {size}\r\n", all.len());
+                self.reply(None, line.as_bytes()).await
+            }
+            "LIST" | "UIDL" => {
+                let field = |i: usize, m: &Message| match verb {
+                    "LIST" => format!("{} {}", i + 1, m.1.len()),
+                    _ => format!("{} {}", i + 1, m.0),
+                };
+                let out = if args.is_empty() {
+                    let mut out = String::from("+OK\r\n");
+                    for (i, m) in &all {
+                        out.push_str(&field(*i, m));
+                        out.push_str("\r\n");
+                    }
+                    out.push_str(".\r\n");
+                    out
+                } else {
+                    match live(self, number(0)) {
+                        Some((i, m)) => format!("+OK {}\r\n", field(i, &m)),
+                        None => "-ERR no such message\r\n".to_owned(),
+                    }
+                };
+                let phase = (verb == "UIDL").then_some(Reached::Uidl);
+                self.reply(phase, out.as_bytes()).await
+            }
+            "RETR" | "TOP" => {
+                let body = match (live(self, number(0)), verb, number(1)) {
+                    (Some((_, m)), "RETR", _) => m.1.to_vec(),
+                    (Some((_, m)), _, Some(lines)) => top(&m.1, lines),
+                    (Some(_), _, None) => {
+                        return self.reply(None, b"-ERR TOP needs a line count\r\n").await
+                    }
+                    (None, ..) => return self.reply(None, b"-ERR no such message\r\n").await,
+                };
+                let mut out = format!("+OK {} octets\r\n", body.len()).into_bytes();
+                dot_stuff(&mut out, &body);
+                let phase = (verb == "RETR").then(|| {
+                    self.retrs += 1;
+                    Reached::Retr(self.retrs)
+                });
+                self.reply(phase, &out).await
+            }
+            "DELE" => {
+                let Some((i, m)) = live(self, number(0)) else {
+                    return self.reply(None, b"-ERR no such message\r\n").await;
+                };
+                self.shared.lock().stats.deles.push(DeleSeen {
+                    uid: m.0.clone(),
+                    connection: self.connection,
+                    at: Instant::now(),
+                });
+                let ok = format!("+OK message {} deleted\r\n", i + 1);
+                if let Some(fault) = self.shared.fire(Reached::BeforeDele, self.connection) {
+                    return self.inject(fault.kind, ok.as_bytes(), 0).await;
+                }
+                if let Some(mark) = self.marked.get_mut(i) {
+                    *mark = true;
+                }
+                self.reply(Some(Reached::AfterDele), ok.as_bytes()).await
+            }
+            "RSET" => {
+                self.marked.iter_mut().for_each(|m| *m = false);
+                self.reply(None, b"+OK\r\n").await
+            }
+            _ => self.reply(None, b"-ERR unknown command\r\n").await,
+        }
+    }
+
+    /// `QUIT`: in the TRANSACTION state, applies the deletions (RFC 1939's UPDATE state).
+    async fn quit(&mut self) -> std::io::Result<()> {
+        if let Some(fault) = self.shared.fire(Reached::BeforeQuit, self.connection) {
+            // Whatever the fault, the session ends here without deleting anything.
+            self.inject(fault.kind, b"+OK bye\r\n", 0).await?;
+            return Ok(());
+        }
+        if let Some(maildrop) = &self.maildrop {
+            let gone: Vec<&str> = maildrop
+                .iter()
+                .zip(&self.marked)
+                .filter(|(_, marked)| **marked)
+                .map(|((uid, _), _)| uid.as_str())
+                .collect();
+            let mut state = self.shared.lock();
+            let now = Instant::now();
+            let connection = self.connection;
+            let State { live, stats, .. } = &mut *state;
+            live.retain(|(uid, _)| {
+                let remove = gone.contains(&uid.as_str());
+                if remove {
+                    stats.removed.push(Removed {
+                        uid: uid.clone(),
+                        connection,
+                        at: now,
+                    });
+                }
+                !remove
+            });
+            stats.updates += 1;
+        }
+        self.write(b"+OK bye\r\n").await?;
+        self.tls.shutdown().await
+    }
+
+    /// Sends `reply`, unless a fault fires for `phase`.
+    async fn reply(&mut self, phase: Option<Reached>, reply: &[u8]) -> std::io::Result<Then> {
+        let fault = phase.and_then(|p| self.shared.fire(p, self.connection));
+        match fault {
+            None => {
+                self.write(reply).await?;
+                Ok(Then::Continue)
+            }
+            Some(fault) => {
+                let at = match fault.phase {
+                    Phase::Retr { at, .. } => at.of(reply.len()),
+                    _ => 0,
+                };
+                self.inject(fault.kind, reply, at).await
+            }
+        }
+    }
+
+    /// Sends the first `at` bytes of `reply`, then does `kind` (see [`FaultKind`]).
+    async fn inject(&mut self, kind: FaultKind, reply: &[u8], at: usize) -> std::io::Result<Then> {
+        let (sent, rest) = reply.split_at(at.min(reply.len()));
+        if !sent.is_empty() {
+            self.write(sent).await?;
+        }
+        let mid_reply = !sent.is_empty();
+        match kind {
+            FaultKind::Drop => Ok(Then::Close),
+            FaultKind::Stall => {
+                self.stall().await;
+                Ok(Then::Close)
+            }
+            FaultKind::Garbage if mid_reply => {
+                // An application-data record header and 32 bytes that decrypt to nothing.
+                let mut record = vec![0x17, 0x03, 0x03, 0x00, 0x20];
+                record.extend((0..32u8).map(|i| i.wrapping_mul(37) ^ 0xA5));
+                let tcp = self.tls.get_mut().0;
+                tcp.write_all(&record).await?;
+                tcp.flush().await?;
+                Ok(Then::Close)
+            }
+            FaultKind::Garbage => {
+                self.write(GARBAGE_LINE).await?;
+                Ok(Then::Continue)
+            }
+            FaultKind::Err => {
+                self.write(ERR_LINE).await?;
+                Ok(if mid_reply {
+                    Then::Close
+                } else {
+                    Then::Continue
+                })
+            }
+            FaultKind::LongLine => {
+                let mut out = Vec::with_capacity(self.shared.long_line + rest.len() + 8);
+                if !mid_reply {
+                    out.extend_from_slice(b"+OK ");
+                }
+                out.resize(out.len() + self.shared.long_line, b'x');
+                out.extend_from_slice(b"\r\n");
+                if mid_reply {
+                    out.extend_from_slice(rest);
+                }
+                self.write(&out).await?;
+                Ok(Then::Continue)
+            }
+        }
+    }
+
+    /// Holds the connection without answering, until the client goes away or the limit.
+    async fn stall(&mut self) {
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(self.shared.stall_limit, async {
+            while let Ok(1..) = self.tls.read(&mut sink).await {}
+        })
+        .await;
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.tls.write_all(bytes).await?;
+        self.tls.flush().await
+    }
+
+    /// The next command line (CRLF or LF removed); `None` when the client is gone, idle too
+    /// long, or sent a line over [`MAX_COMMAND`].
+    async fn read_line(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        loop {
+            if let Some(end) = self.input.iter().position(|b| *b == b'\n') {
+                let mut line: Vec<u8> = self.input.drain(..=end).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(Some(line));
+            }
+            if self.input.len() > MAX_COMMAND {
+                return Ok(None);
+            }
+            let mut buf = [0u8; 4096];
+            match tokio::time::timeout(IDLE, self.tls.read(&mut buf)).await {
+                Ok(Ok(0)) | Err(_) => return Ok(None),
+                Ok(Ok(n)) => self.input.extend_from_slice(&buf[..n]),
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Appends `body` dot-stuffed, then the terminating `.` line.
+fn dot_stuff(out: &mut Vec<u8>, body: &[u8]) {
+    for line in body.split_inclusive(|b| *b == b'\n') {
+        if line.first() == Some(&b'.') {
+            out.push(b'.');
+        }
+        out.extend_from_slice(line);
+    }
+    if !body.is_empty() && !body.ends_with(b"\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+}
+
+/// The headers, the blank line and the first `lines` body lines of `message`.
+fn top(message: &[u8], lines: usize) -> Vec<u8> {
+    let split = message
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(message.len(), |p| p + 4);
+    let mut out = message[..split].to_vec();
+    for line in message[split..]
+        .split_inclusive(|b| *b == b'\n')
+        .take(lines)
+    {
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_dot_stuffed_and_terminated() {
+        let mut out = Vec::new();
+        dot_stuff(&mut out, b"a\r\n.b\r\n..\r\nend");
+        assert_eq!(out, b"a\r\n..b\r\n...\r\nend\r\n.\r\n");
+        let mut out = Vec::new();
+        dot_stuff(&mut out, b"");
+        assert_eq!(out, b".\r\n");
+    }
+
+    #[test]
+    fn top_gives_headers_and_the_first_lines() {
+        let m = b"Subject: x\r\n\r\none\r\ntwo\r\nthree\r\n";
+        assert_eq!(top(m, 0), b"Subject: x\r\n\r\n");
+        assert_eq!(top(m, 2), b"Subject: x\r\n\r\none\r\ntwo\r\n");
+        assert_eq!(top(b"no blank line", 5), b"no blank line");
+    }
+
+    #[test]
+    fn offsets_cut_where_they_say() {
+        let reply = b"+OK 3 octets\r\nabc\r\n.\r\n";
+        let cut = |at: ReplyOffset| &reply[..at.of(reply.len())];
+        assert_eq!(cut(ReplyOffset::Start), b"");
+        assert_eq!(cut(ReplyOffset::AfterFirstByte), b"+");
+        assert_eq!(cut(ReplyOffset::Middle).len(), reply.len() / 2);
+        assert_eq!(cut(ReplyOffset::BeforeLastByte), &reply[..reply.len() - 1]);
+        assert_eq!(ReplyOffset::BeforeLastByte.of(0), 0);
+    }
+
+    #[test]
+    fn a_once_fault_fires_once_and_retr_faults_match_by_count() {
+        let shared = Shared {
+            state: Mutex::new(State {
+                original: Vec::new(),
+                live: Vec::new(),
+                armed: vec![
+                    (
+                        Fault::once(
+                            Phase::Retr {
+                                nth: 2,
+                                at: ReplyOffset::Middle,
+                            },
+                            FaultKind::Drop,
+                        ),
+                        false,
+                    ),
+                    (
+                        Fault {
+                            phase: Phase::Uidl,
+                            kind: FaultKind::Err,
+                            once: false,
+                        },
+                        false,
+                    ),
+                ],
+                stats: Stats::default(),
+            }),
+            stall_limit: Duration::ZERO,
+            long_line: 0,
+        };
+        assert_eq!(shared.fire(Reached::Retr(1), 1), None);
+        assert!(shared.fire(Reached::Retr(2), 1).is_some());
+        assert_eq!(shared.fire(Reached::Retr(2), 2), None, "fired twice");
+        assert!(shared.fire(Reached::Uidl, 1).is_some());
+        assert!(
+            shared.fire(Reached::Uidl, 2).is_some(),
+            "not once: fires again"
+        );
+        assert_eq!(shared.fire(Reached::BeforeQuit, 2), None);
+        let fired = shared.lock().stats.fired.clone();
+        assert_eq!(
+            fired.iter().map(|f| f.connection).collect::<Vec<_>>(),
+            [1, 1, 2]
+        );
+    }
+
+    #[test]
+    fn every_phase_is_listed_once() {
+        let all = Phase::all(&[1, 8]);
+        assert_eq!(all.len(), 3 + 2 * 4 + 3);
+        let unique: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(unique.len(), all.len());
+    }
+}
