@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use rexie::{Index, KeyRange, ObjectStore, Rexie, TransactionMode};
+use rexie::{Index, KeyRange, ObjectStore, Rexie, TransactionMode, TransactionResult};
 use wasm_bindgen::JsValue;
 
 use crate::state::account::{Account, PolicyChoice, SecurityChoice};
@@ -38,9 +38,23 @@ pub enum StoreError {
     /// The browser's storage for this site is full.
     #[error("the browser's storage for webpop is full")]
     QuotaExceeded,
+    /// The browser aborted a write transaction when it came to commit: nothing of it was
+    /// saved. A full store is the usual reason (a quota error at commit time aborts the
+    /// transaction without failing any single write).
+    #[error("the browser did not save the mail: its storage for webpop is probably full")]
+    Aborted,
     /// IndexedDB failed otherwise.
     #[error("the mail store failed: {0}")]
     Failed(String),
+}
+
+/// Waits for `tx` to end; only a committed transaction is a success. (`done()` reports an
+/// aborted transaction as a result, not an error: ignoring it counted unsaved mail as saved.)
+async fn finish(tx: rexie::Transaction) -> Result<(), StoreError> {
+    match tx.done().await? {
+        TransactionResult::Committed => Ok(()),
+        TransactionResult::Aborted => Err(StoreError::Aborted),
+    }
 }
 
 impl From<rexie::Error> for StoreError {
@@ -280,7 +294,7 @@ impl MailStore {
             summary_store.put_all(summaries.into_iter()),
         )
         .await?;
-        tx.done().await?;
+        finish(tx).await?;
         self.stored_bytes.set(self.stored_bytes.get() + bytes);
         Ok(())
     }
@@ -319,7 +333,7 @@ impl MailStore {
             set(&summary, "text", &JsValue::from_str(&s.text))?;
             summaries.put(&summary, None).await?;
         }
-        tx.done().await?;
+        finish(tx).await?;
         Ok(())
     }
 
@@ -383,7 +397,7 @@ impl MailStore {
         }
         tx.store(MESSAGES)?.delete(key.clone()).await?;
         tx.store(SUMMARIES)?.delete(key).await?;
-        tx.done().await?;
+        finish(tx).await?;
         Ok(())
     }
 }
@@ -412,7 +426,7 @@ impl MailStore {
             .db
             .transaction(&[ACCOUNTS], TransactionMode::ReadWrite)?;
         tx.store(ACCOUNTS)?.put(&record, None).await?;
-        tx.done().await?;
+        finish(tx).await?;
         Ok(())
     }
 
@@ -479,7 +493,7 @@ impl MailStore {
             set(&summary, "read", &JsValue::from_bool(read))?;
             summaries.put(&summary, None).await?;
         }
-        tx.done().await?;
+        finish(tx).await?;
         Ok(())
     }
 }

@@ -228,6 +228,13 @@ mod tests {
     fn full_storage_says_nothing_was_deleted() {
         let p = sync(&SyncFailure::Store(StoreError::QuotaExceeded));
         assert!(matches!(p, Problem::Storage(t) if t.contains("nothing was deleted")));
+        // A commit the browser aborted (how a full store shows at commit time) reaches the
+        // engine as a failed batch.
+        let aborted = SyncError::Store(StoreError::Aborted.to_string());
+        assert!(matches!(
+            sync(&SyncFailure::Sync(aborted)),
+            Problem::Storage(_)
+        ));
         let p = sync(&SyncFailure::NotEnoughStorage {
             needed: 90,
             available: 10,

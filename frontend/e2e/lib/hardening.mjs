@@ -1,0 +1,407 @@
+// Helpers of the hardening end-to-end test (hardening.test.mjs): its own test env (with the
+// hostile-HTML mailbox), the browser's request log at the network layer, a recorder of what a
+// page does, a direct reader of the web app's IndexedDB, and a "hold" server that stops a page
+// in the middle of a sync's write.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+import { REPO } from './env.mjs';
+import { CHROMIUM, CHROMIUM_ARGS } from './browser.mjs';
+
+export const VECTORS = path.join(REPO, 'shared', 'tests', 'fixtures', 'hostile', 'vectors.txt');
+
+const START_TIMEOUT_MS = 180_000;
+
+/**
+ * Where this test's screenshots and logs go: `hardening/` under $WEBPOP_E2E_ARTIFACTS or
+ * target/e2e-artifacts (a directory of its own, so that app.test.mjs's files are never touched).
+ * What an earlier run left there is removed first.
+ */
+export function hardeningArtifacts() {
+  const base = process.env.WEBPOP_E2E_ARTIFACTS
+    ? path.resolve(process.env.WEBPOP_E2E_ARTIFACTS)
+    : path.join(REPO, 'target', 'e2e-artifacts');
+  const dir = path.join(base, 'hardening');
+  mkdirSync(dir, { recursive: true });
+  const ours = /^(\d.*\.png|browser\.log|canary\.json|requests\.json|figures\.json)$/;
+  for (const name of readdirSync(dir)) {
+    if (ours.test(name)) rmSync(path.join(dir, name), { force: true });
+  }
+  return dir;
+}
+
+/**
+ * The test env of this file: $WEBPOP_HARDENING_TEST_ENV (a running `webpop-test-env 300
+ * --web-root dist --hostile-corpus shared/tests/fixtures/hostile/vectors.txt`), else one of its
+ * own, started from target/debug/webpop-test-env and stopped by `stop()`. It never shares
+ * app.test.mjs's env: that test requires a canary that has seen nothing, and this one loads
+ * images from its canary on purpose.
+ */
+export async function startHardeningEnv() {
+  let control = process.env.WEBPOP_HARDENING_TEST_ENV;
+  let child = null;
+  if (!control) {
+    ({ control, child } = await spawnEnv());
+  }
+  control = control.replace(/\/+$/, '');
+  const handle = {
+    control,
+    env: null,
+    get: (route) => request('GET', control + route),
+    post: (route) => request('POST', control + route),
+    canaryLog: () => request('GET', control + '/canary'),
+    async stop() {
+      if (!child) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.stdin.end();
+      const timer = setTimeout(() => child.kill('SIGTERM'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  try {
+    handle.env = await handle.get('/env');
+  } catch (e) {
+    await handle.stop();
+    throw new Error(`the test env's control API at ${control} does not answer: ${e.message}`);
+  }
+  const missing = ['web', 'canary', 'hostile'].filter((k) => !handle.env[k]);
+  if (missing.length) {
+    await handle.stop();
+    throw new Error(
+      `the test env at ${control} has no ${missing.join(', ')}: start it as ` +
+        '`webpop-test-env 300 --web-root dist --hostile-corpus shared/tests/fixtures/hostile/vectors.txt`',
+    );
+  }
+  return handle;
+}
+
+async function spawnEnv() {
+  const targetDir = process.env.CARGO_TARGET_DIR
+    ? path.resolve(REPO, process.env.CARGO_TARGET_DIR)
+    : path.join(REPO, 'target');
+  const bin = process.env.WEBPOP_TEST_ENV_BIN || path.join(targetDir, 'debug', 'webpop-test-env');
+  if (!existsSync(bin)) {
+    throw new Error(
+      `${bin} is missing: run \`cargo build -p webpop-testkit --bin webpop-test-env\` ` +
+        '(or set WEBPOP_HARDENING_TEST_ENV to a running env)',
+    );
+  }
+  const webRoot = process.env.WEBPOP_E2E_WEB_ROOT || path.join(REPO, 'dist');
+  if (!existsSync(path.join(webRoot, 'index.html'))) {
+    throw new Error(
+      `${webRoot}/index.html is missing: build the web app ` +
+        '(scripts/wasm-env trunk build --release --offline)',
+    );
+  }
+  // 300: the `browser` mailbox (300 generated messages, two of them 2-5 MB) is the one whose
+  // sync the test interrupts.
+  const child = spawn(bin, ['300', '--web-root', webRoot, '--hostile-corpus', VECTORS], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const control = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`webpop-test-env printed no control URL within ${START_TIMEOUT_MS} ms`));
+    }, START_TIMEOUT_MS);
+    const lines = createInterface({ input: child.stdout });
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line.trim());
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`webpop-test-env exited during start-up (status ${code})`));
+    });
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+  return { control, child };
+}
+
+async function request(method, url) {
+  const response = await fetch(url, { method, signal: AbortSignal.timeout(30_000) });
+  if (!response.ok) {
+    throw new Error(`${method} ${url}: HTTP ${response.status}`);
+  }
+  return response.json();
+}
+
+/** Debian's Chromium, headless, a fresh profile (contexts are made by the test). */
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 120_000,
+  });
+}
+
+/**
+ * The browser's request log at the network layer: CDP's Fetch domain enabled on the BROWSER
+ * target pauses every HTTP(S) request of every target — pages, out-of-process iframes (Chromium
+ * puts a sandboxed iframe in a process of its own, and Playwright's `page.on('request')` does not
+ * report their subresources), workers, the service worker — before it is sent; each one is
+ * recorded and let go unchanged. (WebSockets and data: URLs do not pass through Fetch.)
+ */
+export async function watchNetwork(browser, note = () => {}) {
+  const session = await browser.newBrowserCDPSession();
+  const log = [];
+  session.on('Fetch.requestPaused', (e) => {
+    const entry = {
+      url: e.request.url,
+      method: e.request.method,
+      type: e.resourceType,
+      frameId: e.frameId ?? null,
+      at: Date.now(),
+    };
+    log.push(entry);
+    note(`network ${entry.method} ${entry.url} (${entry.type}, frame ${entry.frameId})`);
+    session.send('Fetch.continueRequest', { requestId: e.requestId }).catch(() => {});
+  });
+  await session.send('Fetch.enable', { patterns: [{ urlPattern: '*' }] });
+  return {
+    log,
+    /** Entries from index `from` on. */
+    since: (from) => log.slice(from),
+    async stop() {
+      await session.send('Fetch.disable').catch(() => {});
+      await session.detach().catch(() => {});
+    },
+  };
+}
+
+/**
+ * Records what happens in `page`: dialogs (dismissed), popups, requests Playwright reports,
+ * console messages (of every frame) and uncaught errors. Everything also goes to `note`.
+ */
+export function recordPage(page, note = () => {}) {
+  const record = { dialogs: [], popups: [], requests: [], console: [], pageErrors: [] };
+  page.on('dialog', async (dialog) => {
+    record.dialogs.push({ type: dialog.type(), message: dialog.message() });
+    note(`DIALOG ${dialog.type()}: ${dialog.message()}`);
+    await dialog.dismiss().catch(() => {});
+  });
+  page.on('popup', (popup) => {
+    record.popups.push({ url: popup.url(), page: popup, at: Date.now() });
+    note(`POPUP ${popup.url()}`);
+  });
+  page.on('request', (r) => {
+    let frame = '?';
+    try {
+      frame = r.frame().url();
+    } catch {
+      // a request of a service worker has no frame
+    }
+    record.requests.push({ url: r.url(), type: r.resourceType(), frame, at: Date.now() });
+  });
+  page.on('console', (m) => {
+    let frame = '?';
+    try {
+      frame = m.page() ? (m.location().url ?? '') : '?';
+    } catch {
+      // ignore
+    }
+    record.console.push({ type: m.type(), text: m.text(), frame, at: Date.now() });
+    note(`console.${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => {
+    record.pageErrors.push(String(e));
+    note(`PAGE ERROR ${e.stack || e}`);
+  });
+  return record;
+}
+
+/**
+ * Console messages that prove script ran in a sandboxed frame (Chromium ignores alert() and
+ * friends without allow-modals, and says so), or that script or a script URL reached a
+ * document and was stopped only by the sandbox or the CSP.
+ */
+export const SCRIPT_RAN = /Ignored call to '(alert|confirm|prompt|print)\(\)'/;
+export const SCRIPT_BLOCKED = new RegExp(
+  [
+    'Blocked script execution',
+    'Refused to (execute|run|evaluate)',
+    'Blocked form submission',
+    'Blocked (opening|navigation)',
+    'unsafe attempt to initiate navigation',
+  ].join('|'),
+  'i',
+);
+export const CSP_REFUSED = /Refused to (load|apply|connect|frame|create|prefetch)/i;
+
+/**
+ * A snapshot of the web app's IndexedDB ("webpop"), read directly in `page` (which must have
+ * opened it already): every account id, every UIDL state, every stored message (size, SHA-256
+ * of the raw bytes, whether it ends its header block) and every summary.
+ */
+export async function readStore(page) {
+  return page.evaluate(async () => {
+    const db = await new Promise((resolve, reject) => {
+      const open = indexedDB.open('webpop');
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+      open.onblocked = () => reject(new Error('opening webpop was blocked'));
+    });
+    try {
+      const all = (name) =>
+        new Promise((resolve, reject) => {
+          const r = db.transaction(name, 'readonly').objectStore(name).getAll();
+          r.onsuccess = () => resolve(r.result);
+          r.onerror = () => reject(r.error);
+        });
+      const [accounts, uids, messages, summaries] = await Promise.all(
+        ['accounts', 'uids', 'messages', 'summaries'].map(all),
+      );
+      const hex = (buffer) =>
+        [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
+      const stored = [];
+      for (const m of messages) {
+        const raw = m.raw instanceof Uint8Array ? m.raw : new Uint8Array(m.raw ?? []);
+        const head = new TextDecoder('latin1').decode(raw.subarray(0, Math.min(raw.length, 65536)));
+        stored.push({
+          account: m.account,
+          uid: m.uid,
+          bytes: raw.length,
+          sha256: hex(await crypto.subtle.digest('SHA-256', raw)),
+          hasHeaderBlock: /\r?\n\r?\n/.test(head),
+        });
+      }
+      return {
+        version: db.version,
+        accounts: accounts.map((a) => a.id),
+        uids: uids.map((u) => ({ account: u.account, uid: u.uid, state: u.state })),
+        messages: stored,
+        summaries: summaries.map((s) => ({ account: s.account, uid: s.uid, subject: s.subject })),
+      };
+    } finally {
+      db.close();
+    }
+  });
+}
+
+/**
+ * A local HTTP server that a page, stopped on purpose in the middle of a write, calls with a
+ * synchronous XMLHttpRequest: the page's main thread stays blocked until the test answers (or
+ * crashes the page). `next()` resolves with the next held request: its query parameters and
+ * `release()`, which answers it.
+ */
+export async function holdServer() {
+  const waiting = [];
+  const queued = [];
+  const server = http.createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    let body = null;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
+    } catch {
+      body = null;
+    }
+    const held = {
+      body,
+      release() {
+        if (!res.writableEnded) {
+          res.writeHead(200, {
+            'content-type': 'text/plain',
+            'access-control-allow-origin': '*',
+            'cache-control': 'no-store',
+          });
+          res.end('go\n');
+        }
+      },
+    };
+    const w = waiting.shift();
+    if (w) w(held);
+    else queued.push(held);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${server.address().port}/hold`;
+  return {
+    url,
+    next(timeout = 120_000) {
+      const q = queued.shift();
+      if (q) return Promise.resolve(q);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`no page called the hold server within ${timeout} ms`)),
+          timeout,
+        );
+        waiting.push((held) => {
+          clearTimeout(timer);
+          resolve(held);
+        });
+      });
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * Instruments `page` (before its scripts run) so that the sync's `batch`-th write (a readwrite
+ * transaction over uids, messages and summaries: one batch of the sync engine) stops in the
+ * middle: after every UIDL state and the first message of the batch have been put, before the
+ * rest, the page POSTs what it knows to `holdUrl` with a synchronous XMLHttpRequest and waits for
+ * the answer. The transaction is open and cannot commit while it waits. The body (JSON) lists
+ * every batch written so far: its number, its UIDLs, and whether it had committed by then.
+ */
+export async function holdBatch(page, holdUrl, batch) {
+  await page.addInitScript(
+    ({ holdUrl, batch }) => {
+      const batches = [];
+      let held = false;
+      const transaction = IDBDatabase.prototype.transaction;
+      IDBDatabase.prototype.transaction = function (names, mode, ...rest) {
+        const tx = transaction.call(this, names, mode, ...rest);
+        const list = typeof names === 'string' ? [names] : Array.from(names);
+        const batchWrite =
+          mode === 'readwrite' && ['uids', 'messages', 'summaries'].every((n) => list.includes(n));
+        if (batchWrite) {
+          const entry = { n: batches.length + 1, uids: [], messages: 0, committed: false };
+          batches.push(entry);
+          tx.__e2eBatch = entry;
+          tx.addEventListener('complete', () => {
+            entry.committed = true;
+            console.debug(`webpop-e2e: batch ${entry.n} committed (${entry.messages} messages)`);
+          });
+          tx.addEventListener('abort', () => {
+            console.debug(`webpop-e2e: batch ${entry.n} aborted: ${tx.error && tx.error.name}`);
+          });
+        }
+        return tx;
+      };
+      const put = IDBObjectStore.prototype.put;
+      IDBObjectStore.prototype.put = function (...args) {
+        const result = put.apply(this, args);
+        const entry = this.transaction.__e2eBatch;
+        if (entry && this.name === 'uids') entry.uids.push(String(args[0]?.uid));
+        if (entry && this.name === 'messages') {
+          entry.messages += 1;
+          if (entry.n === batch && entry.messages === 1 && !held) {
+            held = true;
+            const xhr = new XMLHttpRequest();
+            xhr.open('POST', holdUrl, false);
+            xhr.setRequestHeader('content-type', 'text/plain');
+            try {
+              xhr.send(JSON.stringify({ batch, batches }));
+            } catch {
+              // the answer does not matter, only that it came
+            }
+          }
+        }
+        return result;
+      };
+    },
+    { holdUrl, batch },
+  );
+}
