@@ -117,6 +117,11 @@ pub struct Args {
     #[arg(long, env = "WEBPOP_MAX_HTTP_CONNECTIONS", default_value_t = 1024)]
     pub max_http_connections: usize,
 
+    /// Most of those from one client address (IPv6: per /64), so one client cannot take them
+    /// all; --trusted-proxy addresses are exempt.
+    #[arg(long, env = "WEBPOP_MAX_HTTP_PER_IP", default_value_t = 64)]
+    pub max_http_per_ip: usize,
+
     /// Time a client has to finish its TLS handshake and request headers.
     #[arg(long, env = "WEBPOP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub header_timeout: Duration,
@@ -209,6 +214,7 @@ impl Args {
                 tls,
                 header_timeout: self.header_timeout,
                 max_http_connections: self.max_http_connections,
+                max_http_connections_per_client: self.max_http_per_ip,
                 ..ServeOptions::default()
             },
             relay: RelayConfig {
@@ -271,6 +277,7 @@ mod tests {
         let settings = args.into_settings().unwrap();
         assert!(settings.relay.token.is_none());
         assert!(!settings.relay.policy.allows_reserved_ranges());
+        assert_eq!(settings.serve.max_http_connections_per_client, 64);
 
         let args = Args::try_parse_from([
             "webpop-proxy",
@@ -286,12 +293,15 @@ mod tests {
             "s3cret",
             "--idle-timeout",
             "90s",
+            "--max-http-per-ip",
+            "8",
         ])
         .unwrap();
         assert_eq!(args.allow_ports, vec![995, 2995]);
         assert_eq!(args.allow_hosts.len(), 2);
         let settings = args.into_settings().unwrap();
         assert_eq!(settings.relay.idle_timeout, Duration::from_secs(90));
+        assert_eq!(settings.serve.max_http_connections_per_client, 8);
         assert_eq!(settings.relay.token.unwrap().expose(), "s3cret");
         assert!(Args::try_parse_from(["webpop-proxy", "--allow-host", "*"]).is_err());
         assert!(Args::try_parse_from(["webpop-proxy", "--tls-cert", "c.pem"]).is_err());

@@ -56,7 +56,8 @@ pub async fn run(
         "serving"
     );
     let app = web::app(Arc::clone(&relay), web_root);
-    server::serve(listener, app, options, shutdown).await?;
+    let proxies = relay.trusted_proxies().clone();
+    server::serve(listener, app, options, proxies, shutdown).await?;
     relay.drain(drain_timeout).await;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The accept loop: plain HTTP or HTTPS (tokio-rustls), HTTP/1.1 with WebSocket upgrades,
-//! header timeouts against slow clients, and a graceful stop.
+//! header timeouts and caps on connections not yet upgraded (overall and per client address)
+//! against slow clients, and a graceful stop.
 
 use std::future::Future;
 use std::io;
@@ -19,6 +20,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
+use crate::client_ip::TrustedProxies;
+use crate::limits::Limits;
+
 /// The TCP peer of a request, put in its extensions by the accept loop.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub SocketAddr);
@@ -32,6 +36,10 @@ pub struct ServeOptions {
     pub header_timeout: Duration,
     /// Most HTTP connections not yet upgraded to relay sessions.
     pub max_http_connections: usize,
+    /// Most of those from one client address (IPv6: one /64), so that one client holding
+    /// connections open (slowloris) cannot take every slot. Trusted reverse proxies, which
+    /// carry many clients' connections, are not counted per address.
+    pub max_http_connections_per_client: usize,
     /// After shutdown starts, how long plain HTTP requests in flight may take.
     pub http_grace: Duration,
 }
@@ -42,6 +50,10 @@ impl std::fmt::Debug for ServeOptions {
             .field("tls", &self.tls.is_some())
             .field("header_timeout", &self.header_timeout)
             .field("max_http_connections", &self.max_http_connections)
+            .field(
+                "max_http_connections_per_client",
+                &self.max_http_connections_per_client,
+            )
             .field("http_grace", &self.http_grace)
             .finish()
     }
@@ -53,6 +65,7 @@ impl Default for ServeOptions {
             tls: None,
             header_timeout: Duration::from_secs(10),
             max_http_connections: 1024,
+            max_http_connections_per_client: 64,
             http_grace: Duration::from_secs(3),
         }
     }
@@ -60,7 +73,8 @@ impl Default for ServeOptions {
 
 /// Serves `app` on `listener` until `shutdown` completes; then stops accepting and gives HTTP
 /// requests in flight [`ServeOptions::http_grace`] to finish. Relay sessions are not waited for
-/// here: they belong to the [`crate::relay::Relay`] and are drained by it.
+/// here: they belong to the [`crate::relay::Relay`] and are drained by it. Connections from
+/// `proxies` are exempt from the per-client cap on connections not yet upgraded.
 ///
 /// # Errors
 /// Only if the listener fails in a way that retrying cannot fix.
@@ -68,11 +82,13 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     options: ServeOptions,
+    proxies: TrustedProxies,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let stop = CancellationToken::new();
     let connections = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(options.max_http_connections));
+    let per_client = Limits::new(usize::MAX, options.max_http_connections_per_client);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -87,6 +103,15 @@ pub async fn serve(
                 Err(e) => return Err(e),
             },
             () = &mut shutdown => break,
+        };
+        let client_slot = if proxies.trusts(peer.ip()) {
+            None
+        } else {
+            let Ok(slot) = per_client.acquire(peer.ip()) else {
+                tracing::debug!(%peer, "too many HTTP connections from this client; dropping one");
+                continue;
+            };
+            Some(slot)
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             tracing::debug!(%peer, "too many HTTP connections; dropping one");
@@ -133,7 +158,7 @@ pub async fn serve(
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
             }
-            drop(slot);
+            drop((slot, client_slot));
         });
     }
     drop(listener);

@@ -106,6 +106,11 @@ impl Relay {
         self.config.demo.as_ref()
     }
 
+    /// The reverse proxies whose `X-Forwarded-For` is believed.
+    pub fn trusted_proxies(&self) -> &TrustedProxies {
+        &self.config.trusted_proxies
+    }
+
     /// The relay's counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

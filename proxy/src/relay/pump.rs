@@ -24,6 +24,11 @@ use super::READ_SIZE;
 /// How long the end of a session may wait for a page to take what is queued for it.
 const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
+/// What a session reserves for its next read after reading only a little (a POP3 response, a
+/// short TLS record): sessions that exchange small messages never ask the allocator for
+/// [`READ_SIZE`] per read. A read that fills half of it is followed by `READ_SIZE` ones.
+const SMALL_READ: usize = 16 * 1024;
+
 /// Bytes counted in the `buffered` gauge while held; uncounted when dropped, also when a
 /// direction is abandoned halfway through a write.
 struct Held<'a> {
@@ -78,6 +83,10 @@ pub(super) async fn run(
             // Reused while data keeps coming (a bulk download allocates once); dropped after a
             // short read, so a quiet session holds no buffer.
             let mut buf = BytesMut::new();
+            // What to reserve for the next read.
+            let mut want = SMALL_READ;
+            // Whether the last read filled at least half of READ_SIZE: more is on its way.
+            let mut streaming = false;
             loop {
                 let ready = match direct {
                     // Control frames tungstenite queued go out between batches.
@@ -96,11 +105,20 @@ pub(super) async fn run(
                 if ready.is_err() {
                     return Some(CloseReason::UpstreamError);
                 }
-                buf.reserve(READ_SIZE);
-                let n = match server_read.try_read_buf(&mut (&mut buf).limit(READ_SIZE)) {
+                buf.reserve(want);
+                let n = match server_read.try_read_buf(&mut (&mut buf).limit(want)) {
                     Ok(0) => return Some(CloseReason::Done),
                     Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        // Readiness left over from the last read, and nothing more came: unless
+                        // data is streaming, the session waits without a buffer. (Keeping the
+                        // one just reserved made every idle session that had ever received a
+                        // byte hold READ_SIZE of heap.)
+                        if !streaming {
+                            buf = BytesMut::new();
+                        }
+                        continue;
+                    }
                     Err(_) => return Some(CloseReason::UpstreamError),
                 };
                 touch();
@@ -128,9 +146,15 @@ pub(super) async fn run(
                 if !sent {
                     return None;
                 }
-                if n < READ_SIZE / 2 {
+                streaming = n >= READ_SIZE / 2;
+                if !streaming {
                     buf = BytesMut::new();
                 }
+                want = if n >= SMALL_READ / 2 {
+                    READ_SIZE
+                } else {
+                    SMALL_READ
+                };
                 relay.metrics.to_client(n);
                 to_client.fetch_add(n as u64, Relaxed);
             }
