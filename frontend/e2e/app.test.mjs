@@ -163,7 +163,7 @@ describe('webpop end to end (Chromium, relay, Dovecot)', { concurrency: 1 }, () 
     t.diagnostic(`screenshot: ${await screenshot(page, artifacts, '00-page-loaded')}`);
   });
 
-  step('1. add an account (a wrong password first)', 240_000, async (t) => {
+  step('1. add an account (a wrong password, then an untrusted certificate first)', 240_000, async (t) => {
     await waitReady(page);
     const { form } = ui(page);
     await form.waitFor({ state: 'visible' });
@@ -187,10 +187,24 @@ describe('webpop end to end (Chromium, relay, Dovecot)', { concurrency: 1 }, () 
     t.diagnostic(`alert: ${(await alert.textContent()).trim()}`);
     t.diagnostic(`screenshot: ${await screenshot(page, artifacts, '01a-wrong-password')}`);
 
+    // The right password but no pinned certificate: the self-signed certificate is refused,
+    // explained, and its fingerprint offered to trust.
+    await accountFields(form).password.fill(env.e2e.password);
+    await accountFields(form).fingerprint.fill('');
+    await form.getByRole('button', { name: 'Add account', exact: true }).click();
+    await waitUntil(async () => /certificate problem/i.test((await alert.textContent()) ?? ''), {
+      timeout: 90_000,
+      what: 'an alert in the form about the certificate',
+    });
+    const shown = (await alert.textContent()) ?? '';
+    t.diagnostic(`alert: ${shown.trim()}`);
+    assert.ok(shown.includes(colonHex(env.cert_sha256)), 'the alert shows the certificate fingerprint');
+    t.diagnostic(`screenshot: ${await screenshot(page, artifacts, '01b-certificate-problem')}`);
+
     // Watch the progress bar from before the sync starts: it may be quick.
     await recordProgress(page);
-    await accountFields(form).password.fill(env.e2e.password);
-    await form.getByRole('button', { name: 'Add account', exact: true }).click();
+    // Trusting it pins the fingerprint and signs in again.
+    await form.getByRole('button', { name: 'Trust this certificate', exact: true }).click();
 
     // A picture of the sync under way, when it can be caught (not an assertion: step 2 checks).
     const midway = await waitUntil(
@@ -266,7 +280,7 @@ describe('webpop end to end (Chromium, relay, Dovecot)', { concurrency: 1 }, () 
     t.diagnostic(`screenshot: ${await screenshot(page, artifacts, '03c-attachments')}`);
   });
 
-  step('4. download the attachments: the same bytes as sent', 120_000, async (t) => {
+  step('4. download the attachments (the same bytes as sent), the message as .eml and the mailbox as mbox', 120_000, async (t) => {
     await openMessage(page, subjects['attachments.eml']);
     const attachments = ui(page).reader.getByRole('list', { name: 'Attachments' });
     for (const name of ['chart.png', 'notes.txt']) {
@@ -278,6 +292,26 @@ describe('webpop end to end (Chromium, relay, Dovecot)', { concurrency: 1 }, () 
       assert.deepEqual(readFileSync(file), expected, `${name}: the downloaded bytes equal the fixture`);
       copyFileSync(file, path.join(artifacts, `04-downloaded-${name}`));
     }
+    // The message as .eml: the stored bytes, which are the server's.
+    const [eml] = await Promise.all([
+      page.waitForEvent('download'),
+      ui(page).reader.getByRole('link', { name: 'Download .eml' }).click(),
+    ]);
+    assert.match(eml.suggestedFilename(), /\.eml$/);
+    const emlBytes = readFileSync(await eml.path()).toString('latin1');
+    assert.ok(emlBytes.includes(`Subject: ${subjects['attachments.eml']}`), 'the .eml is the message');
+    assert.ok(emlBytes.includes('\r\n'), 'the .eml keeps the CRLF line ends');
+
+    // The whole account as mbox (mboxrd): one "From " line per message, quoted ones inside.
+    const [mbox] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Export mailbox (mbox)' }).click(),
+    ]);
+    assert.match(mbox.suggestedFilename(), /\.mbox$/);
+    const mboxText = readFileSync(await mbox.path()).toString('latin1');
+    const separators = mboxText.match(/^From /gm) ?? [];
+    assert.equal(separators.length, env.e2e.count, 'one envelope line per stored message');
+    t.diagnostic(`mbox: ${mbox.suggestedFilename()}, ${mboxText.length} bytes, ${separators.length} messages`);
     t.diagnostic(`screenshot: ${await screenshot(page, artifacts, '04-downloaded')}`);
   });
 

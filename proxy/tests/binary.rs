@@ -36,6 +36,7 @@ fn help_documents_every_option() {
         "--max-connections",
         "--max-per-ip",
         "--max-http-connections",
+        "--max-http-per-ip",
         "--header-timeout",
         "--drain-timeout",
         "--threads",
