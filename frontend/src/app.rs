@@ -35,7 +35,8 @@ use crate::sync::{Cancel, SyncFailure};
 pub const DATABASE: &str = "webpop";
 /// How often mail is checked automatically (never sooner than the server's LOGIN-DELAY).
 const CHECK_INTERVAL: Duration = Duration::from_secs(10 * 60);
-/// During a sync, the list is reloaded at most this often, so new mail shows as it arrives.
+/// During a sync, the list is reloaded at most this often (plus 0.1 ms per stored message), so
+/// new mail shows as it arrives.
 const RELOAD_EVERY_MS: f64 = 1_000.0;
 
 /// The demo mailbox the relay offers (`/demo.json`).
@@ -616,7 +617,9 @@ impl Component for App {
                     run.meter.record(js_sys::Date::now(), p.bytes_done);
                     run.progress = p;
                 }
-                if js_sys::Date::now() - self.last_reload_ms > RELOAD_EVERY_MS {
+                // A big mailbox is reread less often: each reread reads every row.
+                let every = RELOAD_EVERY_MS + self.inbox.total() as f64 * 0.1;
+                if js_sys::Date::now() - self.last_reload_ms > every {
                     self.reload_rows(ctx);
                 }
                 true

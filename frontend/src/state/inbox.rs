@@ -110,6 +110,11 @@ impl Inbox {
         self.account.as_deref()
     }
 
+    /// How many messages are loaded, shown or not.
+    pub fn total(&self) -> usize {
+        self.rows.len()
+    }
+
     /// How many messages are shown.
     pub fn len(&self) -> usize {
         self.shown.len()
