@@ -11,6 +11,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use webpop_shared::pop3::server_side::{dot_stuff, top};
+
 use super::mailbox::Mailbox;
 use super::{PASSWORD, USER};
 
@@ -48,36 +50,6 @@ pub(super) async fn start(
         }
     });
     Ok(addr)
-}
-
-/// Writes a multi-line body, dot-stuffed, then the terminating `.`.
-fn dot_stuffed(out: &mut Vec<u8>, body: &[u8]) {
-    for line in body.split_inclusive(|b| *b == b'\n') {
-        if line.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(line);
-    }
-    if !body.ends_with(b"\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-}
-
-/// The headers, the blank line and the first `lines` body lines of `message`.
-fn top(message: &[u8], lines: usize) -> Vec<u8> {
-    let split = message
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(message.len(), |p| p + 4);
-    let mut out = message[..split].to_vec();
-    for line in message[split..]
-        .split_inclusive(|b| *b == b'\n')
-        .take(lines)
-    {
-        out.extend_from_slice(line);
-    }
-    out
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
@@ -194,7 +166,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                                 m.1.clone()
                             };
                             out.extend_from_slice(b"+OK\r\n");
-                            dot_stuffed(&mut out, &body);
+                            dot_stuff(&mut out, &body);
                         }
                         None => out.extend_from_slice(b"-ERR no such message\r\n"),
                     },
@@ -214,24 +186,5 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         write.write_all(&out).await?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bodies_are_dot_stuffed_and_terminated() {
-        let mut out = Vec::new();
-        dot_stuffed(&mut out, b"a\r\n.b\r\n..\r\nend");
-        assert_eq!(out, b"a\r\n..b\r\n...\r\nend\r\n.\r\n");
-    }
-
-    #[test]
-    fn top_gives_headers_and_the_first_lines() {
-        let m = b"Subject: x\r\n\r\none\r\ntwo\r\nthree\r\n";
-        assert_eq!(top(m, 0), b"Subject: x\r\n\r\n");
-        assert_eq!(top(m, 2), b"Subject: x\r\n\r\none\r\ntwo\r\n");
     }
 }

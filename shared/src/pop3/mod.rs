@@ -10,6 +10,7 @@ mod error;
 mod reader;
 mod response;
 mod sasl;
+pub mod server_side;
 
 pub use capabilities::{Capabilities, Expire, LoginDelay};
 pub use client::{

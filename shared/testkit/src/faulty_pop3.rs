@@ -44,6 +44,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+use webpop_shared::pop3::server_side::{dot_stuff, top};
 use webpop_shared::session::Fingerprint;
 
 /// The account's user name.
@@ -787,36 +788,6 @@ impl Session<'_> {
             }
         }
     }
-}
-
-/// Appends `body` dot-stuffed, then the terminating `.` line.
-fn dot_stuff(out: &mut Vec<u8>, body: &[u8]) {
-    for line in body.split_inclusive(|b| *b == b'\n') {
-        if line.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(line);
-    }
-    if !body.is_empty() && !body.ends_with(b"\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-}
-
-/// The headers, the blank line and the first `lines` body lines of `message`.
-fn top(message: &[u8], lines: usize) -> Vec<u8> {
-    let split = message
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(message.len(), |p| p + 4);
-    let mut out = message[..split].to_vec();
-    for line in message[split..]
-        .split_inclusive(|b| *b == b'\n')
-        .take(lines)
-    {
-        out.extend_from_slice(line);
-    }
-    out
 }
 
 #[cfg(test)]
