@@ -3,10 +3,15 @@
 //! A [`Permit`] is held for a session's whole life and gives its slot back when dropped.
 //! IPv6 clients are counted per /64, the block one subscriber usually gets, so rotating
 //! addresses within it does not escape the cap.
+//!
+//! [`Pending`] caps HTTP connections not yet upgraded, and when full makes room by evicting the
+//! one that has waited longest for its request headers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio_util::sync::CancellationToken;
 
 /// Which cap a refused session hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +98,129 @@ impl Drop for Permit {
     }
 }
 
+/// The cap on HTTP connections not yet upgraded (or finished), overall.
+///
+/// When it is full, a newcomer does not get dropped: the connection that has waited longest
+/// for its request headers (or TLS handshake) is evicted instead, and the newcomer takes its
+/// place. A legitimate client sends its headers within milliseconds of connecting, so the
+/// oldest waiter is almost surely a slow (slowloris) one; dropping newcomers instead let slow
+/// clients from enough addresses lock everyone out until the header deadline. Connections in
+/// the middle of a request are not evicted, and upgraded ones have left this cap altogether.
+#[derive(Debug)]
+pub struct Pending {
+    max: usize,
+    state: Mutex<PendingState>,
+}
+
+#[derive(Debug, Default)]
+struct PendingState {
+    next: u64,
+    /// Every connection counted, by id: its eviction token and, while it waits for a request,
+    /// its place in `waiting`.
+    conns: HashMap<u64, (CancellationToken, Option<u64>)>,
+    /// Connections waiting for request headers, by when they started waiting -> id.
+    waiting: BTreeMap<u64, u64>,
+    evicted: u64,
+}
+
+impl PendingState {
+    fn ticket(&mut self) -> u64 {
+        self.next += 1;
+        self.next
+    }
+}
+
+impl Pending {
+    /// A cap of `max` connections not yet upgraded.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            state: Mutex::default(),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, PendingState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a new connection, waiting for its headers; when full, evicts the longest waiter
+    /// (its token is cancelled). `None` when full and no connection is waiting.
+    pub fn admit(self: &Arc<Self>) -> Option<PendingSlot> {
+        let mut state = self.state();
+        if state.conns.len() >= self.max {
+            let (_, victim) = state.waiting.pop_first()?;
+            if let Some((token, _)) = state.conns.remove(&victim) {
+                token.cancel();
+            }
+            state.evicted += 1;
+        }
+        let id = state.ticket();
+        let since = state.ticket();
+        let token = CancellationToken::new();
+        state.conns.insert(id, (token.clone(), Some(since)));
+        state.waiting.insert(since, id);
+        Some(PendingSlot {
+            pending: Arc::clone(self),
+            id,
+            evicted: token,
+        })
+    }
+
+    /// Connections counted now.
+    pub fn open(&self) -> usize {
+        self.state().conns.len()
+    }
+
+    /// Connections evicted so far to make room for newcomers.
+    pub fn evicted(&self) -> u64 {
+        self.state().evicted
+    }
+}
+
+/// One connection's place under the [`Pending`] cap; dropping it frees the place.
+#[derive(Debug)]
+pub struct PendingSlot {
+    pending: Arc<Pending>,
+    id: u64,
+    evicted: CancellationToken,
+}
+
+impl PendingSlot {
+    /// Cancelled when the connection is evicted: it must then be closed.
+    pub fn evicted(&self) -> &CancellationToken {
+        &self.evicted
+    }
+
+    /// A request arrived: the connection cannot be evicted until [`Self::waiting`].
+    pub fn busy(&self) {
+        let mut state = self.pending.state();
+        if let Some(since) = state.conns.get_mut(&self.id).and_then(|c| c.1.take()) {
+            state.waiting.remove(&since);
+        }
+    }
+
+    /// The request is answered: the connection waits for the next one and can be evicted.
+    pub fn waiting(&self) {
+        let mut state = self.pending.state();
+        let since = state.ticket();
+        if let Some(conn) = state.conns.get_mut(&self.id) {
+            if let Some(old) = conn.1.replace(since) {
+                state.waiting.remove(&old);
+            }
+            state.waiting.insert(since, self.id);
+        }
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut state = self.pending.state();
+        if let Some((_, Some(since))) = state.conns.remove(&self.id) {
+            state.waiting.remove(&since);
+        }
+    }
+}
+
 /// The address a client is counted under: IPv4 as is (mapped IPv6 included), IPv6 by /64.
 fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
@@ -129,6 +257,34 @@ mod tests {
         drop(a1);
         assert_eq!(limits.open(), 2);
         let _a3 = limits.acquire(ip("192.0.2.1")).unwrap();
+    }
+
+    #[test]
+    fn a_full_pending_cap_evicts_the_longest_waiter_but_not_busy_ones() {
+        let pending = Pending::new(3);
+        let a = pending.admit().unwrap();
+        let b = pending.admit().unwrap();
+        let c = pending.admit().unwrap();
+        a.busy();
+        let d = pending.admit().unwrap();
+        assert!(!a.evicted().is_cancelled());
+        assert!(b.evicted().is_cancelled());
+        assert_eq!(pending.open(), 3);
+        a.waiting(); // now the newest waiter
+        let _e = pending.admit().unwrap();
+        assert!(c.evicted().is_cancelled());
+        assert!(!a.evicted().is_cancelled() && !d.evicted().is_cancelled());
+        drop((b, c));
+        assert_eq!(pending.open(), 3);
+        a.busy();
+        d.busy();
+        // _e still waits: it goes; then only busy connections are left and a newcomer is dropped.
+        let f = pending.admit().unwrap();
+        f.busy();
+        assert!(pending.admit().is_none());
+        assert_eq!(pending.evicted(), 3);
+        drop(a);
+        assert!(pending.admit().is_some());
     }
 
     #[test]

@@ -14,14 +14,13 @@ use hyper::server::conn::http1::UpgradeableConnection;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
 use crate::client_ip::TrustedProxies;
-use crate::limits::Limits;
+use crate::limits::{Limits, Pending, PendingSlot};
 
 /// The TCP peer of a request, put in its extensions by the accept loop.
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +33,8 @@ pub struct ServeOptions {
     pub tls: Option<TlsAcceptor>,
     /// A client must finish its TLS handshake and request headers within this time.
     pub header_timeout: Duration,
-    /// Most HTTP connections not yet upgraded to relay sessions.
+    /// Most HTTP connections not yet upgraded to relay sessions. When full, the one that has
+    /// waited longest for its request headers (or TLS handshake) is cut to make room.
     pub max_http_connections: usize,
     /// Most of those from one client address (IPv6: one /64), so that one client holding
     /// connections open (slowloris) cannot take every slot. Trusted reverse proxies, which
@@ -87,7 +87,7 @@ pub async fn serve(
 ) -> io::Result<()> {
     let stop = CancellationToken::new();
     let connections = TaskTracker::new();
-    let slots = Arc::new(Semaphore::new(options.max_http_connections));
+    let slots = Pending::new(options.max_http_connections);
     let per_client = Limits::new(usize::MAX, options.max_http_connections_per_client);
     tokio::pin!(shutdown);
     loop {
@@ -113,16 +113,30 @@ pub async fn serve(
             };
             Some(slot)
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::debug!(%peer, "too many HTTP connections; dropping one");
+        // When full, this evicts the connection waiting longest for its headers rather than
+        // dropping the newcomer: otherwise slow clients from enough addresses (each under its
+        // per-client cap) could lock everyone out until the header deadline. See [`Pending`].
+        let Some(slot) = slots.admit() else {
+            tracing::debug!(%peer, "too many HTTP connections, none waiting; dropping one");
             continue;
         };
+        let slot = Arc::new(slot);
         let _ = tcp.set_nodelay(true);
+        let in_request = Arc::clone(&slot);
         let service = app
             .clone()
             .map_request(move |mut request: http::Request<Incoming>| {
                 request.extensions_mut().insert(PeerAddr(peer));
                 request
+            })
+            .map_future(move |response| {
+                // Not evictable while a request is being handled.
+                let busy = Busy::new(Arc::clone(&in_request));
+                async move {
+                    let response = response.await;
+                    drop(busy);
+                    response
+                }
             });
         let service = TowerToHyperService::new(service);
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -132,31 +146,41 @@ pub async fn serve(
         let header_timeout = options.header_timeout;
         let stop = stop.clone();
         connections.spawn(async move {
-            let result = match tls {
-                None => {
-                    let conn = http
-                        .serve_connection(TokioIo::new(tcp), service)
-                        .with_upgrades();
-                    until_stopped(conn, &stop).await
-                }
-                Some(acceptor) => {
-                    let tls = match tokio::time::timeout(header_timeout, acceptor.accept(tcp)).await
-                    {
-                        Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    let conn = http
-                        .serve_connection(TokioIo::new(tls), service)
-                        .with_upgrades();
-                    until_stopped(conn, &stop).await
+            let evicted = slot.evicted().clone();
+            let serve = async move {
+                let result = match tls {
+                    None => {
+                        let conn = http
+                            .serve_connection(TokioIo::new(tcp), service)
+                            .with_upgrades();
+                        until_stopped(conn, &stop).await
+                    }
+                    Some(acceptor) => {
+                        let tls = match tokio::time::timeout(header_timeout, acceptor.accept(tcp))
+                            .await
+                        {
+                            Ok(Ok(tls)) => tls,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
+                        let conn = http
+                            .serve_connection(TokioIo::new(tls), service)
+                            .with_upgrades();
+                        until_stopped(conn, &stop).await
+                    }
+                };
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
                 }
             };
-            if let Err(e) = result {
-                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+            tokio::select! {
+                () = serve => {}
+                () = evicted.cancelled() => {
+                    tracing::debug!(%peer, "HTTP connection evicted to make room for a new one");
+                }
             }
             drop((slot, client_slot));
         });
@@ -192,6 +216,22 @@ where
     }
     conn.as_mut().graceful_shutdown();
     conn.await
+}
+
+/// Marks a connection busy (not evictable) from a request's arrival until its response.
+struct Busy(Arc<PendingSlot>);
+
+impl Busy {
+    fn new(slot: Arc<PendingSlot>) -> Self {
+        slot.busy();
+        Self(slot)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.waiting();
+    }
 }
 
 fn is_transient(e: &io::Error) -> bool {
