@@ -14,12 +14,13 @@
 
 #![forbid(unsafe_code)]
 
+#[path = "common/relay_process.rs"]
+mod relay_process;
+
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Read as _;
+use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -27,15 +28,19 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures_util::{stream, SinkExt as _, StreamExt as _};
-use rustix::process::{Pid, Resource, Rlimit, Signal};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::Command;
 use tokio::sync::Semaphore;
 use tokio::time::{sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+
+use relay_process::{
+    accept_counted, describe, exit_when_stdin_closes, free_port, proc_kib, raise_open_files_limit,
+    runtime, until_interrupted, Helper, RelayProcess,
+};
 
 /// Connecting, the WebSocket handshake and one echo; also one round trip on its own. Anything
 /// near this is a failure, not a slow relay.
@@ -226,50 +231,17 @@ impl Plan {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     match args.role {
         Some(Role::Echo) => runtime.block_on(run_echo()),
         None => {
             let plan = Plan::new(&args)?;
-            runtime.block_on(async {
-                tokio::select! {
-                    result = run(&args, &plan) => result,
-                    signal = interrupted() => {
-                        signal?;
-                        bail!("interrupted; the relay and the echo server were stopped")
-                    }
-                }
-            })
+            runtime.block_on(until_interrupted(
+                run(&args, &plan),
+                "interrupted; the relay and the echo server were stopped",
+            ))
         }
     }
-}
-
-/// Resolves on SIGINT or SIGTERM; the run is then dropped, which kills the relay's process group.
-async fn interrupted() -> Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    Ok(())
-}
-
-/// Raises the soft open-files limit to the hard one (children inherit it) and returns it.
-fn raise_open_files_limit() -> Result<u64> {
-    let limit = rustix::process::getrlimit(Resource::Nofile);
-    rustix::process::setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        },
-    )
-    .context("cannot raise the open-files limit")?;
-    Ok(limit.maximum.unwrap_or(u64::MAX))
 }
 
 /// A loopback source address: `127.<block>.x.y`, a different one for each `i` below 62,500.
@@ -300,10 +272,7 @@ async fn run_echo() -> Result<()> {
         echo.local_addr()?.port(),
         count.local_addr()?.port()
     );
-    std::thread::spawn(|| {
-        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-        std::process::exit(0);
-    });
+    exit_when_stdin_closes();
     let open = Arc::new(AtomicU64::new(0));
     let counted = Arc::clone(&open);
     tokio::spawn(async move {
@@ -311,59 +280,33 @@ async fn run_echo() -> Result<()> {
             let _ = stream.write_u64(counted.load(Ordering::SeqCst)).await;
         }
     });
-    loop {
-        let mut stream = match echo.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                eprintln!("echo: accept failed: {e}");
-                sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let open = Arc::clone(&open);
-        open.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let (mut rx, mut tx) = stream.split();
-            let _ = tokio::io::copy(&mut rx, &mut tx).await;
-            open.fetch_sub(1, Ordering::SeqCst);
-        });
-    }
+    accept_counted(echo, "echo", open, |mut stream, _| async move {
+        let _ = stream.set_nodelay(true);
+        let (mut rx, mut tx) = stream.split();
+        let _ = tokio::io::copy(&mut rx, &mut tx).await;
+    })
+    .await
 }
 
 /// The echo server process, started from this same binary.
 struct Echo {
     port: u16,
     count_port: u16,
-    _child: Child,
-    /// Held open: the echo server exits when it closes.
-    _stdin: ChildStdin,
+    _process: Helper,
 }
 
 impl Echo {
     async fn start() -> Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .arg("echo")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start the echo server")?;
-        let stdout = child.stdout.take().expect("piped");
-        let mut line = String::new();
-        timeout(START_TIMEOUT, BufReader::new(stdout).read_line(&mut line))
-            .await
-            .context("the echo server did not start")??;
+        let process = Helper::start("echo", "the echo server", START_TIMEOUT).await?;
+        let line = &process.line;
         let mut ports = line.split_whitespace().map(str::parse::<u16>);
         let (Some(Ok(port)), Some(Ok(count_port))) = (ports.next(), ports.next()) else {
             bail!("the echo server printed no ports: {line:?}");
         };
-        let stdin = child.stdin.take().expect("piped");
         Ok(Self {
             port,
             count_port,
-            _child: child,
-            _stdin: stdin,
+            _process: process,
         })
     }
 
@@ -383,17 +326,13 @@ impl Echo {
 /// A `webpop-proxy` process, in a process group of its own.
 struct Relay {
     port: u16,
-    child: Child,
-    pid: u32,
-    log: PathBuf,
+    process: RelayProcess,
 }
 
 impl Relay {
     /// Starts the relay with `flags` after the common ones (listen address, web root).
     async fn start(exe: &Path, scratch: &Path, flags: &[String]) -> Result<Self> {
-        let port = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let web_root = scratch.join("web-root");
         fs::create_dir_all(&web_root)?;
         fs::write(
@@ -401,7 +340,6 @@ impl Relay {
             "<!doctype html><title>webpop</title>",
         )?;
         let log = scratch.join(format!("webpop-proxy-{port}.log"));
-        let out = File::create(&log)?;
         let mut command = Command::new(exe);
         // Only the flags below configure it, whatever this shell has set.
         for (name, _) in std::env::vars_os() {
@@ -409,40 +347,16 @@ impl Relay {
                 command.env_remove(name);
             }
         }
-        let child = command
+        command
             .args(["--listen", &format!("127.0.0.1:{port}"), "--web-root"])
             .arg(&web_root)
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
-        let pid = child.id().context("the relay exited at once")?;
-        let mut relay = Self {
-            port,
-            child,
-            pid,
-            log,
-        };
-        let start = Instant::now();
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .args(flags);
+        let mut process = RelayProcess::spawn(command, exe, log)?;
+        process
+            .wait_listening(port, START_TIMEOUT)
             .await
-            .is_err()
-        {
-            if let Some(status) = relay.child.try_wait()? {
-                bail!("the relay exited ({status}): {}", relay.log_tail());
-            }
-            ensure!(
-                start.elapsed() < START_TIMEOUT,
-                "the relay is not listening after {START_TIMEOUT:?}: {}",
-                relay.log_tail()
-            );
-            sleep(Duration::from_millis(20)).await;
-        }
-        Ok(relay)
+            .context("the relay")?;
+        Ok(Self { port, process })
     }
 
     fn addr(&self) -> SocketAddr {
@@ -453,25 +367,14 @@ impl Relay {
         format!("ws://127.0.0.1:{}/relay?host={host}&port={port}", self.port)
     }
 
-    fn log_tail(&self) -> String {
-        let mut text = String::new();
-        let _ = File::open(&self.log).and_then(|mut f| f.read_to_string(&mut text));
-        let last = text.lines().rev().find(|l| !l.trim().is_empty());
-        last.unwrap_or("(no output)").trim().to_owned()
-    }
-
     /// The relay's open file descriptors.
     fn open_fds(&self) -> usize {
-        fs::read_dir(format!("/proc/{}/fd", self.pid)).map_or(0, Iterator::count)
+        fs::read_dir(format!("/proc/{}/fd", self.process.pid)).map_or(0, Iterator::count)
     }
 
     /// The relay's resident memory, KiB.
     fn rss_kib(&self) -> u64 {
-        let text = fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        text.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap_or(0)
+        proc_kib(self.process.pid, "status", "VmRSS:")
     }
 
     /// `/metrics`, as sample name (labels included) to value.
@@ -522,24 +425,36 @@ impl Relay {
         }
     }
 
-    async fn stop(mut self) {
-        self.kill_group();
-        let _ = timeout(Duration::from_secs(10), self.child.wait()).await;
-    }
-
-    fn kill_group(&self) {
-        // Process group 1 would mean "every process": never signal that.
-        if self.pid > 1 {
-            if let Some(pid) = Pid::from_raw(self.pid as i32) {
-                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
-            }
-        }
+    async fn stop(self) {
+        self.process.stop(Duration::from_secs(10)).await;
     }
 }
 
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.kill_group();
+/// The relay's peak resident memory, sampled every 100 ms until a deadline.
+struct RssPeak {
+    peak: Arc<AtomicU64>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl RssPeak {
+    fn watch(relay: &Arc<Relay>, deadline: Instant) -> Self {
+        let peak = Arc::new(AtomicU64::new(0));
+        let watcher = {
+            let (relay, peak) = (Arc::clone(relay), Arc::clone(&peak));
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    peak.fetch_max(relay.rss_kib(), Ordering::Relaxed);
+                    sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        Self { peak, watcher }
+    }
+
+    /// Waits for the deadline; returns the peak, KiB.
+    async fn finish(self) -> u64 {
+        let _ = self.watcher.await;
+        self.peak.load(Ordering::Relaxed)
     }
 }
 
@@ -607,20 +522,6 @@ async fn close_ws(mut ws: Ws) {
         while let Some(Ok(_)) = ws.next().await {}
     })
     .await;
-}
-
-/// A short error text: the error and its causes, without repeats.
-fn describe(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain().map(ToString::to_string) {
-        if !text.contains(&cause) {
-            if !text.is_empty() {
-                text += ": ";
-            }
-            text += &cause;
-        }
-    }
-    text
 }
 
 /// Counts of error texts, for the report.
@@ -1073,7 +974,7 @@ async fn run_scenario(
 ) -> Result<Report> {
     let flags = relay_flags(scenario, plan, echo, fd_limit);
     let relay = Arc::new(Relay::start(proxy, scratch, &flags).await?);
-    let log = relay.log.clone();
+    let log = relay.process.log.clone();
     let bound = Duration::from_secs(3600);
     let legit = Legit::start(relay.url("127.0.0.1", echo.port), bound);
     let sampler = Sampler::start(&relay, &legit, bound);
@@ -1316,16 +1217,7 @@ async fn churn(ctx: &Ctx<'_>) -> Result<Outcome> {
         let deadline = Instant::now() + ctx.plan.churn;
         // Bounded in count too: far more than any machine here opens in that time.
         let cap = (ctx.plan.churn.as_secs_f64() * 50_000.0) as usize;
-        let peak = Arc::new(AtomicU64::new(0));
-        let watcher = {
-            let (relay, peak) = (Arc::clone(ctx.relay), Arc::clone(&peak));
-            tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    peak.fetch_max(relay.rss_kib(), Ordering::Relaxed);
-                    sleep(Duration::from_millis(100)).await;
-                }
-            })
-        };
+        let watcher = RssPeak::watch(ctx.relay, deadline);
         let start = Instant::now();
         let workers = (0..ctx.plan.churn_workers).map(|w| {
             let (url, ok, errors) = (&url, &ok, &errors);
@@ -1352,7 +1244,7 @@ async fn churn(ctx: &Ctx<'_>) -> Result<Outcome> {
         });
         futures_util::future::join_all(workers).await;
         let secs = start.elapsed().as_secs_f64();
-        let _ = watcher.await;
+        let peak = watcher.finish().await;
         let ok = ok.into_inner();
         done_total += ok;
         if round == 2 {
@@ -1370,7 +1262,7 @@ async fn churn(ctx: &Ctx<'_>) -> Result<Outcome> {
             settled.as_secs_f64(),
             gauge(&m, "webpop_relay_buffered_bytes")
         ));
-        rss.push((format!("round {round} peak"), peak.load(Ordering::Relaxed)));
+        rss.push((format!("round {round} peak"), peak));
         rss.push((format!("round {round} +1 s"), ctx.relay.rss_kib()));
     }
     let total_after = gauge(
@@ -1695,16 +1587,7 @@ async fn forbidden(ctx: &Ctx<'_>) -> Result<Outcome> {
     let done = AtomicUsize::new(0);
     let deadline = Instant::now() + ctx.plan.forbidden;
     let cap = (ctx.plan.forbidden.as_secs_f64() * 50_000.0) as usize;
-    let peak = Arc::new(AtomicU64::new(0));
-    let watcher = {
-        let (relay, peak) = (Arc::clone(ctx.relay), Arc::clone(&peak));
-        tokio::spawn(async move {
-            while Instant::now() < deadline {
-                peak.fetch_max(relay.rss_kib(), Ordering::Relaxed);
-                sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    let watcher = RssPeak::watch(ctx.relay, deadline);
     let start = Instant::now();
     let workers = (0..ctx.plan.forbidden_workers).map(|w| {
         let (urls, codes, done) = (&urls, &codes, &done);
@@ -1732,7 +1615,7 @@ async fn forbidden(ctx: &Ctx<'_>) -> Result<Outcome> {
     });
     futures_util::future::join_all(workers).await;
     let secs = start.elapsed().as_secs_f64();
-    let _ = watcher.await;
+    let peak = watcher.finish().await;
     ctx.legit.set_phase(Phase::After);
     let settled = ctx.relay.settle_to(LEGIT_SESSIONS).await?;
     sleep(Duration::from_secs(1)).await;
@@ -1778,7 +1661,7 @@ async fn forbidden(ctx: &Ctx<'_>) -> Result<Outcome> {
         figures,
         rss: vec![
             ("before".into(), rss_before),
-            ("flood peak".into(), peak.load(Ordering::Relaxed)),
+            ("flood peak".into(), peak),
             ("after + 1 s".into(), ctx.relay.rss_kib()),
         ],
     })

@@ -12,12 +12,13 @@
 
 #![forbid(unsafe_code)]
 
+#[path = "common/relay_process.rs"]
+mod relay_process;
+
 use std::fmt;
-use std::fs::{self, File};
-use std::io::Read as _;
+use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,14 +26,18 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
 use clap::{Parser, Subcommand};
 use futures_util::{stream, SinkExt as _, StreamExt as _};
-use rustix::process::{Pid, Resource, Rlimit, Signal};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::process::Command;
 use tokio::time::{sleep, timeout};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+
+use relay_process::{
+    accept_counted, describe, exit_when_stdin_closes, free_port, proc_kib, raise_open_files_limit,
+    runtime, until_interrupted, Helper, RelayProcess,
+};
 
 const KIB: u64 = 1024;
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -159,52 +164,17 @@ impl Plan {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     match args.role {
         Some(Role::Source) => runtime.block_on(run_source()),
         None => {
             let plan = Plan::new(&args)?;
-            runtime.block_on(async {
-                tokio::select! {
-                    result = run_benchmark(&args, &plan) => result,
-                    signal = interrupted() => {
-                        signal?;
-                        bail!("interrupted; the relays were stopped")
-                    }
-                }
-            })
+            runtime.block_on(until_interrupted(
+                run_benchmark(&args, &plan),
+                "interrupted; the relays were stopped",
+            ))
         }
     }
-}
-
-/// Resolves on SIGINT or SIGTERM. The benchmark is then dropped, which stops the relays: they
-/// run in process groups of their own, out of reach of the terminal's Ctrl-C.
-async fn interrupted() -> Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
-    Ok(())
-}
-
-/// Raises this process's soft open-files limit to the hard limit and returns it. Children inherit
-/// it, so relays started afterwards get it too.
-fn raise_open_files_limit() -> Result<u64> {
-    let limit = rustix::process::getrlimit(Resource::Nofile);
-    rustix::process::setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        },
-    )
-    .context("cannot raise the open-files limit")?;
-    Ok(limit.maximum.unwrap_or(u64::MAX))
 }
 
 // --- The TCP source -----------------------------------------------------------------------------
@@ -215,28 +185,12 @@ async fn run_source() -> Result<()> {
     raise_open_files_limit()?;
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     println!("{}", listener.local_addr()?.port());
-    std::thread::spawn(|| {
-        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-        std::process::exit(0);
-    });
+    exit_when_stdin_closes();
     let open = Arc::new(AtomicU64::new(0));
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of file descriptors, most likely: the client will see a failure.
-                eprintln!("source: accept failed: {e}");
-                sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let open = Arc::clone(&open);
-        open.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(async move {
-            let _ = serve(stream, &open).await;
-            open.fetch_sub(1, Ordering::SeqCst);
-        });
-    }
+    accept_counted(listener, "source", open, |stream, open| async move {
+        let _ = serve(stream, &open).await;
+    })
+    .await
 }
 
 /// Serves one source connection.
@@ -272,32 +226,20 @@ async fn serve(mut stream: TcpStream, open: &AtomicU64) -> Result<()> {
 /// The source process, started from this same binary.
 struct Source {
     port: u16,
-    _child: Child,
-    /// Held open: the source exits when it closes.
-    _stdin: ChildStdin,
+    _process: Helper,
 }
 
 impl Source {
     async fn start() -> Result<Self> {
-        let exe = std::env::current_exe()?;
-        let mut child = Command::new(exe)
-            .arg("source")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start the source")?;
-        let stdout = child.stdout.take().expect("piped");
-        let mut line = String::new();
-        timeout(START_TIMEOUT, BufReader::new(stdout).read_line(&mut line))
-            .await
-            .context("the source did not start")??;
-        let port = line.trim().parse().context("the source printed no port")?;
-        let stdin = child.stdin.take().expect("piped");
+        let process = Helper::start("source", "the source", START_TIMEOUT).await?;
+        let port = process
+            .line
+            .trim()
+            .parse()
+            .context("the source printed no port")?;
         Ok(Self {
             port,
-            _child: child,
-            _stdin: stdin,
+            _process: process,
         })
     }
 
@@ -441,9 +383,7 @@ impl Kind {
 /// A running relay process (and, for websockify and socat, its children: its own process group).
 struct Relay {
     endpoint: Endpoint,
-    child: Child,
-    pid: u32,
-    log: PathBuf,
+    process: RelayProcess,
 }
 
 impl Relay {
@@ -453,58 +393,24 @@ impl Relay {
         let web_root = scratch.join("web-root");
         fs::create_dir_all(&web_root)?;
         let log = scratch.join(format!("{}-{port}.log", kind.name()));
-        let out = File::create(&log)?;
         let exe = kind.exe(args);
-        let child = kind
-            .command(exe, port, source.port, &web_root)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {}", exe.display()))?;
-        let pid = child.id().context("the relay exited at once")?;
-        let mut relay = Self {
+        let command = kind.command(exe, port, source.port, &web_root);
+        let mut process = RelayProcess::spawn(command, exe, log)?;
+        process.wait_listening(port, START_TIMEOUT).await?;
+        let relay = Self {
             endpoint: kind.endpoint(port, source.port),
-            child,
-            pid,
-            log,
+            process,
         };
-        let start = Instant::now();
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-            .await
-            .is_err()
-        {
-            if let Some(status) = relay.child.try_wait()? {
-                bail!("exited ({status}): {}", relay.log_tail());
-            }
-            if start.elapsed() > START_TIMEOUT {
-                bail!(
-                    "not listening after {START_TIMEOUT:?}: {}",
-                    relay.log_tail()
-                );
-            }
-            sleep(Duration::from_millis(20)).await;
-        }
         let mut probe = timeout(OPEN_TIMEOUT, Echo::open(&relay.endpoint))
             .await
             .map_err(|_| anyhow!("no echo through it within {OPEN_TIMEOUT:?}"))?
-            .with_context(|| format!("no echo through it: {}", relay.log_tail()))?;
+            .with_context(|| format!("no echo through it: {}", relay.process.log_tail()))?;
         probe.round_trip(b"probe").await?;
         Ok(relay)
     }
 
-    /// The relay's last log line, to explain a failure.
-    fn log_tail(&self) -> String {
-        let mut text = String::new();
-        let _ = File::open(&self.log).and_then(|mut f| f.read_to_string(&mut text));
-        let last = text.lines().rev().find(|l| !l.trim().is_empty());
-        last.unwrap_or("(no output)").trim().to_owned()
-    }
-
     fn stats(&self) -> Result<TreeStats> {
-        TreeStats::read(self.pid)
+        TreeStats::read(self.process.pid)
     }
 
     /// Waits until the relay is a single process again, as every relay here is with no
@@ -522,31 +428,9 @@ impl Relay {
         }
     }
 
-    async fn stop(mut self) {
-        self.kill_group();
-        let _ = timeout(SETTLE_TIMEOUT, self.child.wait()).await;
+    async fn stop(self) {
+        self.process.stop(SETTLE_TIMEOUT).await;
     }
-
-    fn kill_group(&self) {
-        // Process group 1 would mean "every process": never signal that.
-        if self.pid > 1 {
-            if let Some(pid) = Pid::from_raw(self.pid as i32) {
-                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
-            }
-        }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.kill_group();
-    }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
 }
 
 // --- /proc --------------------------------------------------------------------------------------
@@ -623,15 +507,6 @@ impl ProcStat {
             ticks: field(14)? + field(15)? + field(16)? + field(17)?,
         })
     }
-}
-
-/// A `kB` line of a `/proc/<pid>/` file; 0 when absent (as for a zombie) or unreadable.
-fn proc_kib(pid: u32, file: &str, key: &str) -> u64 {
-    let text = fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 // --- Clients ------------------------------------------------------------------------------------
@@ -840,20 +715,6 @@ impl Row {
             (None, None) => "not measured".to_owned(),
         }
     }
-}
-
-/// An error and its causes, leaving out a cause that only repeats what came before.
-fn describe(error: &anyhow::Error) -> String {
-    let mut text = String::new();
-    for cause in error.chain().map(ToString::to_string) {
-        if !text.contains(&cause) {
-            if !text.is_empty() {
-                text += ": ";
-            }
-            text += &cause;
-        }
-    }
-    text
 }
 
 fn median(values: &mut [f64]) -> Option<f64> {

@@ -23,6 +23,8 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
+import { CHROMIUM_ARGS } from '../../frontend/e2e/lib/chromium-args.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
 // playwright-core is installed once, for the E2E tests, in frontend/e2e (no browser download).
@@ -35,15 +37,6 @@ const TARGET = {
   searchMs: 150,
   offlineMs: 1000,
 };
-const CHROMIUM_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const LISTBOX = '[role="listbox"][aria-label="Messages"]';
 const SEARCH = 'input[aria-label="Search mail"]';
 // Words for the searches: COMMON is in about a third of the subjects, RARE in 5 messages, NONE

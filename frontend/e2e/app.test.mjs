@@ -37,6 +37,7 @@ import {
   openMessage,
   sandboxTokens,
   inspectSrcdoc,
+  FORBIDDEN_SANDBOX_TOKENS,
 } from './lib/ui.mjs';
 
 // Canary paths the harness itself requests (the positive control); everything else is a leak.
@@ -371,14 +372,7 @@ describe('webpop end to end (Chromium, relay, Dovecot)', { concurrency: 1 }, () 
 
     const tokens = await sandboxTokens(iframe);
     assert.ok(tokens !== null, 'the message iframe is sandboxed');
-    for (const forbidden of [
-      'allow-scripts',
-      'allow-same-origin',
-      'allow-forms',
-      'allow-modals',
-      'allow-top-navigation',
-      'allow-top-navigation-by-user-activation',
-    ]) {
+    for (const forbidden of FORBIDDEN_SANDBOX_TOKENS) {
       assert.ok(!tokens.includes(forbidden), `the sandbox has no ${forbidden} (sandbox="${tokens.join(' ')}")`);
     }
     const srcdoc = await inspectSrcdoc(iframe);

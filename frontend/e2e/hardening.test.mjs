@@ -59,7 +59,15 @@ import path from 'node:path';
 import { colonHex } from './lib/env.mjs';
 import { screenshot } from './lib/browser.mjs';
 import { waitUntil, holdsFor } from './lib/wait.mjs';
-import { ui, waitReady, fillAccountForm, collectRows, sandboxTokens, inspectSrcdoc } from './lib/ui.mjs';
+import {
+  ui,
+  waitReady,
+  fillAccountForm,
+  collectRows,
+  sandboxTokens,
+  inspectSrcdoc,
+  FORBIDDEN_SANDBOX_TOKENS,
+} from './lib/ui.mjs';
 import {
   hardeningArtifacts,
   startHardeningEnv,
@@ -78,12 +86,7 @@ import {
 const HARNESS_PREFIX = '/harness/';
 // Sandbox tokens the message frame must not have.
 const FORBIDDEN_SANDBOX = [
-  'allow-scripts',
-  'allow-same-origin',
-  'allow-forms',
-  'allow-modals',
-  'allow-top-navigation',
-  'allow-top-navigation-by-user-activation',
+  ...FORBIDDEN_SANDBOX_TOKENS,
   'allow-pointer-lock',
   'allow-presentation',
   'allow-downloads',

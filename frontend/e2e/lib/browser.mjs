@@ -5,20 +5,11 @@ import { mkdirSync, writeFileSync, appendFileSync, readdirSync, rmSync } from 'n
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { REPO } from './env.mjs';
+import { CHROMIUM_ARGS } from './chromium-args.mjs';
 
 export const CHROMIUM = process.env.WEBPOP_CHROMIUM || '/usr/bin/chromium';
 
-// What a Chromium started on these machines needs: no sandbox (root, containers), and none of
-// the background traffic a fresh profile would send to Google's servers.
-export const CHROMIUM_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+export { CHROMIUM_ARGS };
 
 /**
  * Where screenshots and logs go: $WEBPOP_E2E_ARTIFACTS or target/e2e-artifacts. What an earlier

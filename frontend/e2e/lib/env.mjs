@@ -21,10 +21,26 @@ const START_TIMEOUT_MS = 180_000;
 
 /** Starts (or connects to) the test env; returns a handle with the `/env` JSON and helpers. */
 export async function startEnv() {
-  let control = process.env.WEBPOP_TEST_ENV;
+  return startTestEnv({
+    controlVar: 'WEBPOP_TEST_ENV',
+    // 0: the wasm-bindgen tests' mailboxes stay empty; the e2e mailbox has its own fixed content.
+    args: (webRoot) => ['0', '--web-root', webRoot, '--e2e-fixtures', FIXTURES],
+    required: ['web', 'canary', 'e2e'],
+    startAs: 'webpop-test-env 0 --web-root dist --e2e-fixtures frontend/e2e/fixtures',
+  });
+}
+
+/**
+ * Connects to the running test env whose control URL is in $`controlVar`, else starts one from
+ * target/debug/webpop-test-env with `args(webRoot)` (stopped by the handle's `stop()`). The env's
+ * `/env` JSON must have every key of `required`; `startAs` is the command line the error message
+ * suggests when it has not.
+ */
+export async function startTestEnv({ controlVar, args, required, startAs }) {
+  let control = process.env[controlVar];
   let child = null;
   if (!control) {
-    ({ control, child } = await spawnEnv());
+    ({ control, child } = await spawnEnv(controlVar, args));
   }
   control = control.replace(/\/+$/, '');
   const handle = {
@@ -56,18 +72,15 @@ export async function startEnv() {
     await handle.stop();
     throw new Error(`the test env's control API at ${control} does not answer: ${e.message}`);
   }
-  const missing = ['web', 'canary', 'e2e'].filter((k) => !handle.env[k]);
+  const missing = required.filter((k) => !handle.env[k]);
   if (missing.length) {
     await handle.stop();
-    throw new Error(
-      `the test env at ${control} has no ${missing.join(', ')}: start it as ` +
-        '`webpop-test-env 0 --web-root dist --e2e-fixtures frontend/e2e/fixtures`',
-    );
+    throw new Error(`the test env at ${control} has no ${missing.join(', ')}: start it as \`${startAs}\``);
   }
   return handle;
 }
 
-async function spawnEnv() {
+async function spawnEnv(controlVar, args) {
   const targetDir = process.env.CARGO_TARGET_DIR
     ? path.resolve(REPO, process.env.CARGO_TARGET_DIR)
     : path.join(REPO, 'target');
@@ -75,7 +88,7 @@ async function spawnEnv() {
   if (!existsSync(bin)) {
     throw new Error(
       `${bin} is missing: run \`cargo build -p webpop-testkit --bin webpop-test-env\` ` +
-        '(or set WEBPOP_TEST_ENV to a running env)',
+        `(or set ${controlVar} to a running env)`,
     );
   }
   const webRoot = process.env.WEBPOP_E2E_WEB_ROOT || path.join(REPO, 'dist');
@@ -85,8 +98,7 @@ async function spawnEnv() {
         '(scripts/wasm-env trunk build --release --offline)',
     );
   }
-  // 0: the wasm-bindgen tests' mailboxes stay empty; the e2e mailbox has its own fixed content.
-  const child = spawn(bin, ['0', '--web-root', webRoot, '--e2e-fixtures', FIXTURES], {
+  const child = spawn(bin, args(webRoot), {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const control = await new Promise((resolve, reject) => {

@@ -3,19 +3,15 @@
 // page does, a direct reader of the web app's IndexedDB, and a "hold" server that stops a page
 // in the middle of a sync's write.
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
-import { REPO } from './env.mjs';
+import { REPO, startTestEnv } from './env.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './browser.mjs';
 
 export const VECTORS = path.join(REPO, 'shared', 'tests', 'fixtures', 'hostile', 'vectors.txt');
-
-const START_TIMEOUT_MS = 180_000;
 
 /**
  * Where this test's screenshots and logs go: `hardening/` under $WEBPOP_E2E_ARTIFACTS or
@@ -42,96 +38,15 @@ export function hardeningArtifacts() {
  * app.test.mjs's env: that test requires a canary that has seen nothing, and this one loads
  * images from its canary on purpose.
  */
-export async function startHardeningEnv() {
-  let control = process.env.WEBPOP_HARDENING_TEST_ENV;
-  let child = null;
-  if (!control) {
-    ({ control, child } = await spawnEnv());
-  }
-  control = control.replace(/\/+$/, '');
-  const handle = {
-    control,
-    env: null,
-    get: (route) => request('GET', control + route),
-    post: (route) => request('POST', control + route),
-    canaryLog: () => request('GET', control + '/canary'),
-    async stop() {
-      if (!child) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.stdin.end();
-      const timer = setTimeout(() => child.kill('SIGTERM'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-  try {
-    handle.env = await handle.get('/env');
-  } catch (e) {
-    await handle.stop();
-    throw new Error(`the test env's control API at ${control} does not answer: ${e.message}`);
-  }
-  const missing = ['web', 'canary', 'hostile'].filter((k) => !handle.env[k]);
-  if (missing.length) {
-    await handle.stop();
-    throw new Error(
-      `the test env at ${control} has no ${missing.join(', ')}: start it as ` +
-        '`webpop-test-env 300 --web-root dist --hostile-corpus shared/tests/fixtures/hostile/vectors.txt`',
-    );
-  }
-  return handle;
-}
-
-async function spawnEnv() {
-  const targetDir = process.env.CARGO_TARGET_DIR
-    ? path.resolve(REPO, process.env.CARGO_TARGET_DIR)
-    : path.join(REPO, 'target');
-  const bin = process.env.WEBPOP_TEST_ENV_BIN || path.join(targetDir, 'debug', 'webpop-test-env');
-  if (!existsSync(bin)) {
-    throw new Error(
-      `${bin} is missing: run \`cargo build -p webpop-testkit --bin webpop-test-env\` ` +
-        '(or set WEBPOP_HARDENING_TEST_ENV to a running env)',
-    );
-  }
-  const webRoot = process.env.WEBPOP_E2E_WEB_ROOT || path.join(REPO, 'dist');
-  if (!existsSync(path.join(webRoot, 'index.html'))) {
-    throw new Error(
-      `${webRoot}/index.html is missing: build the web app ` +
-        '(scripts/wasm-env trunk build --release --offline)',
-    );
-  }
-  // 300: the `browser` mailbox (300 generated messages, two of them 2-5 MB) is the one whose
-  // sync the test interrupts.
-  const child = spawn(bin, ['300', '--web-root', webRoot, '--hostile-corpus', VECTORS], {
-    stdio: ['pipe', 'pipe', 'inherit'],
+export function startHardeningEnv() {
+  return startTestEnv({
+    controlVar: 'WEBPOP_HARDENING_TEST_ENV',
+    // 300: the `browser` mailbox (300 generated messages, two of them 2-5 MB) is the one whose
+    // sync the test interrupts.
+    args: (webRoot) => ['300', '--web-root', webRoot, '--hostile-corpus', VECTORS],
+    required: ['web', 'canary', 'hostile'],
+    startAs: 'webpop-test-env 300 --web-root dist --hostile-corpus shared/tests/fixtures/hostile/vectors.txt',
   });
-  const control = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGTERM');
-      reject(new Error(`webpop-test-env printed no control URL within ${START_TIMEOUT_MS} ms`));
-    }, START_TIMEOUT_MS);
-    const lines = createInterface({ input: child.stdout });
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      resolve(line.trim());
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`webpop-test-env exited during start-up (status ${code})`));
-    });
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-  return { control, child };
-}
-
-async function request(method, url) {
-  const response = await fetch(url, { method, signal: AbortSignal.timeout(30_000) });
-  if (!response.ok) {
-    throw new Error(`${method} ${url}: HTTP ${response.status}`);
-  }
-  return response.json();
 }
 
 /** Debian's Chromium, headless, a fresh profile (contexts are made by the test). */

@@ -164,6 +164,16 @@ export async function openMessage(page, subject) {
 }
 
 /** The tokens of an iframe's sandbox attribute, or null when it has none. */
+/** Sandbox tokens the message frame must never have (it may forbid more). */
+export const FORBIDDEN_SANDBOX_TOKENS = [
+  'allow-scripts',
+  'allow-same-origin',
+  'allow-forms',
+  'allow-modals',
+  'allow-top-navigation',
+  'allow-top-navigation-by-user-activation',
+];
+
 export async function sandboxTokens(iframe) {
   const value = await iframe.getAttribute('sandbox');
   return value === null ? null : value.split(/\s+/).filter(Boolean).map((t) => t.toLowerCase());
