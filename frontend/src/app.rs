@@ -23,7 +23,7 @@ use crate::components::message_list::{self, ROW_PX};
 use crate::components::reader::{self, Opened};
 use crate::download;
 use crate::mail;
-use crate::net::ConnectionError;
+use crate::net::{Connection, ConnectionError};
 use crate::state::account::{Account, AccountForm, FormAction};
 use crate::state::explain::{self, Problem};
 use crate::state::inbox::{self, Action, Effect, Inbox, Row};
@@ -83,12 +83,12 @@ pub enum Msg {
     TryDemo,
     /// Signing in failed.
     SignInFailed(Problem),
-    /// Signed in: the account is stored and its first sync runs.
-    AccountAdded(Account, Secret),
+    /// Signed in: the account is stored and its first sync runs in that session.
+    AccountAdded(Account, Secret, Cancel),
     /// "Sync now" (every account shown).
     SyncNow,
-    /// Progress of the running sync.
-    Progress(Progress),
+    /// Progress of an account's sync.
+    Progress(String, Progress),
     /// The running sync ended.
     SyncDone(String, SyncOutcome),
     /// "Cancel sync".
@@ -231,7 +231,7 @@ async fn load_demo() -> Option<Demo> {
     })
 }
 
-/// Runs a whole sync of `account` (signing in first unless `conn` is given) and reports back.
+/// Signs in for `account` and runs a whole sync, reporting back.
 fn spawn_sync(
     link: Scope<App>,
     store: Rc<MailStore>,
@@ -240,25 +240,33 @@ fn spawn_sync(
     cancel: Cancel,
 ) {
     wasm_bindgen_futures::spawn_local(async move {
-        let id = account.id.clone();
-        let outcome = async {
-            let conn = mail::sign_in(&account, &password)
-                .await
-                .map_err(|e| fail_connection(&e))?;
-            let delay = conn.capabilities().login_delay;
-            let progress_link = link.clone();
-            let report = mail::sync_account(conn, &store, &account, &cancel, async move |e| {
-                if let SyncEvent::Progress(p) = e {
-                    progress_link.send_message(Msg::Progress(*p));
-                }
-            })
-            .await
-            .map_err(|e| fail_sync(&e))?;
-            Ok((report, delay))
-        }
-        .await;
-        link.send_message(Msg::SyncDone(id, outcome));
+        let outcome = match mail::sign_in(&account, &password).await {
+            Ok(conn) => sync_over(&link, &store, &account, conn, &cancel).await,
+            Err(e) => Err(fail_connection(&e)),
+        };
+        link.send_message(Msg::SyncDone(account.id.clone(), outcome));
     });
+}
+
+/// A whole sync of `account` over a logged-in `conn`, its progress sent to the app.
+async fn sync_over(
+    link: &Scope<App>,
+    store: &MailStore,
+    account: &Account,
+    conn: Connection,
+    cancel: &Cancel,
+) -> SyncOutcome {
+    let delay = conn.capabilities().login_delay;
+    let progress_link = link.clone();
+    let id = account.id.clone();
+    let report = mail::sync_account(conn, store, account, cancel, async move |e| {
+        if let SyncEvent::Progress(p) = e {
+            progress_link.send_message(Msg::Progress(id.clone(), *p));
+        }
+    })
+    .await
+    .map_err(|e| fail_sync(&e))?;
+    Ok((report, delay))
 }
 
 fn fail_connection(e: &ConnectionError) -> (Problem, Option<Advice>) {
@@ -359,20 +367,22 @@ impl App {
         self.form_problem = None;
         let link = ctx.link().clone();
         wasm_bindgen_futures::spawn_local(async move {
-            // Sign in once to check the settings before anything is stored.
-            match mail::sign_in(&account, &password).await {
-                Ok(conn) => {
-                    // Nothing was asked of the server yet: end this session cleanly.
-                    let _ = conn.quit().await;
-                    match store.put_account(&account).await {
-                        Ok(()) => link.send_message(Msg::AccountAdded(account, password)),
-                        Err(e) => link.send_message(Msg::SignInFailed(Problem::Storage(format!(
-                            "Saving the account failed: {e}"
-                        )))),
-                    }
-                }
-                Err(e) => link.send_message(Msg::SignInFailed(explain::connection(&e))),
+            // Signing in checks the settings before anything is stored; the first sync then
+            // goes on in the same session (a second login at once could meet LOGIN-DELAY).
+            let conn = match mail::sign_in(&account, &password).await {
+                Ok(conn) => conn,
+                Err(e) => return link.send_message(Msg::SignInFailed(explain::connection(&e))),
+            };
+            if let Err(e) = store.put_account(&account).await {
+                conn.abort();
+                return link.send_message(Msg::SignInFailed(Problem::Storage(format!(
+                    "Saving the account failed: {e}"
+                ))));
             }
+            let cancel = Cancel::new();
+            link.send_message(Msg::AccountAdded(account.clone(), password, cancel.clone()));
+            let outcome = sync_over(&link, &store, &account, conn, &cancel).await;
+            link.send_message(Msg::SyncDone(account.id.clone(), outcome));
         });
     }
 
@@ -594,16 +604,23 @@ impl Component for App {
                 self.form_problem = Some(problem);
                 true
             }
-            Msg::AccountAdded(account, password) => {
+            Msg::AccountAdded(account, password, cancel) => {
                 self.signing_in = false;
                 self.show_form = false;
                 self.form = AccountForm::new();
                 self.passwords.insert(account.id.clone(), password);
                 let id = account.id.clone();
+                self.status = format!("Checking {}…", account.label());
                 self.accounts.retain(|a| a.id != id);
                 self.accounts.push(account);
-                self.queue_all(Some(id));
-                self.next_sync(ctx);
+                // Another sync may be running: this one goes on alongside it, shown in its
+                // place; the other still reports when it ends.
+                self.running = Some(Running {
+                    account: id,
+                    cancel,
+                    progress: Progress::default(),
+                    meter: RateMeter::new(),
+                });
                 true
             }
             Msg::SyncNow => {
@@ -612,8 +629,8 @@ impl Component for App {
                 self.next_sync(ctx);
                 true
             }
-            Msg::Progress(p) => {
-                if let Some(run) = &mut self.running {
+            Msg::Progress(id, p) => {
+                if let Some(run) = self.running.as_mut().filter(|r| r.account == id) {
                     run.meter.record(js_sys::Date::now(), p.bytes_done);
                     run.progress = p;
                 }
@@ -630,7 +647,10 @@ impl Component for App {
                     .map(|a| a.label().to_owned())
                     .unwrap_or_default();
                 let now = mail::now_secs();
-                let ran = self.running.take();
+                let ran = match &self.running {
+                    Some(run) if run.account == id => self.running.take(),
+                    _ => None,
+                };
                 match outcome {
                     Ok((report, delay)) => {
                         self.attempts.remove(&id);
