@@ -378,8 +378,9 @@ fn classify(result: &Result<Report, Failure>) -> Outcome {
             _ => Outcome::Other,
         },
         Err(Failure::Sync(SyncError::Plan(PlanError::NoUidl))) => Outcome::UidlRefused,
-        // The engine reports a refused QUIT with the listing variant.
-        Err(Failure::Sync(SyncError::Listing(_))) => Outcome::QuitRefused,
+        Err(Failure::Sync(SyncError::Refused {
+            command: "QUIT", ..
+        })) => Outcome::QuitRefused,
         Err(_) => Outcome::Other,
     }
 }
