@@ -3,7 +3,8 @@
 //! and loaded) and the mbox entry.
 //!
 //! Properties: nothing panics; the sanitized document starts with its CSP and holds no script
-//! element or `javascript:` URL; an mbox entry starts with `From ` and ends with a blank line.
+//! element and no tag with a `javascript:` URL; an mbox entry starts with `From ` and ends with
+//! a blank line.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,8 +24,14 @@ fuzz_target!(|raw: &[u8]| {
             assert!(lower.starts_with(
                 "<!doctype html><html><head><meta http-equiv=\"content-security-policy\""
             ));
-            assert!(!lower.contains("<script"), "{}", html.document);
-            assert!(!lower.contains("javascript:"), "{}", html.document);
+            // Text may say anything ("javascript:" included: regressions/javascript-in-text-is-
+            // not-a-url); the serializer escapes a text `<`, so every raw `<` opens a tag, and no
+            // tag may be a script or carry a script URL.
+            for tag in lower.split('<').skip(1) {
+                let tag = tag.split('>').next().unwrap_or_default();
+                assert!(!tag.starts_with("script"), "{}", html.document);
+                assert!(!tag.contains("javascript:"), "{}", html.document);
+            }
         }
     }
     let mut entry = Vec::new();
