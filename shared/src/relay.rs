@@ -67,7 +67,9 @@ impl Target {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
         let bare = bare.strip_suffix('.').unwrap_or(bare);
-        if bare.is_empty() || bare.len() > 253 {
+        // One trailing dot is the root; a second is an empty label (and would make the name
+        // change each time it is read back).
+        if bare.is_empty() || bare.len() > 253 || bare.ends_with('.') {
             return Err(RequestError::BadHost(host.to_owned()));
         }
         match ServerName::try_from(bare) {
@@ -391,6 +393,22 @@ impl RelayError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (relay_query): "host.." lost one dot per read, so a request written
+    /// out and read back named another host.
+    #[test]
+    fn a_host_with_two_trailing_dots_is_refused_and_one_dot_reads_back_the_same() {
+        assert!(matches!(
+            Target::new("pop.example.com..", 995),
+            Err(RequestError::BadHost(_))
+        ));
+        let one = Target::new("Pop.Example.com.", 995).unwrap();
+        assert_eq!(one.host(), "pop.example.com");
+        assert_eq!(Target::new(one.host(), 995).unwrap(), one);
+        let request = RelayRequest::from_query("host=pop.example.com.&port=995").unwrap();
+        let again = RelayRequest::from_query(&request.to_query()).unwrap();
+        assert_eq!(again.target, request.target);
+    }
 
     #[test]
     fn close_codes_are_distinct_round_trip_and_fit_a_close_frame() {
