@@ -52,5 +52,6 @@ mod tests {
         let m = b"Subject: x\r\n\r\none\r\ntwo\r\nthree\r\n";
         assert_eq!(top(m, 0), b"Subject: x\r\n\r\n");
         assert_eq!(top(m, 2), b"Subject: x\r\n\r\none\r\ntwo\r\n");
+        assert_eq!(top(b"no blank line", 5), b"no blank line");
     }
 }

@@ -795,24 +795,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bodies_are_dot_stuffed_and_terminated() {
-        let mut out = Vec::new();
-        dot_stuff(&mut out, b"a\r\n.b\r\n..\r\nend");
-        assert_eq!(out, b"a\r\n..b\r\n...\r\nend\r\n.\r\n");
-        let mut out = Vec::new();
-        dot_stuff(&mut out, b"");
-        assert_eq!(out, b".\r\n");
-    }
-
-    #[test]
-    fn top_gives_headers_and_the_first_lines() {
-        let m = b"Subject: x\r\n\r\none\r\ntwo\r\nthree\r\n";
-        assert_eq!(top(m, 0), b"Subject: x\r\n\r\n");
-        assert_eq!(top(m, 2), b"Subject: x\r\n\r\none\r\ntwo\r\n");
-        assert_eq!(top(b"no blank line", 5), b"no blank line");
-    }
-
-    #[test]
     fn offsets_cut_where_they_say() {
         let reply = b"+OK 3 octets\r\nabc\r\n.\r\n";
         let cut = |at: ReplyOffset| &reply[..at.of(reply.len())];
