@@ -56,6 +56,7 @@ pub struct Metrics {
     closed: [AtomicU64; CloseReason::ALL.len() + 1],
     bytes_to_server: AtomicU64,
     bytes_to_client: AtomicU64,
+    bytes_spliced: AtomicU64,
     buffered: AtomicU64,
     latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     latency_count: AtomicU64,
@@ -71,6 +72,7 @@ impl Default for Metrics {
             closed: std::array::from_fn(|_| AtomicU64::new(0)),
             bytes_to_server: AtomicU64::new(0),
             bytes_to_client: AtomicU64::new(0),
+            bytes_spliced: AtomicU64::new(0),
             buffered: AtomicU64::new(0),
             latency_buckets: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_count: AtomicU64::new(0),
@@ -122,6 +124,12 @@ impl Metrics {
     /// Bytes relayed from the mail server to the page.
     pub fn to_client(&self, n: usize) {
         self.bytes_to_client.fetch_add(n as u64, Relaxed);
+    }
+
+    /// Of the bytes relayed to pages, `n` went through a kernel pipe without being copied into
+    /// the relay (Linux, plain-TCP pages, while a download streams).
+    pub fn spliced(&self, n: usize) {
+        self.bytes_spliced.fetch_add(n as u64, Relaxed);
     }
 
     /// Bytes read from one side and not yet written to the other grew (`+`) or shrank (`-`).
@@ -177,6 +185,12 @@ impl Metrics {
             "Bytes relayed from mail servers to pages.",
             "counter",
             self.bytes_to_client.load(Relaxed),
+        );
+        gauge(
+            "webpop_relay_bytes_spliced_total",
+            "Of the bytes relayed to pages, those moved by splice(2) without a copy in the relay.",
+            "counter",
+            self.bytes_spliced.load(Relaxed),
         );
         gauge(
             "webpop_relay_buffered_bytes",

@@ -23,6 +23,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 use webpop_shared::relay::MAX_FRAME;
 
+use super::splice::{send_more, Pipe};
+
 /// Most bytes of control frames queued before the page is considered abusive (a ping flood).
 const CONTROL_LIMIT: usize = 64 * 1024;
 
@@ -177,6 +179,22 @@ impl Client {
         }
         self.mid_frame.store(true, Ordering::Relaxed);
         self.write_all(&parts).await?;
+        self.mid_frame.store(false, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Sends the `len` bytes waiting in `pipe` as binary frames of at most [`MAX_FRAME`]: each
+    /// header written by the relay, each payload spliced from the pipe.
+    pub(super) async fn send_piped(&self, pipe: &Pipe, len: usize) -> io::Result<()> {
+        self.mid_frame.store(true, Ordering::Relaxed);
+        let mut left = len;
+        while left > 0 {
+            let chunk = left.min(MAX_FRAME);
+            let (h, n) = header(chunk)?;
+            send_more(&self.tcp, &h[..n]).await?;
+            left -= chunk;
+            pipe.drain_to(&self.tcp, chunk, left > 0).await?;
+        }
         self.mid_frame.store(false, Ordering::Relaxed);
         Ok(())
     }

@@ -7,6 +7,7 @@ mod direct;
 mod origin;
 mod pump;
 mod session;
+mod splice;
 mod upgrade;
 
 use std::sync::atomic::{AtomicBool, Ordering};

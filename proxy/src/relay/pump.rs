@@ -18,6 +18,7 @@ use webpop_shared::relay::{CloseReason, MAX_FRAME};
 
 use super::direct::Client;
 use super::session::Ws;
+use super::splice::Pipe;
 use super::Relay;
 use super::READ_SIZE;
 
@@ -87,6 +88,10 @@ pub(super) async fn run(
             let mut want = SMALL_READ;
             // Whether the last read filled at least half of READ_SIZE: more is on its way.
             let mut streaming = false;
+            // The pipe a streaming session splices through (plain-TCP pages on Linux), and
+            // whether making one is worth trying.
+            let mut pipe: Option<Pipe> = None;
+            let mut may_splice = true;
             loop {
                 let ready = match direct {
                     // Control frames tungstenite queued go out between batches.
@@ -104,6 +109,33 @@ pub(super) async fn run(
                 };
                 if ready.is_err() {
                     return Some(CloseReason::UpstreamError);
+                }
+                // Streaming to a plain-TCP page: through the pipe, without copying.
+                if let (Some(direct), Some(through)) = (direct, &pipe) {
+                    let n = match through.try_fill(server_read.as_ref(), READ_SIZE) {
+                        Ok(0) => return Some(CloseReason::Done),
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(_) => return Some(CloseReason::UpstreamError),
+                    };
+                    touch();
+                    let held = Held::new(&relay.metrics, n);
+                    let sent = direct.send_piped(through, n).await.is_ok();
+                    drop(held);
+                    if !sent {
+                        return None;
+                    }
+                    // A small read (a POP3 reply, the end of a download) ends the stream: the
+                    // session lets go of its pipe. Reads that merely found less than a full
+                    // pipe (the relay outpacing the server) keep it.
+                    if n < SMALL_READ / 2 {
+                        pipe = None;
+                        want = SMALL_READ;
+                    }
+                    relay.metrics.to_client(n);
+                    relay.metrics.spliced(n);
+                    to_client.fetch_add(n as u64, Relaxed);
+                    continue;
                 }
                 buf.reserve(want);
                 let n = match server_read.try_read_buf(&mut (&mut buf).limit(want)) {
@@ -149,6 +181,18 @@ pub(super) async fn run(
                 streaming = n >= READ_SIZE / 2;
                 if !streaming {
                     buf = BytesMut::new();
+                } else if direct.is_some() && may_splice {
+                    // Data is streaming: the next reads go through a pipe (if one can be made).
+                    match Pipe::new(READ_SIZE) {
+                        Ok(made) => {
+                            pipe = Some(made);
+                            buf = BytesMut::new();
+                        }
+                        Err(e) => {
+                            may_splice = false;
+                            tracing::debug!(error = %e, "no pipe; this session copies");
+                        }
+                    }
                 }
                 want = if n >= SMALL_READ / 2 {
                     READ_SIZE
