@@ -1,7 +1,8 @@
 //! Headless Chromium syncs the benchmark mailbox (2,000 messages, ~100 MB) from a private
 //! Dovecot through webpop's relay into IndexedDB; fetchmail downloads the same mailbox in the
 //! same run. On loopback, and at 10 ms RTT through a user-space delay proxy in front of
-//! Dovecot. Prints the throughput ratios and the page's peak memory.
+//! Dovecot. Prints the throughput ratios and the page's peak memory. On loopback the page also
+//! runs the same sync with every IndexedDB write skipped: what storing costs, and the ceiling.
 //!
 //! The browser side is `frontend/tests/bench_sync.rs`, run by wasm-bindgen-test-runner with
 //! `WEBPOP_BENCH_ENV` describing the target.
@@ -126,6 +127,16 @@ fn main() -> Result<()> {
         });
         eprintln!("{label}: browser sync…");
         let (browser, js_heap, wasm_memory) = browser_sync(&env)?;
+        // On loopback, the same sync with IndexedDB's writes skipped shows what storing costs.
+        let unstored = if port == server.pop3s_port() {
+            let mut env = env.clone();
+            env["discard_writes"] = true.into();
+            env["label"] = format!("{}-unstored", env["label"].as_str().unwrap_or("")).into();
+            eprintln!("{label}: browser sync, IndexedDB writes skipped…");
+            Some(browser_sync(&env)?.0)
+        } else {
+            None
+        };
         eprintln!("{label}: fetchmail…");
         let fetchmail = Fetchmail::for_dovecot(&server, USER, PASSWORD)
             .via_port(port)
@@ -143,6 +154,16 @@ fn main() -> Result<()> {
             js_heap / 1e6,
             wasm_memory / 1e6,
         );
+        if let Some(unstored) = unstored {
+            let rate = unstored.bytes / unstored.seconds / 1e6;
+            println!(
+                "{label:>10}: the same sync with IndexedDB writes skipped {:6.2} s ({rate:5.1} MB/s) \
+                 | ratio {:5.2}× | storing costs {:.2} s",
+                unstored.seconds,
+                rate / fetchmail_rate,
+                browser.seconds - unstored.seconds,
+            );
+        }
     }
     drop(delayed);
     Ok(())

@@ -162,6 +162,8 @@ pub struct MailStore {
     simulated_quota: Option<u64>,
     /// A test hook: the quota [`MailStore::space`] reports.
     simulated_space: Option<u64>,
+    /// A benchmark hook: commits succeed without writing (see [`MailStore::discard_writes`]).
+    discard_writes: bool,
     stored_bytes: std::cell::Cell<u64>,
 }
 
@@ -177,6 +179,7 @@ impl MailStore {
             db: builder(name, version).build().await?,
             simulated_quota: None,
             simulated_space: None,
+            discard_writes: false,
             stored_bytes: std::cell::Cell::new(0),
         })
     }
@@ -199,6 +202,12 @@ impl MailStore {
     /// Makes [`MailStore::space`] report `quota` bytes allowed (tests).
     pub fn simulate_space(&mut self, quota: u64) {
         self.simulated_space = Some(quota);
+    }
+
+    /// Makes every commit succeed without writing anything (benchmarks: the sync's speed
+    /// without IndexedDB). Nothing is stored, so only for a policy that deletes nothing.
+    pub fn discard_writes(&mut self) {
+        self.discard_writes = true;
     }
 
     /// The space this store may still use: the browser's estimate, or the simulated one.
@@ -242,6 +251,9 @@ impl MailStore {
     /// the Unix epoch). Returns only once the transaction has committed.
     pub async fn commit(&self, account: &str, batch: &Batch, now: u64) -> Result<(), StoreError> {
         let bytes: u64 = batch.messages.iter().map(|m| m.raw.len() as u64).sum();
+        if self.discard_writes {
+            return Ok(());
+        }
         if let Some(quota) = self.simulated_quota {
             if self.stored_bytes.get() + bytes > quota {
                 return Err(StoreError::QuotaExceeded);

@@ -45,7 +45,11 @@ async fn bench_full_sync_into_indexeddb() {
     let text = |k: &str| env[k].as_str().unwrap().to_owned();
     let db = format!("bench-{}", text("label"));
     MailStore::delete(&db).await.unwrap();
-    let store = MailStore::open(&db).await.unwrap();
+    let mut store = MailStore::open(&db).await.unwrap();
+    // The ceiling: the same sync with every IndexedDB write skipped.
+    if env["discard_writes"].as_bool() == Some(true) {
+        store.discard_writes();
+    }
     let request =
         RelayRequest::new(Target::new("127.0.0.1", env["port"].as_u64().unwrap() as u16).unwrap());
     let trust = Trust::default().with_pin(text("cert_sha256").parse::<Fingerprint>().unwrap());
