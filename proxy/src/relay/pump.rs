@@ -5,6 +5,8 @@
 //! read happens only after the previous one was fully written, so a slow reader on either side
 //! stalls the other side's TCP window instead of growing the relay's memory. Buffers are
 //! allocated when data arrives and dropped after a short read, so an idle session holds none.
+//! While a download streams to a plain-TCP page, its reads go through a kernel pipe instead
+//! (see [`super::splice`]), which holds at most the same [`READ_SIZE`].
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
