@@ -784,6 +784,8 @@ function report(results) {
       `        before scrolling, from the reload until the page was idle: ${scroll.loadTasks.length} ` +
         `long tasks, the longest ${ms(worst)}`,
     );
+  } else if (scroll.loadTasks) {
+    console.log('        before scrolling, from the reload until the page was idle: no long task');
   }
   // Every message in the list makes it messages × 56 px tall (the contract's row height).
   const expected = opts.messages * 56;

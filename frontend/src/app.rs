@@ -26,7 +26,7 @@ use crate::mail;
 use crate::net::{Connection, ConnectionError};
 use crate::state::account::{Account, AccountForm, FormAction};
 use crate::state::explain::{self, Problem};
-use crate::state::inbox::{self, Action, Effect, Inbox, Row};
+use crate::state::inbox::{self, Action, Effect, Inbox, Indexed, Row};
 use crate::state::progress;
 use crate::store::{self, MailStore, StoreError};
 use crate::sync::{Cancel, SyncFailure};
@@ -38,6 +38,9 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// During a sync, the list is reloaded at most this often (plus 0.1 ms per stored message), so
 /// new mail shows as it arrives.
 const RELOAD_EVERY_MS: f64 = 1_000.0;
+/// Rows read from the store at a time when the list is (re)loaded: each page is one short task
+/// (reading and lower-casing 1,000 rows), so a 50,000-message inbox never blocks the page.
+const ROWS_PAGE: u32 = 1_000;
 
 /// The demo mailbox the relay offers (`/demo.json`).
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +71,7 @@ pub enum Msg {
     /// Accounts and the newest rows were read.
     Loaded(Vec<Account>, Vec<Row>),
     /// The whole list was (re)read.
-    Rows(Vec<Row>),
+    Rows(Indexed),
     /// `/demo.json` answered.
     Demo(Demo),
     /// A field of the account form changed.
@@ -212,6 +215,20 @@ fn listeners(link: &Scope<App>) -> Vec<EventListener> {
     vec![keys, online, offline]
 }
 
+/// Every list row, read and indexed a page at a time.
+async fn load_rows(store: &MailStore) -> Result<Indexed, StoreError> {
+    let mut indexed = Indexed::default();
+    let mut after = None;
+    loop {
+        let (rows, next) = store.rows_page(after.as_ref(), ROWS_PAGE).await?;
+        indexed.extend(rows);
+        match next {
+            Some(key) => after = Some(key),
+            None => return Ok(indexed),
+        }
+    }
+}
+
 async fn load_demo() -> Option<Demo> {
     let response = gloo_net::http::Request::get("/demo.json")
         .send()
@@ -307,7 +324,7 @@ impl App {
         let Some(store) = self.store() else { return };
         self.last_reload_ms = js_sys::Date::now();
         ctx.link().send_future(async move {
-            match store.rows().await {
+            match load_rows(&store).await {
                 Ok(rows) => Msg::Rows(rows),
                 Err(e) => Msg::Status(format!("Reading the mail store failed: {e}")),
             }
@@ -564,7 +581,7 @@ impl Component for App {
                 true
             }
             Msg::Rows(rows) => {
-                self.inbox.apply(Action::Load(rows));
+                self.inbox.apply(Action::LoadIndexed(rows));
                 true
             }
             Msg::Demo(demo) => {

@@ -442,18 +442,35 @@ impl MailStore {
         Ok(())
     }
 
-    /// Every message's list row, all accounts.
-    pub async fn rows(&self) -> Result<Vec<Row>, StoreError> {
+    /// Up to `n` list rows of all accounts in key order, starting after `after` (the key a
+    /// previous page returned), and the key to go on from (`None` once the end is reached).
+    /// Each page is its own read, so a large inbox loads in steps the page can breathe between.
+    pub async fn rows_page(
+        &self,
+        after: Option<&JsValue>,
+        n: u32,
+    ) -> Result<(Vec<Row>, Option<JsValue>), StoreError> {
         let tx = self
             .db
             .transaction(&[SUMMARIES], TransactionMode::ReadOnly)?;
-        let values = tx.store(SUMMARIES)?.get_all(None, None).await?;
-        let mut rows = Vec::with_capacity(values.len());
+        let range = after
+            .map(|key| KeyRange::lower_bound(key, Some(true)))
+            .transpose()
+            .map_err(range_err)?;
+        let values = tx.store(SUMMARIES)?.get_all(range, Some(n)).await?;
+        let next = match values.last() {
+            Some(last) if values.len() >= n as usize => {
+                let field = |name: &str| Reflect::get(last, &name.into()).map_err(js_err);
+                Some(Array::of2(&field("account")?, &field("uid")?).into())
+            }
+            _ => None,
+        };
         let keys = RowKeys::new();
-        for value in values {
-            rows.push(keys.row(&value)?);
-        }
-        Ok(rows)
+        let rows = values
+            .iter()
+            .map(|value| keys.row(value))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((rows, next))
     }
 
     /// The newest `n` list rows of all accounts (a first screenful while the rest load).

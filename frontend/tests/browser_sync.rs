@@ -161,6 +161,19 @@ async fn full_sync_then_nothing_new_then_only_the_new_message() {
     assert_eq!(stored.len(), on_server.len(), "duplicates or losses");
     assert_eq!(stored.into_iter().collect::<HashSet<_>>(), on_server);
     assert_eq!(store.summaries(user).await.unwrap().len(), on_server.len());
+    // The list reads the same rows a page at a time: each exactly once.
+    let (mut after, mut uids) = (None, Vec::new());
+    loop {
+        let (rows, next) = store.rows_page(after.as_ref(), 37).await.unwrap();
+        assert!(rows.len() <= 37);
+        uids.extend(rows.into_iter().map(|r| r.uid));
+        match next {
+            Some(key) => after = Some(key),
+            None => break,
+        }
+    }
+    assert_eq!(uids.len(), on_server.len());
+    assert_eq!(uids.iter().collect::<HashSet<_>>().len(), on_server.len());
 
     let second = sync_once(
         &store,

@@ -28,11 +28,52 @@ pub struct Row {
     pub search: String,
 }
 
+/// Rows read from the store with their search text lower-cased, built a page at a time (so
+/// reading 50,000 rows never takes one long task) and then handed over whole with
+/// [`Action::LoadIndexed`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Indexed {
+    rows: Vec<Row>,
+    haystacks: Vec<String>,
+}
+
+impl Indexed {
+    /// Adds a page of rows, lower-casing their search text.
+    pub fn extend(&mut self, rows: Vec<Row>) {
+        self.rows.reserve(rows.len());
+        self.haystacks.reserve(rows.len());
+        for mut row in rows {
+            self.haystacks.push(haystack(&mut row));
+            self.rows.push(row);
+        }
+    }
+
+    /// Rows added so far.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no row was added.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+impl From<Vec<Row>> for Indexed {
+    fn from(rows: Vec<Row>) -> Self {
+        let mut indexed = Self::default();
+        indexed.extend(rows);
+        indexed
+    }
+}
+
 /// What the person did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// The list was (re)loaded from the store.
     Load(Vec<Row>),
+    /// The list was (re)loaded from the store, already indexed page by page.
+    LoadIndexed(Indexed),
     /// The search box changed.
     Search(String),
     /// Show one account, or all (`None`).
@@ -138,13 +179,21 @@ impl Inbox {
     /// Applies `action`; returns what the app must do.
     pub fn apply(&mut self, action: Action) -> Effect {
         match action {
-            Action::Load(mut rows) => {
+            Action::Load(rows) => return self.apply(Action::LoadIndexed(rows.into())),
+            Action::LoadIndexed(Indexed { rows, haystacks }) => {
                 let keep = self
                     .selected_row()
                     .map(|r| (r.account.clone(), r.uid.clone()));
-                rows.sort_by(|a, b| b.date.cmp(&a.date).then_with(|| a.uid.cmp(&b.uid)));
-                self.haystacks = rows.iter_mut().map(haystack).collect();
-                self.rows = rows;
+                // Newest first: sort positions, then move rows and haystacks together.
+                let mut order: Vec<usize> = (0..rows.len()).collect();
+                order.sort_by(|&a, &b| {
+                    let (a, b) = (&rows[a], &rows[b]);
+                    b.date.cmp(&a.date).then_with(|| a.uid.cmp(&b.uid))
+                });
+                let mut rows: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
+                let mut haystacks: Vec<Option<String>> = haystacks.into_iter().map(Some).collect();
+                self.rows = order.iter().filter_map(|&i| rows[i].take()).collect();
+                self.haystacks = order.iter().filter_map(|&i| haystacks[i].take()).collect();
                 self.refilter(keep);
             }
             Action::Search(query) => {
@@ -307,6 +356,47 @@ mod tests {
             row("a", "3", 200, "Middle report"),
         ]));
         inbox
+    }
+
+    #[test]
+    fn rows_indexed_page_by_page_load_like_rows_loaded_at_once() {
+        let mut rows: Vec<Row> = (0..250)
+            .map(|i| {
+                let mut r = row(
+                    ["a", "b"][i % 2],
+                    &format!("{i:03}"),
+                    (i * 7 % 50) as i64,
+                    "S",
+                );
+                r.search = format!("Body Word{i}");
+                r
+            })
+            .collect();
+        rows[17].subject = "Quarterly REPORT".into();
+        let mut at_once = Inbox::new();
+        at_once.apply(Action::Load(rows.clone()));
+
+        let mut indexed = Indexed::default();
+        for page in rows.chunks(64) {
+            indexed.extend(page.to_vec());
+        }
+        assert_eq!(indexed.len(), 250);
+        let mut paged = Inbox::new();
+        paged.apply(Action::LoadIndexed(indexed));
+        assert_eq!(paged.rows, at_once.rows);
+        assert_eq!(paged.haystacks, at_once.haystacks);
+
+        paged.apply(Action::Search("word17".into()));
+        let mut found: Vec<&str> = paged.shown().map(|r| r.uid.as_str()).collect();
+        found.sort_unstable();
+        let mut expected = vec!["017".to_owned()];
+        expected.extend((170..180).map(|i| i.to_string()));
+        assert_eq!(found, expected);
+        paged.apply(Action::Search("report".into()));
+        assert_eq!(
+            paged.shown().map(|r| r.uid.as_str()).collect::<Vec<_>>(),
+            ["017"]
+        );
     }
 
     #[test]
