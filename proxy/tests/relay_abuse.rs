@@ -66,14 +66,6 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// A value from the relay's `/metrics` text.
-fn metric(relay: &TestRelay, name: &str) -> u64 {
-    let text = relay.relay.metrics().render();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
-}
-
 /// Waits until the relay has at most `n` sessions open.
 async fn until_open_at_most(relay: &TestRelay, n: u64) {
     let start = Instant::now();

@@ -27,14 +27,6 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
 }
 
-/// A value from the relay's `/metrics` text.
-fn metric(relay: &TestRelay, name: &str) -> u64 {
-    let text = relay.relay.metrics().render();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bulk_download_arrives_whole_in_frames_without_copies_and_the_pipe_is_released() {
     // A server that streams DOWNLOAD numbered bytes, then answers one byte with REPLY.

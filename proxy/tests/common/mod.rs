@@ -171,6 +171,14 @@ pub async fn close_code_within(ws: &mut Ws, limit: Duration) -> u16 {
     }
 }
 
+/// A value from the relay's `/metrics` text.
+pub fn metric(relay: &TestRelay, name: &str) -> u64 {
+    let text = relay.relay.metrics().render();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
 /// Sends `data` and reads binary frames until as many bytes came back.
 pub async fn round_trip(ws: &mut Ws, data: &[u8]) -> Vec<u8> {
     ws.send(Message::binary(data.to_vec())).await.unwrap();
