@@ -755,3 +755,102 @@ async fn an_idle_session_holds_no_read_buffer() {
          ({before} -> {after} KiB for {n})"
     );
 }
+
+/// After a download through the zero-copy pipe ended with a small reply, the session went back
+/// to copying still marked as streaming, so while idle it kept the 16 KiB it had reserved for
+/// its next read. Measured on the binary: data segment growth and open files per session that
+/// downloaded through a pipe and is now idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_idle_after_a_spliced_download_holds_no_buffer_and_no_pipe() {
+    const DOWNLOAD: usize = 2 * 1024 * 1024;
+    let _turn = SERIAL.lock().await;
+    open_files(4096);
+    // Per connection: on "g", DOWNLOAD bytes as fast as possible; on "q", a POP3-sized reply.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let source = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut byte = [0u8; 1];
+                while tcp.read_exact(&mut byte).await.is_ok() {
+                    let reply = match byte[0] {
+                        b'g' => vec![b'x'; DOWNLOAD],
+                        _ => b"+OK\r\n".to_vec(),
+                    };
+                    if tcp.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let relay = RelayProcess::start(&[
+        "--allow-private-targets",
+        "--allow-port",
+        &source.port().to_string(),
+        "--max-per-ip",
+        "1000",
+    ]);
+    let url = format!(
+        "ws://{}/relay?host=127.0.0.1&port={}",
+        relay.addr,
+        source.port()
+    );
+    async fn download_then_reply(ws: &mut Ws) {
+        ws.send(Message::binary(b"g".to_vec())).await.unwrap();
+        let mut got = 0;
+        while got < DOWNLOAD {
+            match ws.next().await {
+                Some(Ok(Message::Binary(data))) => got += data.len(),
+                other => panic!("expected data, got {other:?}"),
+            }
+        }
+        assert_eq!(got, DOWNLOAD);
+        assert_eq!(round_trip(ws, b"q").await, b"+OK\r\n");
+    }
+    let n = 100;
+    let mut sessions = Vec::with_capacity(n + 1);
+    for _ in 0..=n {
+        sessions.push(ws_connect(&url, None, None).await.unwrap());
+    }
+    // One session first, so the allocator has served a download once.
+    download_then_reply(&mut sessions[n]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let open =
+        || std::fs::read_dir(format!("/proc/{}/fd", relay.child.id())).map_or(0, Iterator::count);
+    let (data_before, files_before) = (relay.status_kib("VmData:"), open());
+    for ws in &mut sessions[..n] {
+        download_then_reply(ws).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (data_after, files_after) = (relay.status_kib("VmData:"), open());
+
+    let metrics = {
+        let mut tcp = TcpStream::connect(relay.addr).await.unwrap();
+        tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut text = String::new();
+        tcp.read_to_string(&mut text).await.unwrap();
+        text
+    };
+    let spliced: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("webpop_relay_bytes_spliced_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no spliced bytes in\n{metrics}"));
+    assert!(
+        spliced >= (n * DOWNLOAD / 10) as u64,
+        "only {spliced} bytes went through pipes: the test did not exercise them"
+    );
+    assert_eq!(files_after, files_before, "idle sessions still hold pipes");
+    let per_session = data_after.saturating_sub(data_before) as f64 / n as f64;
+    assert!(
+        per_session < 4.0,
+        "each idle session grew the relay's data by {per_session:.1} KiB after a download \
+         ({data_before} -> {data_after} KiB for {n})"
+    );
+}

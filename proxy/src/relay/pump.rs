@@ -132,6 +132,7 @@ pub(super) async fn run(
                     // pipe (the relay outpacing the server) keep it.
                     if n < SMALL_READ / 2 {
                         pipe = None;
+                        streaming = false;
                         want = SMALL_READ;
                     }
                     relay.metrics.to_client(n);
