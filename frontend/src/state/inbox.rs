@@ -184,16 +184,10 @@ impl Inbox {
                 let keep = self
                     .selected_row()
                     .map(|r| (r.account.clone(), r.uid.clone()));
-                // Newest first: sort positions, then move rows and haystacks together.
-                let mut order: Vec<usize> = (0..rows.len()).collect();
-                order.sort_by(|&a, &b| {
-                    let (a, b) = (&rows[a], &rows[b]);
-                    b.date.cmp(&a.date).then_with(|| a.uid.cmp(&b.uid))
-                });
-                let mut rows: Vec<Option<Row>> = rows.into_iter().map(Some).collect();
-                let mut haystacks: Vec<Option<String>> = haystacks.into_iter().map(Some).collect();
-                self.rows = order.iter().filter_map(|&i| rows[i].take()).collect();
-                self.haystacks = order.iter().filter_map(|&i| haystacks[i].take()).collect();
+                // Newest first, each row with its haystack.
+                let mut pairs: Vec<(Row, String)> = rows.into_iter().zip(haystacks).collect();
+                pairs.sort_by(|(a, _), (b, _)| b.date.cmp(&a.date).then_with(|| a.uid.cmp(&b.uid)));
+                (self.rows, self.haystacks) = pairs.into_iter().unzip();
                 self.refilter(keep);
             }
             Action::Search(query) => {
