@@ -170,7 +170,18 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
       security: 'tls',
       fingerprint: colonHex(env.cert_sha256),
     });
-    await form.getByRole('button', { name: 'Add account', exact: true }).click();
+    const add = form.getByRole('button', { name: 'Add account', exact: true });
+    if (policy && policy !== 'keep' && !(await page.evaluate(() => navigator.storage.persisted()))) {
+      // bug: persist()'s answer was ignored. Storage the browser may evict and a policy that
+      // deletes from the server: the form refuses until the person says "I understand".
+      const consent = form.getByRole('checkbox', { name: /^I understand/ });
+      await consent.waitFor({ state: 'visible' });
+      await add.click();
+      await form.getByRole('alert').getByText(/gone for good/).waitFor({ state: 'visible' });
+      figures.deleting_policy_refused_without_consent = true;
+      await consent.check();
+    }
+    await add.click();
   }
 
   async function waitSynced(page, count, timeout = 240_000) {
@@ -461,6 +472,66 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
     );
     for (const c of cspRefusals.slice(0, 20)) t.diagnostic(`CSP: ${c}`);
     assert.ok(mainFrameId, 'the main frame was known');
+  });
+
+  /** Markers a hostile attachment's script leaves in the app's origin (localStorage, IndexedDB). */
+  async function originMarkers(page) {
+    return page.evaluate(async () => {
+      const stored = Object.keys(localStorage).filter((k) => k.startsWith('pwned-'));
+      const databases = (await indexedDB.databases()).map((d) => d.name).filter((n) => n.startsWith('pwned-'));
+      return [...stored.map((k) => `localStorage ${k}`), ...databases.map((n) => `IndexedDB ${n}`)];
+    });
+  }
+
+  // bug: every attachment became an object URL of the sender's Content-Type; an HTML or SVG
+  // attachment opened in a tab ran its script as webpop, with the whole IndexedDB in reach.
+  step('2b. hostile attachments opened in a page of their own run nothing in the app origin and request nothing', 'hostile', 240_000, async (t) => {
+    const { context, page } = hostile;
+    const attacks = env.hostile.messages.filter((m) => m.kind === 'attachment');
+    assert.ok(attacks.length >= 3, 'the mailbox has the HTML, SVG and fake-picture attachments');
+    assert.deepEqual(await originMarkers(page), [], 'no marker before the attachments are opened');
+    const canaryFrom = (await testEnv.canaryLog()).length;
+    const netFrom = net.log.length;
+    const opened = [];
+    for (const m of attacks) {
+      await openHostile(m);
+      const list = ui(page).reader.getByRole('list', { name: 'Attachments' });
+      const link = list.getByRole('link', { name: m.file });
+      await link.waitFor({ state: 'visible' });
+      const urls = [await link.getAttribute('href')];
+      // An inert picture is shown through <img>: its URL is opened too.
+      for (const img of await list.getByRole('img').all()) urls.push(await img.getAttribute('src'));
+      for (const url of urls) {
+        assert.ok(url && url.startsWith('blob:'), `${m.token}: the link is an object URL (${url})`);
+        const tab = await context.newPage();
+        const tabRecord = recordPage(tab, note);
+        let outcome = 'rendered';
+        await tab.goto(url, { waitUntil: 'load', timeout: 20_000 }).catch((e) => {
+          // A download aborts the navigation: the browser saved the bytes, nothing rendered.
+          outcome = /download/i.test(String(e)) ? 'downloaded' : `failed: ${String(e).split('\n')[0]}`;
+        });
+        await tab.waitForTimeout(300);
+        const scriptRan = await tab.evaluate(() => localStorage.length).catch(() => null);
+        opened.push(`${m.token} ${m.file}: ${outcome}`);
+        note(`${m.token}: opened ${url} in a page of its own: ${outcome} (page console: ${tabRecord.console.length})`);
+        await tab.close();
+        assert.deepEqual(await originMarkers(page), [], `${m.token}: ${m.file} left no marker in the app origin (${outcome}, ${scriptRan})`);
+      }
+    }
+    await holdsFor(
+      async () => {
+        assert.deepEqual(await originMarkers(page), [], 'no marker in the app origin');
+        assert.deepEqual((await canaryLeaks(canaryFrom)).map((r) => `${r.method} ${r.path}`), [], 'the canary saw no request');
+        assert.deepEqual(
+          net.since(netFrom).filter((r) => r.url.startsWith(env.canary)).map((r) => `${r.type} ${r.url}`),
+          [],
+          'the browser made no request to the canary',
+        );
+      },
+      { period: 3_000 },
+    );
+    figures.hostile_attachments_opened = opened.length;
+    t.diagnostic(`opened in pages of their own: ${opened.join('; ')}`);
   });
 
   step('3. "Load images": the canary and the request log see the images, still no script', 'hostile', 120_000, async (t) => {

@@ -13,7 +13,8 @@ use webpop_shared::export::mbox;
 use webpop_shared::pop3::LoginDelay;
 use webpop_shared::secret::Secret;
 use webpop_shared::sync::{
-    advise, next_check, Advice, Progress, RateMeter, Report, SyncError, SyncEvent,
+    countdown, Decision, Failure, Gate, Progress, RateMeter, Report, Scheduler, StopReason,
+    SyncError, SyncEvent,
 };
 use yew::html::Scope;
 use yew::prelude::*;
@@ -62,7 +63,7 @@ struct Running {
 }
 
 /// How a sync ended.
-type SyncOutcome = Result<(Report, Option<LoginDelay>), (Problem, Option<Advice>)>;
+type SyncOutcome = Result<(Report, Option<LoginDelay>), (Problem, Failure)>;
 
 /// Everything that happens.
 pub enum Msg {
@@ -112,6 +113,11 @@ pub enum Msg {
     FocusSearch,
     /// A message was read from the store.
     MessageLoaded(String, String, Option<(Vec<u8>, bool)>),
+    /// An account signed in outside a sync (fetching a whole message), with the server's
+    /// LOGIN-DELAY.
+    LoggedIn(String, Option<LoginDelay>),
+    /// Signing in or working outside a sync failed (account, what went wrong, its kind).
+    SignInProblem(String, Problem, Failure),
     /// Reader buttons.
     LoadImages,
     /// "View source".
@@ -143,8 +149,10 @@ pub struct App {
     opened: Option<Opened>,
     running: Option<Running>,
     queue: VecDeque<String>,
-    due: HashMap<String, u64>,
-    attempts: HashMap<String, u32>,
+    /// When each account may sign in and check next (backoff, LOGIN-DELAY, pauses).
+    schedule: Scheduler,
+    /// A LOGIN-DELAY being waited out, shown as a countdown: (account label, until).
+    login_wait: Option<(String, u64)>,
     asking_password: Option<String>,
     password_draft: String,
     status: String,
@@ -286,21 +294,21 @@ async fn sync_over(
     Ok((report, delay))
 }
 
-fn fail_connection(e: &ConnectionError) -> (Problem, Option<Advice>) {
-    let advice = match e {
-        ConnectionError::Rejected { error, .. } => Some(advise(error.code.as_ref(), 0, None)),
-        _ => None,
+fn fail_connection(e: &ConnectionError) -> (Problem, Failure) {
+    let failure = match e {
+        ConnectionError::Rejected { error, .. } => Failure::Refused(error.code.clone()),
+        _ => Failure::Other,
     };
-    (explain::connection(e), advice)
+    (explain::connection(e), failure)
 }
 
-fn fail_sync(e: &SyncFailure) -> (Problem, Option<Advice>) {
+fn fail_sync(e: &SyncFailure) -> (Problem, Failure) {
     match e {
         SyncFailure::Connection(c) => fail_connection(c),
         SyncFailure::Sync(SyncError::Refused { error, .. }) => {
-            (explain::sync(e), Some(advise(error.code.as_ref(), 0, None)))
+            (explain::sync(e), Failure::Refused(error.code.clone()))
         }
-        other => (explain::sync(other), None),
+        other => (explain::sync(other), Failure::Other),
     }
 }
 
@@ -318,6 +326,61 @@ impl App {
             .get(&account.id)
             .cloned()
             .or_else(|| account.password.clone())
+    }
+
+    /// Records a failed sign-in or sync of `id` with the schedule; returns what happens next,
+    /// in words, to follow the problem in the status line. A refused password is forgotten
+    /// (also when remembered on this device) and automatic checks stop until it is typed
+    /// again: retrying a wrong password can get the account locked.
+    fn failed(&mut self, id: &str, now: u64, failure: &Failure) -> String {
+        match self.schedule.failed(id, now, failure) {
+            Decision::Stop(StopReason::Auth) => {
+                self.passwords.remove(id);
+                if let Some(account) = self.accounts.iter_mut().find(|a| a.id == id) {
+                    if account.password.take().is_some() {
+                        if let Some(store) = self.store.clone() {
+                            let saved = account.clone();
+                            wasm_bindgen_futures::spawn_local(async move {
+                                let _ = store.put_account(&saved).await;
+                            });
+                        }
+                    }
+                }
+                " Automatic checks are paused until you enter the password again (Sync now).".into()
+            }
+            Decision::Stop(_) => " Automatic checks are paused for this account.".into(),
+            Decision::RetryAt(at) => {
+                if let Gate::Wait { until } = self.schedule.gate(id, now) {
+                    let label = self.account(id).map(|a| a.label().to_owned());
+                    self.login_wait = label.map(|l| (l, until));
+                }
+                format!(" Next try in {}.", countdown(at.saturating_sub(now)))
+            }
+        }
+    }
+
+    /// Shows the LOGIN-DELAY countdown for `label` until `until`.
+    fn wait_for_login(&mut self, label: &str, until: u64, now: u64) {
+        self.login_wait = Some((label.to_owned(), until));
+        self.tick_login_wait(now);
+    }
+
+    /// Updates the LOGIN-DELAY countdown; true when the status line changed.
+    fn tick_login_wait(&mut self, now: u64) -> bool {
+        let Some((label, until)) = self.login_wait.clone() else {
+            return false;
+        };
+        if until <= now {
+            self.login_wait = None;
+            self.status = format!("{label}: the server allows a new sign-in now.");
+        } else {
+            self.status = format!(
+                "{label}: the server allows one sign-in at a time every few minutes \
+                 (LOGIN-DELAY); next sign-in in {}.",
+                countdown(until - now)
+            );
+        }
+        true
     }
 
     fn reload_rows(&mut self, ctx: &Context<Self>) {
@@ -341,6 +404,12 @@ impl App {
             let Some(account) = self.account(&id).cloned() else {
                 continue;
             };
+            let now = mail::now_secs();
+            if let Gate::Wait { until } = self.schedule.gate(&id, now) {
+                // The server's LOGIN-DELAY: not even "Sync now" may sign in before it passes.
+                self.wait_for_login(account.label(), until, now);
+                continue;
+            }
             let Some(password) = self.password(&account) else {
                 self.asking_password = Some(id.clone());
                 self.queue.push_front(id);
@@ -487,7 +556,7 @@ impl App {
                 }
             }
             let bytes = mbox(all.iter().map(Vec::as_slice));
-            match download::save(&bytes, "application/mbox", &name) {
+            match download::save(&bytes, &name) {
                 Ok(()) => Msg::Status(format!("Exported {} messages to {name}.", all.len())),
                 Err(_) => Msg::Status("Export failed: the browser refused the download.".into()),
             }
@@ -504,11 +573,13 @@ impl Component for App {
     type Properties = ();
 
     fn create(ctx: &Context<Self>) -> Self {
+        ctx.link()
+            .send_future(async { Msg::Opened(MailStore::open(DATABASE).await.map(Rc::new)) });
+        // Ask the browser to keep the mail under storage pressure. A refusal is allowed, but
+        // then a policy that deletes from the server needs the person's consent.
         ctx.link().send_future(async {
-            let opened = MailStore::open(DATABASE).await.map(Rc::new);
-            // Ask the browser to keep the mail under storage pressure; a refusal is fine.
-            let _ = store::request_persistence().await;
-            Msg::Opened(opened)
+            let persistent = store::request_persistence().await.unwrap_or(false);
+            Msg::Form(FormAction::StoragePersistent(persistent))
         });
         ctx.link().send_future(async {
             match load_demo().await {
@@ -518,7 +589,9 @@ impl Component for App {
         });
         let ticker = {
             let link = ctx.link().clone();
-            Interval::new(30_000, move || link.send_message(Msg::Tick))
+            // Every second: a LOGIN-DELAY countdown shows seconds; otherwise a tick only
+            // compares a few numbers.
+            Interval::new(1_000, move || link.send_message(Msg::Tick))
         };
         Self {
             store: None,
@@ -530,8 +603,8 @@ impl Component for App {
             opened: None,
             running: None,
             queue: VecDeque::new(),
-            due: HashMap::new(),
-            attempts: HashMap::new(),
+            schedule: Scheduler::new(CHECK_INTERVAL),
+            login_wait: None,
             asking_password: None,
             password_draft: String::new(),
             status: String::new(),
@@ -572,8 +645,7 @@ impl Component for App {
                 self.show_form = self.accounts.is_empty();
                 let now = mail::now_secs();
                 for a in &self.accounts {
-                    let due = next_check(a.last_sync.unwrap_or(0), CHECK_INTERVAL, None);
-                    self.due.insert(a.id.clone(), due.max(now));
+                    self.schedule.track(&a.id, a.last_sync, now);
                 }
                 self.inbox.apply(Action::Load(rows));
                 self.ready = true;
@@ -611,7 +683,7 @@ impl Component for App {
                     let mut form =
                         AccountForm::demo(&d.host, d.port, &d.server_name, &d.user, &d.password);
                     form.fingerprint = d.fingerprint.clone();
-                    self.form = form;
+                    self.form.apply(FormAction::Fill(Box::new(form)));
                     self.submit(ctx);
                 }
                 true
@@ -624,7 +696,8 @@ impl Component for App {
             Msg::AccountAdded(account, password, cancel) => {
                 self.signing_in = false;
                 self.show_form = false;
-                self.form = AccountForm::new();
+                self.form
+                    .apply(FormAction::Fill(Box::new(AccountForm::new())));
                 self.passwords.insert(account.id.clone(), password);
                 let id = account.id.clone();
                 self.status = format!("Checking {}…", account.label());
@@ -670,9 +743,8 @@ impl Component for App {
                 };
                 match outcome {
                     Ok((report, delay)) => {
-                        self.attempts.remove(&id);
-                        self.due
-                            .insert(id.clone(), next_check(now, CHECK_INTERVAL, delay));
+                        self.schedule.logged_in(&id, now, delay);
+                        self.schedule.succeeded(&id, now);
                         let deleted = if report.deleted > 0 {
                             format!(", {} deleted from the server", report.deleted)
                         } else {
@@ -693,22 +765,13 @@ impl Component for App {
                             }
                         }
                     }
-                    Err((problem, advice)) => {
+                    Err((problem, failure)) => {
                         let cancelled = ran.is_some_and(|r| r.cancel.is_cancelled());
-                        let attempt = self.attempts.entry(id.clone()).or_insert(0);
-                        *attempt += 1;
-                        let wait = match advice {
-                            Some(Advice::RetryAfter(wait)) => wait,
-                            _ => CHECK_INTERVAL,
-                        };
-                        self.due.insert(id.clone(), now + wait.as_secs());
-                        if matches!(problem, Problem::WrongPassword(_)) {
-                            self.passwords.remove(&id);
-                        }
                         self.status = if cancelled {
                             "Sync cancelled; the mail stored so far is kept.".into()
                         } else {
-                            format!("{label}: {}", problem.text())
+                            let after = self.failed(&id, now, &failure);
+                            format!("{label}: {}{after}", problem.text())
                         };
                     }
                 }
@@ -726,6 +789,8 @@ impl Component for App {
             Msg::PasswordGiven(id) => {
                 match Secret::password(std::mem::take(&mut self.password_draft)) {
                     Ok(p) => {
+                        // Signing in again ends a pause after a refused password.
+                        self.schedule.resume(&id);
                         self.passwords.insert(id, p);
                         self.asking_password = None;
                         self.next_sync(ctx);
@@ -777,6 +842,19 @@ impl Component for App {
                 self.view_px = height;
                 changed
             }
+            Msg::LoggedIn(id, delay) => {
+                self.schedule.logged_in(&id, mail::now_secs(), delay);
+                false
+            }
+            Msg::SignInProblem(id, problem, failure) => {
+                let label = self
+                    .account(&id)
+                    .map(|a| a.label().to_owned())
+                    .unwrap_or_default();
+                let after = self.failed(&id, mail::now_secs(), &failure);
+                self.status = format!("{label}: {}{after}", problem.text());
+                true
+            }
             Msg::MessageLoaded(account, uid, message) => {
                 let current = self.inbox.selected_row().map(|r| (&r.account, &r.uid));
                 if current != Some((&account, &uid)) {
@@ -821,12 +899,28 @@ impl Component for App {
                 let Some(store) = self.store() else {
                     return false;
                 };
+                let now = mail::now_secs();
+                match self.schedule.gate(&account.id, now) {
+                    Gate::Wait { until } => {
+                        self.wait_for_login(account.label(), until, now);
+                        return true;
+                    }
+                    Gate::Open | Gate::Paused(_) => {}
+                }
                 let uid = o.uid.clone();
                 self.status = "Downloading the whole message…".into();
-                ctx.link().send_future(async move {
+                let link = ctx.link().clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let id = account.id.clone();
                     match mail::fetch_whole(&store, &account, &password, &uid).await {
-                        Ok(raw) => Msg::MessageLoaded(account.id.clone(), uid, Some((raw, false))),
-                        Err(e) => Msg::Status(explain::sync(&e).text().to_owned()),
+                        Ok((raw, delay)) => {
+                            link.send_message(Msg::LoggedIn(id.clone(), delay));
+                            link.send_message(Msg::MessageLoaded(id, uid, Some((raw, false))));
+                        }
+                        Err(e) => {
+                            let (problem, failure) = fail_sync(&e);
+                            link.send_message(Msg::SignInProblem(id, problem, failure));
+                        }
                     }
                 });
                 true
@@ -847,19 +941,19 @@ impl Component for App {
                 true
             }
             Msg::Tick => {
-                if !self.online || self.running.is_some() {
-                    return false;
-                }
                 let now = mail::now_secs();
+                let counting = self.tick_login_wait(now);
+                if !self.online || self.running.is_some() {
+                    return counting;
+                }
                 let due: Vec<String> = self
-                    .accounts
-                    .iter()
-                    .filter(|a| self.password(a).is_some())
-                    .filter(|a| self.due.get(&a.id).is_some_and(|&t| t <= now))
-                    .map(|a| a.id.clone())
+                    .schedule
+                    .due(now)
+                    .into_iter()
+                    .filter(|id| self.account(id).is_some_and(|a| self.password(a).is_some()))
                     .collect();
                 if due.is_empty() {
-                    return false;
+                    return counting;
                 }
                 for id in due {
                     self.queue_all(Some(id));

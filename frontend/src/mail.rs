@@ -2,14 +2,15 @@
 //! fetch one body on demand. Glue between [`crate::state::account`], [`crate::net`] and
 //! [`crate::sync`].
 
+use webpop_shared::pop3::LoginDelay;
 use webpop_shared::relay::RelayRequest;
 use webpop_shared::secret::{Credentials, Secret};
 use webpop_shared::session::{SessionConfig, Trust};
-use webpop_shared::sync::{EngineConfig, PlanOptions, Report, SyncEvent};
+use webpop_shared::sync::{EngineConfig, PlanOptions, Report, ServerPolicy, SyncEvent};
 
 use crate::net::{Connection, ConnectionError};
 use crate::state::account::{auth_method, Account};
-use crate::store::MailStore;
+use crate::store::{Durability, MailStore};
 use crate::sync::{self, Cancel, SyncFailure};
 
 /// The relay endpoint of the server that served this page: `ws[s]://<host>/relay`.
@@ -75,13 +76,21 @@ pub async fn sync_account(
     sync::run(conn, store, &account.id, config, cancel, on_event).await
 }
 
-/// Fetches the whole of a message stored headers-only and stores it.
+/// Fetches the whole of a message stored headers-only and stores it; also gives the server's
+/// LOGIN-DELAY, which this sign-in started anew.
 pub async fn fetch_whole(
     store: &MailStore,
     account: &Account,
     password: &Secret,
     uid: &str,
-) -> Result<Vec<u8>, SyncFailure> {
+) -> Result<(Vec<u8>, Option<LoginDelay>), SyncFailure> {
     let conn = sign_in(account, password).await?;
-    sync::fetch_body(conn, store, &account.id, uid).await
+    let delay = conn.capabilities().login_delay;
+    let durability = if account.policy.server_policy() == ServerPolicy::LeaveOnServer {
+        Durability::Default
+    } else {
+        Durability::Strict
+    };
+    let raw = sync::fetch_body(conn, store, &account.id, uid, durability).await?;
+    Ok((raw, delay))
 }

@@ -23,6 +23,9 @@ use webpop_shared::mime;
 use webpop_shared::secret::Secret;
 use webpop_shared::sync::{Batch, FetchMode, Known, KnownState};
 
+mod durable;
+pub use durable::Durability;
+
 /// The schema version this code writes.
 pub const VERSION: u32 = 2;
 
@@ -157,6 +160,10 @@ fn storage_manager() -> Result<web_sys::StorageManager, StoreError> {
 #[derive(Debug)]
 pub struct MailStore {
     db: Rexie,
+    /// A second connection for writes whose durability matters ([`durable`]).
+    raw: durable::RawDb,
+    /// The durability the browser gave the last mail write (tests read it back).
+    last_durability: std::cell::RefCell<Option<String>>,
     /// A test hook: refuse a commit that would bring the stored bytes over this many (storage
     /// filling up during a sync, as when another tab writes).
     simulated_quota: Option<u64>,
@@ -175,8 +182,11 @@ impl MailStore {
 
     /// Opens `name` with the schema of an older `version` (for upgrade tests).
     pub async fn open_version(name: &str, version: u32) -> Result<Self, StoreError> {
+        let db = builder(name, version).build().await?;
         Ok(Self {
-            db: builder(name, version).build().await?,
+            db,
+            raw: durable::RawDb::open(name).await?,
+            last_durability: std::cell::RefCell::new(None),
             simulated_quota: None,
             simulated_space: None,
             discard_writes: false,
@@ -223,7 +233,14 @@ impl MailStore {
 
     /// Closes the database.
     pub fn close(self) {
+        self.raw.close();
         self.db.close();
+    }
+
+    /// The durability the browser reported for the last mail write (`"strict"` for a batch a
+    /// policy may delete from the server), where the browser tells.
+    pub fn last_write_durability(&self) -> Option<String> {
+        self.last_durability.borrow().clone()
     }
 
     /// What the store knows of `account`'s UIDLs.
@@ -270,11 +287,11 @@ impl MailStore {
             let uid = record(account, &m.uid)?;
             set(&uid, "state", &JsValue::from_str(state))?;
             set(&uid, "first_seen", &JsValue::from_f64(now as f64))?;
-            uids.push((uid.into(), None));
+            uids.push(JsValue::from(uid));
 
             let message = record(account, &m.uid)?;
             set(&message, "raw", &Uint8Array::from(m.raw.as_slice()))?;
-            messages.push((message.into(), None));
+            messages.push(JsValue::from(message));
 
             let summary = record(account, &m.uid)?;
             let s = mime::summary(&m.raw).unwrap_or_default();
@@ -290,23 +307,24 @@ impl MailStore {
             set(&summary, "text", &JsValue::from_str(&s.text))?;
             set(&summary, "read", &JsValue::FALSE)?;
             set(&summary, "flagged", &JsValue::FALSE)?;
-            summaries.push((summary.into(), None));
+            summaries.push(JsValue::from(summary));
         }
-        let tx = self
-            .db
-            .transaction(&[UIDS, MESSAGES, SUMMARIES], TransactionMode::ReadWrite)?;
-        // All three stores' puts are issued in the first poll, before anything else can run, so
-        // the transaction holds the whole batch or nothing: it commits on its own once they are
-        // done, even if this future is dropped while waiting.
-        let (uid_store, message_store, summary_store) =
-            (tx.store(UIDS)?, tx.store(MESSAGES)?, tx.store(SUMMARIES)?);
-        futures_util::future::try_join3(
-            uid_store.put_all(uids.into_iter()),
-            message_store.put_all(messages.into_iter()),
-            summary_store.put_all(summaries.into_iter()),
-        )
-        .await?;
-        finish(tx).await?;
+        let durability = if batch.durable {
+            Durability::Strict
+        } else {
+            Durability::Default
+        };
+        // Every put is queued before this returns to the event loop, so the transaction holds
+        // the whole batch or nothing: it commits on its own once they are done, even if this
+        // future is dropped while waiting.
+        let tx = self.raw.writer(&[UIDS, MESSAGES, SUMMARIES], durability)?;
+        for (store, values) in [(UIDS, uids), (MESSAGES, messages), (SUMMARIES, summaries)] {
+            for value in values {
+                tx.put(store, &value)?;
+            }
+        }
+        *self.last_durability.borrow_mut() = tx.durability();
+        tx.commit().await?;
         self.stored_bytes.set(self.stored_bytes.get() + bytes);
         Ok(())
     }
@@ -318,35 +336,43 @@ impl MailStore {
         account: &str,
         uid: &str,
         raw: &[u8],
+        durability: Durability,
     ) -> Result<(), StoreError> {
-        let tx = self
-            .db
-            .transaction(&[UIDS, MESSAGES, SUMMARIES], TransactionMode::ReadWrite)?;
+        // Read what is there first; the write is then one transaction of puts only.
         let key: JsValue = Array::of2(&account.into(), &uid.into()).into();
-        let uids = tx.store(UIDS)?;
-        let state = uids
-            .get(key.clone())
-            .await?
-            .ok_or_else(|| StoreError::Failed(format!("no record of {uid}")))?;
+        let (state, summary) = {
+            let tx = self
+                .db
+                .transaction(&[UIDS, SUMMARIES], TransactionMode::ReadOnly)?;
+            let state = tx
+                .store(UIDS)?
+                .get(key.clone())
+                .await?
+                .ok_or_else(|| StoreError::Failed(format!("no record of {uid}")))?;
+            let summary = tx.store(SUMMARIES)?.get(key).await?;
+            (state, summary)
+        };
         set(&state, "state", &JsValue::from_str("stored"))?;
-        uids.put(&state, None).await?;
         let message = record(account, uid)?;
         set(&message, "raw", &Uint8Array::from(raw))?;
-        tx.store(MESSAGES)?.put(&message, None).await?;
-        let summaries = tx.store(SUMMARIES)?;
-        if let Some(summary) = summaries.get(key).await? {
+        if let Some(summary) = &summary {
             let s = mime::summary(raw).unwrap_or_default();
             set(
-                &summary,
+                summary,
                 "has_attachments",
                 &JsValue::from_bool(s.has_attachments),
             )?;
-            set(&summary, "snippet", &JsValue::from_str(&s.snippet))?;
-            set(&summary, "text", &JsValue::from_str(&s.text))?;
-            summaries.put(&summary, None).await?;
+            set(summary, "snippet", &JsValue::from_str(&s.snippet))?;
+            set(summary, "text", &JsValue::from_str(&s.text))?;
         }
-        finish(tx).await?;
-        Ok(())
+        let tx = self.raw.writer(&[UIDS, MESSAGES, SUMMARIES], durability)?;
+        tx.put(UIDS, &state)?;
+        tx.put(MESSAGES, &message)?;
+        if let Some(summary) = &summary {
+            tx.put(SUMMARIES, summary)?;
+        }
+        *self.last_durability.borrow_mut() = tx.durability();
+        tx.commit().await
     }
 
     /// The states of `account`'s UIDLs (for tests and the UI's "download body" button).

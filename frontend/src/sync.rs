@@ -16,7 +16,7 @@ use webpop_shared::pop3::{Command, Event, Reply};
 use webpop_shared::sync::{Engine, EngineConfig, Report, SyncError, SyncEvent};
 
 use crate::net::{Connection, ConnectionError};
-use crate::store::{MailStore, StoreError};
+use crate::store::{Durability, MailStore, StoreError};
 
 /// Why a sync did not finish.
 #[derive(Debug, thiserror::Error)]
@@ -192,12 +192,14 @@ pub async fn run(
 }
 
 /// Fetches the whole of `uid` (stored headers-only because it was large) over a logged-in
-/// `conn`, stores it in place of the headers, and returns it. The session ends with `QUIT`.
+/// `conn`, stores it in place of the headers with `durability` (strict when the account's
+/// policy may delete it from the server), and returns it. The session ends with `QUIT`.
 pub async fn fetch_body(
     mut conn: Connection,
     store: &MailStore,
     account: &str,
     uid: &str,
+    durability: Durability,
 ) -> Result<Vec<u8>, SyncFailure> {
     let uids = match conn.run(Command::Uidl(None)).await? {
         Reply::Uids(uids) => uids,
@@ -210,7 +212,7 @@ pub async fn fetch_body(
         Reply::Message(raw) => raw,
         _ => return Err(SyncError::UnexpectedReply("RETR").into()),
     };
-    store.store_whole(account, uid, &raw).await?;
+    store.store_whole(account, uid, &raw, durability).await?;
     conn.quit().await?;
     Ok(raw)
 }

@@ -11,7 +11,7 @@ use gloo_net::http::Request;
 use serde_json::Value;
 use wasm_bindgen_test::*;
 use webpop_frontend::net::Connection;
-use webpop_frontend::store::{MailStore, VERSION};
+use webpop_frontend::store::{Durability, MailStore, VERSION};
 use webpop_frontend::sync::{self, Cancel, SyncFailure};
 use webpop_shared::pop3::AuthMethod;
 use webpop_shared::relay::{RelayRequest, Target};
@@ -263,6 +263,9 @@ async fn the_relay_stopped_mid_sync_loses_nothing_and_the_rerun_duplicates_nothi
     assert_eq!(stored.len(), original.len());
     assert_eq!(stored.into_iter().collect::<HashSet<_>>(), original);
     assert!(server_digests(user).await.is_empty());
+    // bug: commits before DELE used the browser's relaxed durability. The browser itself
+    // reports the durability of the batch it committed.
+    assert_eq!(store.last_write_durability().as_deref(), Some("strict"));
 }
 
 #[wasm_bindgen_test]
@@ -461,7 +464,10 @@ async fn large_messages_come_headers_first_and_their_body_on_demand() {
 
     for uid in &headers_only {
         let conn = connect(user, Security::ImplicitTls).await;
-        let raw = sync::fetch_body(conn, &store, user, uid).await.unwrap();
+        let raw = sync::fetch_body(conn, &store, user, uid, Durability::Strict)
+            .await
+            .unwrap();
+        assert_eq!(store.last_write_durability().as_deref(), Some("strict"));
         assert!(on_server.contains(&digest(&raw)));
     }
     let whole: HashSet<String> = stored_digests(&store, user).await.into_iter().collect();

@@ -4,7 +4,7 @@
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use crate::state::account::{AccountForm, FormAction, AUTH_CHOICES};
+use crate::state::account::{AccountForm, FormAction, AUTH_CHOICES, EVICTION_WARNING};
 use crate::state::explain::Problem;
 
 /// What the form shows and reports.
@@ -57,6 +57,13 @@ pub fn account_form(props: &Props) -> Html {
         Callback::from(move |e: Event| {
             let checked = e.target_unchecked_into::<HtmlInputElement>().checked();
             on_change.emit(FormAction::Remember(checked))
+        })
+    };
+    let accept_eviction = {
+        let on_change = props.on_change.clone();
+        Callback::from(move |e: Event| {
+            let checked = e.target_unchecked_into::<HtmlInputElement>().checked();
+            on_change.emit(FormAction::AcceptEviction(checked))
         })
     };
     let submit = {
@@ -155,6 +162,15 @@ pub fn account_form(props: &Props) -> Html {
                                 oninput={text(FormAction::Days)} /></label>
                     }
                 </div>
+                if form.needs_eviction_consent() {
+                    <p class="notice warning">{ EVICTION_WARNING }</p>
+                    <label class="check">
+                        <input type="checkbox" checked={form.eviction_accepted}
+                            onchange={accept_eviction} />
+                        { "I understand: this browser may clear stored mail, and mail deleted \
+                           from the server would then be lost" }
+                    </label>
+                }
                 <label>{ "Certificate fingerprint (SHA-256)" }
                     <input type="text" placeholder="optional: pins the server's certificate"
                         spellcheck="false" value={form.fingerprint.clone()}

@@ -17,8 +17,11 @@ pub struct Download {
     pub name: String,
     /// Size in bytes.
     pub size: usize,
-    /// Object URL (revoked when the message closes).
+    /// Object URL to save it, typed `application/octet-stream` (revoked when the message
+    /// closes).
     pub url: String,
+    /// Object URL of the picture, for an inert raster image shown through `<img>` only.
+    pub image: Option<String>,
 }
 
 /// The open message.
@@ -62,15 +65,16 @@ impl Opened {
             .filter(|a| !shown_inline(a))
             .filter_map(|a| {
                 let bytes = mime::attachment(&raw, a.part)?;
-                let url = download::object_url(&bytes, &a.content_type).ok()?;
+                let url = download::object_url(&bytes).ok()?;
                 Some(Download {
                     name: safe_file_name(&a.name, "attachment"),
                     size: a.size,
                     url,
+                    image: download::image_url(&bytes, &a.content_type),
                 })
             })
             .collect();
-        let eml_url = download::object_url(&raw, "message/rfc822").ok();
+        let eml_url = download::object_url(&raw).ok();
         Self {
             account,
             uid,
@@ -102,6 +106,9 @@ impl Drop for Opened {
     fn drop(&mut self) {
         for d in &self.downloads {
             download::revoke(&d.url);
+            if let Some(image) = &d.image {
+                download::revoke(image);
+            }
         }
         if let Some(url) = &self.eml_url {
             download::revoke(url);
@@ -197,6 +204,9 @@ pub fn view(opened: &Opened, actions: &Actions) -> Html {
                     <li>
                         <a href={a.url.clone()} download={a.name.clone()}>{ &a.name }</a>
                         <span class="size">{ format!(" {}", human_size(a.size as u64)) }</span>
+                        if let Some(src) = &a.image {
+                            <img class="attachment-preview" src={src.clone()} alt={a.name.clone()} />
+                        }
                     </li>
                 }) }
             </ul>

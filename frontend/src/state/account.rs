@@ -210,6 +210,11 @@ pub enum FormAction {
     Days(String),
     /// "Remember password on this device".
     Remember(bool),
+    /// The browser's answer to `navigator.storage.persist()`: whether it promised to keep
+    /// webpop's storage under pressure.
+    StoragePersistent(bool),
+    /// "I understand" for a deleting policy while storage is not persistent.
+    AcceptEviction(bool),
     /// Fill the whole form (the demo account) with these values.
     Fill(Box<AccountForm>),
 }
@@ -241,6 +246,11 @@ pub struct AccountForm {
     pub remember: bool,
     /// The certificate's expected name when it differs from the host (the demo's "localhost").
     pub server_name: Option<String>,
+    /// Whether the browser promised to keep this site's storage (see
+    /// [`FormAction::StoragePersistent`]); false until it said so.
+    pub storage_persistent: bool,
+    /// The person confirmed a deleting policy although storage is not persistent.
+    pub eviction_accepted: bool,
     user_edited: bool,
     host_edited: bool,
     port_edited: bool,
@@ -258,6 +268,12 @@ impl std::fmt::Debug for AccountForm {
             .finish_non_exhaustive()
     }
 }
+
+/// Why a deleting policy needs consent when storage is not persistent, in words.
+pub const EVICTION_WARNING: &str = "This browser has not promised to keep webpop's stored mail: \
+    it may clear it when the disk runs low or the site is not used for a while. Mail that is \
+    deleted from the server would then be gone for good. Tick \"I understand\" to go on, or leave \
+    mail on the server.";
 
 /// The usual POP3 server for an address: `pop.<domain>`.
 pub fn default_host(email: &str) -> String {
@@ -333,8 +349,21 @@ impl AccountForm {
             FormAction::Policy(policy) => self.policy = policy,
             FormAction::Days(days) => self.days = days,
             FormAction::Remember(remember) => self.remember = remember,
-            FormAction::Fill(form) => *self = *form,
+            FormAction::StoragePersistent(persistent) => self.storage_persistent = persistent,
+            FormAction::AcceptEviction(accepted) => self.eviction_accepted = accepted,
+            FormAction::Fill(form) => {
+                let persistent = self.storage_persistent;
+                *self = *form;
+                self.storage_persistent = persistent;
+            }
         }
+    }
+
+    /// Whether the chosen policy deletes mail from the server while the browser has not
+    /// promised to keep what webpop stores: then only the person's explicit "I understand"
+    /// lets the account be added ([`EVICTION_WARNING`]).
+    pub fn needs_eviction_consent(&self) -> bool {
+        self.policy != "keep" && !self.storage_persistent
     }
 
     /// The account and the password, or what is wrong, in words.
@@ -381,6 +410,9 @@ impl AccountForm {
             0
         };
         let policy = PolicyChoice::from_value(&self.policy, days).unwrap_or_default();
+        if self.needs_eviction_consent() && !self.eviction_accepted {
+            return Err(EVICTION_WARNING.into());
+        }
         let password = credentials.password;
         let account = Account {
             id: Account::id_for(user, host, port),
@@ -452,6 +484,42 @@ mod tests {
     }
 
     #[test]
+    fn a_deleting_policy_without_persistent_storage_needs_consent() {
+        // bug: navigator.storage.persist()'s answer was ignored; the browser could evict the
+        // only copy of mail a deleting policy had already removed from the server.
+        let base = [
+            FormAction::Email("ana@example.org".into()),
+            FormAction::Password("s3cret".into()),
+        ];
+        for policy in ["remove", "mirror", "days"] {
+            let mut form = typed(&base);
+            form.apply(FormAction::Policy(policy.into()));
+            assert!(form.needs_eviction_consent());
+            let refused = form.validate().unwrap_err();
+            assert!(refused.contains("gone for good"), "{refused}");
+            form.apply(FormAction::AcceptEviction(true));
+            assert!(form.validate().is_ok(), "{policy} with consent");
+
+            let mut persistent = typed(&base);
+            persistent.apply(FormAction::StoragePersistent(true));
+            persistent.apply(FormAction::Policy(policy.into()));
+            assert!(!persistent.needs_eviction_consent());
+            assert!(
+                persistent.validate().is_ok(),
+                "{policy}, persistent storage"
+            );
+        }
+        // Keeping mail on the server risks nothing.
+        let keep = typed(&base);
+        assert!(!keep.needs_eviction_consent());
+        assert!(keep.validate().is_ok());
+        // Filling the form (the demo) keeps what the browser said.
+        let mut form = typed(&[FormAction::StoragePersistent(true)]);
+        form.apply(FormAction::Fill(Box::new(AccountForm::new())));
+        assert!(form.storage_persistent);
+    }
+
+    #[test]
     fn mistakes_are_explained() {
         let empty = AccountForm::new();
         assert!(empty.validate().unwrap_err().contains("user name"));
@@ -473,6 +541,7 @@ mod tests {
         form.apply(FormAction::Days("0".into()));
         assert!(form.validate().unwrap_err().contains("days"));
         form.apply(FormAction::Days("14".into()));
+        form.apply(FormAction::AcceptEviction(true));
         assert_eq!(form.validate().unwrap().0.policy, PolicyChoice::Days(14));
         form.apply(FormAction::Host("bad host name!".into()));
         assert!(form.validate().unwrap_err().contains("server name"));

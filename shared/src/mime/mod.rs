@@ -303,5 +303,30 @@ pub fn attachment(raw: &[u8], part: u32) -> Option<Vec<u8>> {
     Some(part.contents().to_vec())
 }
 
+/// The raster image types a browser only ever decodes as a picture, never as a document that
+/// could run script (so not SVG, HTML or XML). An attachment of one of these may be shown
+/// through `<img>` with its own type; every other attachment, and every link to mail bytes,
+/// must be typed `application/octet-stream`, because an object URL belongs to the app's origin
+/// and a browser renders whatever type it is given there. `None` for anything else.
+pub fn inert_image_type(content_type: &str) -> Option<&'static str> {
+    const INERT: &[&str] = &[
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+        "image/bmp",
+    ];
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    INERT
+        .iter()
+        .find(|t| t.eq_ignore_ascii_case(essence))
+        .copied()
+}
+
+/// The type for every object URL of mail bytes that is not an inert picture: a browser saves
+/// it, and never renders it in the app's origin.
+pub const DOWNLOAD_TYPE: &str = "application/octet-stream";
+
 #[cfg(test)]
 mod tests;

@@ -201,3 +201,28 @@ fn garbage_is_an_error_or_a_best_effort_never_a_panic() {
     let d = display(&broken).unwrap();
     assert!(d.outline[0].content_type.starts_with("multipart/"));
 }
+
+#[test]
+fn an_html_or_svg_attachment_is_never_an_inert_image() {
+    // bug: attachments became object URLs of the sender's type, so an HTML or SVG attachment
+    // opened in a new tab ran its script in the app's origin.
+    for active in [
+        "text/html",
+        "image/svg+xml",
+        "application/xhtml+xml",
+        "text/xml",
+        "application/pdf",
+        "image/svg+xml; charset=utf-8",
+        "multipart/related",
+        "",
+        "image/png-but-not-really",
+        "image/x-icon",
+    ] {
+        assert_eq!(super::inert_image_type(active), None, "{active}");
+    }
+    assert_eq!(super::inert_image_type("IMAGE/PNG"), Some("image/png"));
+    assert_eq!(
+        super::inert_image_type("image/jpeg; name=a.jpg"),
+        Some("image/jpeg")
+    );
+}

@@ -16,7 +16,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::plan::{self, Fetch, FetchMode, Known, Listed, Plan, PlanError, PlanOptions};
+use super::plan::{
+    self, Fetch, FetchMode, Known, Listed, Plan, PlanError, PlanOptions, ServerPolicy,
+};
 use crate::pop3::{Command, ListEntry, Reply, ServerError, UidEntry};
 
 /// Knobs for one sync.
@@ -69,6 +71,10 @@ pub struct Batch {
     pub id: u64,
     /// The messages, newest first.
     pub messages: Vec<Fetched>,
+    /// The account's policy may delete these from the server once committed (now or in a
+    /// later sync): the store must make the commit durable before reporting it (IndexedDB
+    /// `durability: "strict"`), or a crash right after could lose the only copy.
+    pub durable: bool,
 }
 
 /// Counts for a progress bar. The host adds the rate from its own clock.
@@ -452,8 +458,11 @@ impl Engine {
             },
         );
         self.uncommitted_bytes = self.uncommitted_bytes.saturating_add(bytes);
-        self.events
-            .push_back(SyncEvent::Store(Batch { id, messages }));
+        self.events.push_back(SyncEvent::Store(Batch {
+            id,
+            messages,
+            durable: self.config.plan.policy != ServerPolicy::LeaveOnServer,
+        }));
     }
 
     fn fill_window(&mut self) {

@@ -451,3 +451,31 @@ fn cancel_stops_without_quit() {
     ));
     assert_eq!(server.messages.len(), 8);
 }
+
+#[test]
+fn a_batch_that_a_policy_may_delete_is_written_durably() {
+    // bug: commits used IndexedDB's relaxed durability; with "remove after download" DELE
+    // followed within milliseconds, so a crash could lose the only copy.
+    let durability = |policy| {
+        let mut server = Server::new(5);
+        let mut store = Store::default();
+        let events = sync(policy, &mut server, &mut store);
+        let flags: Vec<bool> = events
+            .iter()
+            .filter_map(|e| match e {
+                SyncEvent::Store(b) => Some(b.durable),
+                _ => None,
+            })
+            .collect();
+        assert!(!flags.is_empty());
+        flags
+    };
+    assert!(durability(ServerPolicy::LeaveOnServer).iter().all(|d| !d));
+    for policy in [
+        ServerPolicy::DeleteAfterDownload,
+        ServerPolicy::DeleteAfterDays(0),
+        ServerPolicy::DeleteWhenDeletedLocally,
+    ] {
+        assert!(durability(policy).iter().all(|d| *d), "{policy:?}");
+    }
+}

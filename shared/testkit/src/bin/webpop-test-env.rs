@@ -533,6 +533,35 @@ fn hostile_mailbox(text: &str, canary: &str) -> Result<(Vec<Vec<u8>>, Value)> {
             "canary_prefix": format!("/hd/{name}/"),
         }));
     }
+    for (i, (name, file, content_type, payload)) in HOSTILE_ATTACHMENTS.iter().enumerate() {
+        let token = format!("HA{:02}", i + 1);
+        let subject = format!("{token} hostile attachment {name}");
+        let payload = payload
+            .replace("HATOKEN", &token)
+            .replace("HANAME", name)
+            .replace("CANARY", canary);
+        let body = format!(
+            "<!DOCTYPE html><html><body><h1>{token}: hostile attachment</h1>\
+             <p>Open the attached {file}.</p></body></html>"
+        );
+        mail.push(hostile_attachment_message(
+            &subject,
+            mail.len(),
+            &body,
+            file,
+            content_type,
+            payload.as_bytes(),
+        ));
+        listed.push(json!({
+            "token": token,
+            "subject": subject,
+            "kind": "attachment",
+            "name": name,
+            "file": file,
+            "marker": format!("pwned-{name}"),
+            "canary_prefix": format!("/ha/{name}/"),
+        }));
+    }
     let info = json!({
         "user": HOSTILE_USER,
         "password": PASSWORD,
@@ -609,6 +638,101 @@ fn to_canary(v: &str, host: &str) -> String {
         i += c.len_utf8();
     }
     out
+}
+
+/// Attachments whose content would run script if a browser rendered it in the app's origin:
+/// (name, file name, declared type, content with `HATOKEN`, `HANAME` and `CANARY`). Each
+/// script leaves a marker (`pwned-HANAME`) in the origin's localStorage and IndexedDB and
+/// fetches from the canary under `/ha/HANAME/`.
+const HOSTILE_ATTACHMENTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "html",
+        "invoice.html",
+        "text/html",
+        r#"<!DOCTYPE html><html><body><h1>HATOKEN</h1><script>
+localStorage.setItem('pwned-HANAME', location.href);
+indexedDB.open('pwned-HANAME');
+fetch('CANARY/ha/HANAME/fetch', {mode: 'no-cors'});
+new Image().src = 'CANARY/ha/HANAME/img';
+</script><img src="CANARY/ha/HANAME/tag"></body></html>"#,
+    ),
+    (
+        "svg",
+        "picture.svg",
+        "image/svg+xml",
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><script>
+localStorage.setItem('pwned-HANAME', location.href);
+indexedDB.open('pwned-HANAME');
+fetch('CANARY/ha/HANAME/fetch', {mode: 'no-cors'});
+</script><image href="CANARY/ha/HANAME/tag" width="10" height="10"/><text y="50">HATOKEN</text></svg>"#,
+    ),
+    (
+        "xhtml",
+        "page.xhtml",
+        "application/xhtml+xml",
+        r#"<html xmlns="http://www.w3.org/1999/xhtml"><body><h1>HATOKEN</h1><script>
+localStorage.setItem('pwned-HANAME', location.href);
+indexedDB.open('pwned-HANAME');
+fetch('CANARY/ha/HANAME/fetch', {mode: 'no-cors'});
+</script></body></html>"#,
+    ),
+    (
+        "fake-png",
+        "photo.png",
+        "image/png",
+        r#"<!DOCTYPE html><html><body><h1>HATOKEN</h1><script>
+localStorage.setItem('pwned-HANAME', location.href);
+indexedDB.open('pwned-HANAME');
+fetch('CANARY/ha/HANAME/fetch', {mode: 'no-cors'});
+</script></body></html>"#,
+    ),
+];
+
+/// A `multipart/mixed` message of the hostile mailbox: an HTML body and one attachment of the
+/// given type (base64), the `n`th.
+fn hostile_attachment_message(
+    subject: &str,
+    n: usize,
+    html: &str,
+    file: &str,
+    content_type: &str,
+    payload: &[u8],
+) -> Vec<u8> {
+    let date = 1_769_904_000 + n as u64 * 3_600;
+    let boundary = format!("hostile-attachment-{n}");
+    let mut m = format!(
+        "From: Hostile Sender <hostile@example.test>\r\n\
+         To: Hostile Tester <hostile@localhost>\r\n\
+         Subject: {subject}\r\n\
+         Date: {}\r\n\
+         Message-ID: <hostile-{n}@fixtures.webpop.test>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
+         --{boundary}\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n",
+        rfc2822(date)
+    )
+    .into_bytes();
+    let mut base64_lines = |bytes: &[u8], m: &mut Vec<u8>| {
+        for line in base64(bytes).as_bytes().chunks(76) {
+            m.extend_from_slice(line);
+            m.extend_from_slice(b"\r\n");
+        }
+    };
+    base64_lines(html.as_bytes(), &mut m);
+    m.extend_from_slice(
+        format!(
+            "--{boundary}\r\n\
+             Content-Type: {content_type}; name=\"{file}\"\r\n\
+             Content-Disposition: attachment; filename=\"{file}\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    base64_lines(payload, &mut m);
+    m.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    m
 }
 
 /// A `text/html` message (base64, so that any byte of a vector survives) from the hostile
@@ -969,7 +1093,10 @@ mod tests {
         let corpus = "# c\n<b>1</b>\n<plaintext>\n<i>3</i>{TAB}\n\n<u>4</u>\n";
         let (mail, info) = hostile_mailbox(corpus, "http://127.0.0.1:9").unwrap();
         assert_eq!(info["vectors"], 4);
-        assert_eq!(mail.len(), 1 + HOSTILE_DOCUMENTS.len());
+        assert_eq!(
+            mail.len(),
+            1 + HOSTILE_DOCUMENTS.len() + HOSTILE_ATTACHMENTS.len()
+        );
         let first = &info["messages"][0];
         assert_eq!(
             first["vectors"],
@@ -987,6 +1114,21 @@ mod tests {
             assert_eq!(subject(raw), m["subject"].as_str().unwrap());
             let text = String::from_utf8_lossy(raw);
             assert!(!text.contains("CANARY") && !text.contains("HDTOKEN"));
+        }
+        // The attachment attacks carry their payload as an attachment of the declared type.
+        let first = 1 + HOSTILE_DOCUMENTS.len();
+        for (i, (name, file, content_type, _)) in HOSTILE_ATTACHMENTS.iter().enumerate() {
+            let raw = &mail[first + i];
+            let display = webpop_shared::mime::display(raw).unwrap();
+            let a = &display.attachments[0];
+            assert_eq!(
+                (a.name.as_str(), a.content_type.as_str()),
+                (*file, *content_type)
+            );
+            let payload = webpop_shared::mime::attachment(raw, a.part).unwrap();
+            let payload = String::from_utf8(payload).unwrap();
+            assert!(payload.contains(&format!("pwned-{name}")), "{payload}");
+            assert!(payload.contains("http://127.0.0.1:9/ha/") && !payload.contains("HATOKEN"));
         }
     }
 
