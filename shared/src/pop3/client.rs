@@ -722,7 +722,8 @@ impl Client {
                 Multi::Body(_) => self.options.max_reply_size.saturating_sub(*size),
                 _ => self.options.max_line_length,
             };
-            let line = match self.reader.next_line(limit) {
+            // RFC 1939 §3: the lines of a multi-line reply end in CRLF; a bare LF is content.
+            let line = match self.reader.next_crlf_line(limit) {
                 Ok(line) => line,
                 Err(NoLine::NeedMore) => return Ok(None),
                 Err(NoLine::TooLong(_)) => {
@@ -737,8 +738,8 @@ impl Client {
                     })
                 }
             };
-            // RFC 1939 §3: a line of just "." ends the reply; otherwise a leading "." is stuffing.
-            if trim_eol(line) == b"." {
+            // RFC 1939 §3: CRLF "." CRLF ends the reply; otherwise a leading "." is stuffing.
+            if line == b".\r\n" {
                 break;
             }
             let line = line.strip_prefix(b".").unwrap_or(line);
