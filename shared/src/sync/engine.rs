@@ -188,6 +188,7 @@ pub enum SyncEvent {
 /// What a sent command's reply means.
 #[derive(Debug)]
 enum Expect {
+    Stat,
     Uidl,
     List,
     Fetch(Fetch),
@@ -235,7 +236,10 @@ impl Engine {
             config,
             known,
             phase: Phase::Listing,
+            // STAT first: the POP3 client then holds UIDL and LIST to the count it gives, so a
+            // listing costs memory in proportion to the mailbox (`pop3::Options`).
             outbox: VecDeque::from([
+                (Command::Stat, Expect::Stat),
                 (Command::Uidl(None), Expect::Uidl),
                 (Command::List(None), Expect::List),
             ]),
@@ -303,6 +307,14 @@ impl Engine {
             return self.fail(SyncError::UnexpectedReply("no command"));
         };
         match (expect, reply) {
+            (Expect::Stat, Ok(Reply::Stat(_))) => {}
+            (Expect::Stat, Err(error)) => {
+                return self.fail(SyncError::Refused {
+                    command: "STAT",
+                    error,
+                })
+            }
+            (Expect::Stat, Ok(_)) => return self.fail(SyncError::UnexpectedReply("STAT")),
             (Expect::Uidl, Ok(Reply::Uids(uids))) => self.uids = Some(uids),
             // A bare -ERR is how a server without UIDL answers; one with a response code is a
             // server with UIDL that cannot serve it now.

@@ -66,6 +66,10 @@ impl Server {
                     .collect(),
             )),
             Command::Uidl(None) => Err(Self::err("unknown command")),
+            Command::Stat => Ok(Reply::Stat(crate::pop3::Stat {
+                count: self.messages.len() as u32,
+                size: self.messages.iter().map(|m| m.1.len() as u64).sum(),
+            })),
             Command::List(None) => Ok(Reply::Listing(
                 (1..=self.messages.len() as u32)
                     .map(|msg| ListEntry {
@@ -467,7 +471,7 @@ fn cancel_stops_without_quit() {
 
 /// Lists and answers the listing commands; returns the commands sent after it.
 fn listed(engine: &mut Engine, server: &mut Server) -> Vec<Command> {
-    for _ in 0..2 {
+    for _ in 0..3 {
         let command = engine.poll_command().expect("a listing command");
         engine.handle_reply(server.answer(command));
     }
