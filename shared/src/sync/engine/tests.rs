@@ -600,3 +600,40 @@ fn no_input_is_wanted_after_the_sync_ended() {
     engine.cancel();
     assert!(!engine.wants_input());
 }
+
+/// Security review: replies parsed after a mismatched one (here the rest of one pipelined read)
+/// must never reach a batch; batches handed over before it hold only earlier messages.
+#[test]
+fn nothing_read_after_a_reply_that_does_not_match_its_listing_is_committed() {
+    let mut server = Server::new(10);
+    let config = EngineConfig {
+        batch_messages: 2,
+        window_bytes: 1 << 30,
+        batch_bytes: 1 << 30,
+        ..config(ServerPolicy::DeleteAfterDownload)
+    };
+    let mut engine = Engine::new(config, HashMap::new());
+    let sent = listed(&mut engine, &mut server);
+    assert_eq!(sent.len(), 10, "{sent:?}");
+    let mut stored = Vec::new();
+    for (i, command) in sent.into_iter().enumerate() {
+        let mut reply = server.answer(command);
+        // The third reply of the read carries a forged tail.
+        if let (2, Ok(Reply::Message(raw))) = (i, &mut reply) {
+            raw.extend_from_slice(b"+OK\r\nforged\r\n");
+        }
+        engine.handle_reply(reply);
+        while let Some(event) = engine.poll_event() {
+            if let SyncEvent::Store(batch) = event {
+                stored.extend(batch.messages.into_iter().map(|m| m.uid));
+            }
+        }
+    }
+    // Newest first: uid-9 and uid-8 made a batch before uid-7 failed the sync.
+    assert_eq!(stored, ["uid-9", "uid-8"]);
+    assert!(engine.is_over());
+    assert!(
+        std::iter::from_fn(|| engine.poll_command()).all(|c| !matches!(c, Command::Dele(_))),
+        "a DELE after the failure"
+    );
+}
