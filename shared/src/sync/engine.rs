@@ -7,6 +7,8 @@
 //! - [`Engine::poll_event`] gives events. A [`SyncEvent::Store`] batch must be written in one
 //!   store transaction, message and UIDL state together; then call [`Engine::committed`] (or
 //!   [`Engine::store_failed`]).
+//! - [`Engine::wants_input`] says whether to read from the server now; while it says no, wait
+//!   for a commit instead (the server's bytes wait in the network, not in memory).
 //!
 //! Safety rules kept here: a fetched message gets `DELE` only after its batch is committed;
 //! `QUIT` (which makes deletions happen) comes only after every batch is committed and every
