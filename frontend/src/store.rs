@@ -33,6 +33,9 @@ const UIDS: &str = "uids";
 const MESSAGES: &str = "messages";
 const SUMMARIES: &str = "summaries";
 const ACCOUNTS: &str = "accounts";
+/// The `uids` state of a message deleted here whose body was never stored (older versions
+/// read it as headers-only, which they never delete from the server).
+const DELETED_HEADERS_ONLY: &str = "deleted-headers-only";
 
 /// Why the store failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -255,6 +258,7 @@ impl MailStore {
             let state = match string(&value, "state")?.as_str() {
                 "stored" => KnownState::Stored,
                 "deleted" => KnownState::DeletedLocally,
+                DELETED_HEADERS_ONLY => KnownState::DeletedLocallyHeadersOnly,
                 // Anything else (headers only, or a state this version does not know) is never
                 // deleted from the server.
                 _ => KnownState::HeadersOnly,
@@ -430,7 +434,14 @@ impl MailStore {
         let key: JsValue = Array::of2(&account.into(), &uid.into()).into();
         let uids = tx.store(UIDS)?;
         if let Some(value) = uids.get(key.clone()).await? {
-            set(&value, "state", &JsValue::from_str("deleted"))?;
+            // A message whose body was never stored must stay distinguishable: only "delete
+            // on server when deleted here" may remove it from the server.
+            let deleted = if string(&value, "state")? == "headers" {
+                DELETED_HEADERS_ONLY
+            } else {
+                "deleted"
+            };
+            set(&value, "state", &JsValue::from_str(deleted))?;
             uids.put(&value, None).await?;
         }
         tx.store(MESSAGES)?.delete(key.clone()).await?;

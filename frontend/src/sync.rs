@@ -153,8 +153,18 @@ pub async fn run(
                 break;
             }
         }
+        // Backpressure: while the engine holds a window of uncommitted mail, wait for a commit
+        // instead of reading (unless no commit is pending, which would wait for ever).
+        let read = engine.wants_input() || commits.is_empty();
         let woke = {
-            let network = select(Box::pin(conn.next_event()), Box::pin(cancel.cancelled()));
+            let next = async {
+                if read {
+                    conn.next_event().await
+                } else {
+                    std::future::pending().await
+                }
+            };
+            let network = select(Box::pin(next), Box::pin(cancel.cancelled()));
             let committed = async {
                 match commits.next().await {
                     Some(done) => done,

@@ -472,6 +472,40 @@ async fn large_messages_come_headers_first_and_their_body_on_demand() {
     }
     let whole: HashSet<String> = stored_digests(&store, user).await.into_iter().collect();
     assert_eq!(whole, on_server);
+
+    // bug: a headers-only message deleted here was recorded as plain "deleted", so "delete
+    // after N days" and "remove after download" DELEd it although its body was never stored.
+    let store = fresh_store("t-large-deleted").await;
+    sync_once(&store, user, Security::ImplicitTls, cfg)
+        .await
+        .unwrap();
+    let headers_only: Vec<String> = store
+        .states(user)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, state)| *state == webpop_shared::sync::KnownState::HeadersOnly)
+        .map(|(uid, _)| uid)
+        .collect();
+    store.mark_deleted(user, &headers_only[0]).await.unwrap();
+    let mut days = config(ServerPolicy::DeleteAfterDays(1), now() + 2 * DAY);
+    days.plan.large_message = cfg.plan.large_message;
+    let r = sync_once(&store, user, Security::ImplicitTls, days)
+        .await
+        .unwrap();
+    assert_eq!(r.deleted, on_server.len() - headers_only.len());
+    assert_eq!(
+        server_digests(user).await.len(),
+        headers_only.len(),
+        "every message whose body is not stored here stays on the server"
+    );
+    let mut mirror = config(ServerPolicy::DeleteWhenDeletedLocally, now());
+    mirror.plan.large_message = cfg.plan.large_message;
+    let r = sync_once(&store, user, Security::ImplicitTls, mirror)
+        .await
+        .unwrap();
+    assert_eq!(r.deleted, 1, "only 'delete when deleted here' removes it");
+    assert_eq!(server_digests(user).await.len(), headers_only.len() - 1);
 }
 
 #[wasm_bindgen_test]

@@ -12,6 +12,10 @@
 //! on (a `-ERR` to one `RETR` skips that message; a `-ERR` to `DELE` leaves it on the server) —
 //! and a stall must end in a timeout, not a hang.
 //!
+//! Replies that lie about a message (a bare-LF `.` line and a forged reply spliced into a
+//! message, a message longer than its listed size) and a hostile message that would end its own
+//! reply at a bare LF run the same way, pipelined and in lock-step.
+//!
 //! `cargo test -p webpop-shared --test fault_injection -- --nocapture` prints the matrix and
 //! the figures.
 
@@ -37,7 +41,7 @@ use webpop_shared::sync::{
 use webpop_shared::transport::{DriveError, Driver, Transport};
 use webpop_testkit::corpus;
 use webpop_testkit::faulty_pop3::{
-    Config, Fault, FaultKind, FaultyPop3, Phase, ReplyOffset, PASSWORD, USER,
+    bare_lf_split_message, Config, Fault, FaultKind, FaultyPop3, Phase, ReplyOffset, PASSWORD, USER,
 };
 use webpop_testkit::local_relay::LocalRelay;
 
@@ -206,6 +210,8 @@ enum Failure {
     Drive(DriveError<SocketError>),
     Sync(SyncError),
     TimedOut(Duration),
+    /// The engine wanted no input and had nothing to commit: an engine bug.
+    Stuck,
 }
 
 /// What the page would show (before `state::explain` puts it in words).
@@ -217,6 +223,7 @@ impl std::fmt::Display for Failure {
             Failure::Drive(e) => write!(f, "{e}"),
             Failure::Sync(e) => write!(f, "{e}"),
             Failure::TimedOut(bound) => write!(f, "no progress within {bound:?}"),
+            Failure::Stuck => f.write_str("the engine wanted no input with nothing to commit"),
         }
     }
 }
@@ -267,8 +274,9 @@ async fn sync(
                     _ => {}
                 }
             }
-            // With no reply due, only a commit can move the sync on.
-            if !moved && !engine.awaiting_replies() {
+            // With no reply due, or a full window of uncommitted mail, only a commit can move
+            // the sync on: the socket is not read meanwhile (backpressure).
+            if !moved && !engine.wants_input() {
                 if let Some(id) = store.commit_next() {
                     engine.committed(id);
                     moved = true;
@@ -277,6 +285,9 @@ async fn sync(
             if !moved {
                 break;
             }
+        }
+        if !engine.wants_input() {
+            return Err(Failure::Stuck);
         }
         match driver.next_event().await.map_err(Failure::Drive)? {
             Event::Reply { reply, .. } => engine.handle_reply(Ok(reply)),
@@ -331,6 +342,8 @@ enum Outcome {
     UidlRefused,
     /// `-ERR` to `QUIT`.
     QuitRefused,
+    /// A `RETR` reply not of the listed size.
+    SizeMismatch,
     /// Anything else: always a test failure.
     Other,
 }
@@ -349,6 +362,7 @@ impl Outcome {
             Outcome::LoginRefused => "login-err",
             Outcome::UidlRefused => "no-uidl",
             Outcome::QuitRefused => "quit-err",
+            Outcome::SizeMismatch => "size",
             Outcome::Other => "OTHER",
         }
     }
@@ -381,6 +395,7 @@ fn classify(result: &Result<Report, Failure>) -> Outcome {
         Err(Failure::Sync(SyncError::Refused {
             command: "QUIT", ..
         })) => Outcome::QuitRefused,
+        Err(Failure::Sync(SyncError::SizeMismatch { .. })) => Outcome::SizeMismatch,
         Err(_) => Outcome::Other,
     }
 }
@@ -389,6 +404,9 @@ fn classify(result: &Result<Report, Failure>) -> Outcome {
 fn expected(phase: Phase, kind: FaultKind) -> Outcome {
     let mid_reply = matches!(phase, Phase::Retr { at, .. } if at != ReplyOffset::Start);
     match (kind, phase) {
+        // The reply is read whole (a bare LF ends no line in it) and is not the listed size.
+        (FaultKind::BareLfSplit | FaultKind::SizeLie, Phase::Retr { .. }) => Outcome::SizeMismatch,
+        (FaultKind::BareLfSplit | FaultKind::SizeLie, _) => Outcome::Finished,
         (FaultKind::Stall, _) => Outcome::TimedOut,
         (FaultKind::Drop, _) => Outcome::ConnectionLost,
         // Part-way through a reply, garbage is a corrupted TLS record: only TLS can tell.
@@ -573,9 +591,22 @@ async fn run_combination(
     phase: Phase,
     kind: FaultKind,
 ) -> Run {
+    run_on(mail, scenario, order, phase, kind, true).await
+}
+
+/// [`run_combination`] against a server with or without `PIPELINING`.
+async fn run_on(
+    mail: Arc<Vec<Vec<u8>>>,
+    scenario: Scenario,
+    order: usize,
+    phase: Phase,
+    kind: FaultKind,
+    pipelining: bool,
+) -> Run {
     let server = FaultyPop3::start(Config {
         faults: vec![Fault::once(phase, kind)],
         stall_limit: Duration::from_secs(20),
+        pipelining,
         ..Config::new(mail.to_vec())
     })
     .await
@@ -907,4 +938,134 @@ async fn a_message_the_server_always_refuses_is_skipped_every_sync_and_never_del
     assert!(!store.mail.contains_key(&refused));
     assert_eq!(store.mail.len(), MESSAGES - 1);
     assert_eq!(server.stats().fired.len(), 3);
+}
+
+/// Security review: a server that passes bare LFs through let a message end its own reply at
+/// `\n.\n` and forge the reply to the next pipelined `RETR`, which was then stored under the
+/// next message's UIDL (and that message deleted). Here the server splices the split (and,
+/// separately, a line the listing does not count) into one `RETR` reply: the reply is read whole,
+/// does not match its listing, and the sync stops with that error; nothing forged or after it is
+/// stored, nothing is deleted before it is stored, and a clean rerun stores everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_split_at_a_bare_lf_or_longer_than_listed_is_never_stored_pipelined_or_in_lock_step(
+) {
+    let mail = Arc::new(corpus::generate(MESSAGES, SEED));
+    let mut problems = Vec::new();
+    let mut runs = 0;
+    for pipelining in [true, false] {
+        for kind in FaultKind::IN_RETR {
+            for scenario in [
+                Scenario::DeleteAfterDownload,
+                Scenario::DeleteAfterDownloadHalfStored,
+            ] {
+                for nth in [1, 4] {
+                    let phase = Phase::Retr {
+                        nth,
+                        at: ReplyOffset::Start,
+                    };
+                    let run = run_on(Arc::clone(&mail), scenario, 0, phase, kind, pipelining).await;
+                    runs += 1;
+                    let label =
+                        format!("{kind:?} at RETR #{nth}, {scenario:?}, pipelining {pipelining}");
+                    if run.outcome != Outcome::SizeMismatch
+                        || !run
+                            .message
+                            .contains("the server's reply does not match its listing")
+                    {
+                        problems.push(format!("{label}: ended {:?}: {}", run.outcome, run.message));
+                    }
+                    problems.extend(run.problems.iter().map(|p| format!("{label}: {p}")));
+                }
+            }
+        }
+    }
+    println!("{runs} syncs with a lying RETR reply, each followed by a clean rerun");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The attack itself, with nothing but the message: its body holds `\n.\n+OK` and a forged
+/// message, the server passes its bare LFs through unstuffed and lists its true size. A client
+/// that split lines at a bare LF stored the forgery under the next message's UIDL; now every
+/// message, the hostile one included, is stored exactly as the server holds it, pipelined and
+/// in lock-step, and "remove after download" deletes each only after it is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_that_ends_its_own_reply_at_a_bare_lf_is_stored_whole_and_forges_nothing() {
+    let mut mail = corpus::generate(MESSAGES, SEED);
+    // In the middle of the mailbox: the next message fetched (newest first) is an older one.
+    mail.insert(MESSAGES / 2, bare_lf_split_message());
+    for pipelining in [true, false] {
+        let server = FaultyPop3::start(Config {
+            pipelining,
+            bare_lf_passthrough: true,
+            ..Config::new(mail.clone())
+        })
+        .await
+        .unwrap();
+        let relay = LocalRelay::start("127.0.0.1:0".parse().unwrap(), &[server.addr().port()])
+            .await
+            .unwrap();
+        let mut store = Store::default();
+        let config = Scenario::DeleteAfterDownload.config();
+        let report = bounded_sync(&server, &relay, &mut store, config, HANG_BOUND)
+            .await
+            .unwrap_or_else(|e| panic!("pipelining {pipelining}: {e}"));
+        assert_eq!(report.stored, MESSAGES + 1, "pipelining {pipelining}");
+        let original: BTreeMap<String, Vec<u8>> = server.original().into_iter().collect();
+        let mut problems = Vec::new();
+        assert_eq!(
+            check_store(&store, &original, "after the sync", &mut problems),
+            MESSAGES + 1
+        );
+        assert!(problems.is_empty(), "pipelining {pipelining}: {problems:?}");
+        let hostile = webpop_testkit::faulty_pop3::uid(MESSAGES / 2);
+        for (uid, stored) in &store.mail {
+            let forged = stored.raw.windows(11).any(|w| w == b"forged body");
+            assert_eq!(forged, *uid == hostile, "{uid} holds the forged message");
+        }
+        let stats = server.stats();
+        assert_eq!(stats.deles.len(), MESSAGES + 1);
+        for dele in &stats.deles {
+            assert!(
+                store.mail[&dele.uid].committed <= dele.at,
+                "DELE {} before it was stored",
+                dele.uid
+            );
+        }
+        assert!(server.remaining().is_empty());
+    }
+}
+
+/// A server that lists every message at 0 octets: the engine asks for at most its count cap of
+/// messages at once (not all of them), and the first reply, not of its listed size, stops the
+/// sync; nothing is stored or deleted.
+#[tokio::test]
+async fn a_zero_octet_listing_gets_at_most_the_count_cap_of_retrs_and_stops_at_the_first_reply() {
+    const MANY: usize = 100;
+    let server = FaultyPop3::start(Config {
+        zero_octet_listing: true,
+        ..Config::new(corpus::generate(MANY, SEED))
+    })
+    .await
+    .unwrap();
+    let relay = LocalRelay::start("127.0.0.1:0".parse().unwrap(), &[server.addr().port()])
+        .await
+        .unwrap();
+    let mut store = Store::default();
+    let config = EngineConfig {
+        max_fetches_in_flight: 16,
+        ..Scenario::DeleteAfterDownload.config()
+    };
+    let result = bounded_sync(&server, &relay, &mut store, config, HANG_BOUND).await;
+    assert_eq!(classify(&result), Outcome::SizeMismatch, "{result:?}");
+    // Give the server a moment to read whatever was sent before the connection went.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = server.stats();
+    assert!(
+        stats.retrs >= 1 && stats.retrs <= 16,
+        "{} RETRs",
+        stats.retrs
+    );
+    assert!(store.mail.is_empty());
+    assert!(stats.deles.is_empty());
+    assert_eq!(server.remaining().len(), MANY);
 }

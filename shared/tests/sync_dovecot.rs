@@ -105,6 +105,11 @@ async fn sync(
             conn.abort();
             return events;
         }
+        // This store commits each batch at once, so the engine never holds a full window here.
+        assert!(
+            engine.wants_input(),
+            "the engine refused input with nothing to commit"
+        );
         replies += 1;
         match conn.next_event().await.unwrap() {
             Event::Reply { reply, .. } => engine.handle_reply(Ok(reply)),

@@ -21,6 +21,13 @@ pub struct Options {
     pub max_reply_size: usize,
     /// Most commands in flight when the server advertises PIPELINING. 1 means lock-step.
     pub max_in_flight: usize,
+    /// Most entries accepted in one `LIST` or `UIDL` reply. Each costs memory beyond its line
+    /// (up to about 100 bytes for a UIDL), so the byte limit alone would let a hostile listing of
+    /// tiny lines take many times [`Options::max_reply_size`]. Once the session has a `STAT`
+    /// reply, a listing is also held to the message count `STAT` gave (RFC 1939: both name the
+    /// same messages), so an honest server's listing costs memory in proportion to its
+    /// mailbox; send `STAT` first to get that tighter limit.
+    pub max_listing_entries: usize,
 }
 
 impl Default for Options {
@@ -29,6 +36,7 @@ impl Default for Options {
             max_line_length: 8 * 1024,
             max_reply_size: 64 * 1024 * 1024,
             max_in_flight: 64,
+            max_listing_entries: 200_000,
         }
     }
 }
@@ -42,6 +50,11 @@ impl Options {
     /// Sets [`Options::max_reply_size`].
     pub fn max_reply_size(mut self, bytes: usize) -> Self {
         self.max_reply_size = bytes;
+        self
+    }
+    /// Sets [`Options::max_listing_entries`].
+    pub fn max_listing_entries(mut self, entries: usize) -> Self {
+        self.max_listing_entries = entries;
         self
     }
     /// Sets [`Options::max_in_flight`] (at least 1).
@@ -246,13 +259,17 @@ struct Pending {
     op: Op,
 }
 
+/// Most lines accepted in a CAPA reply (RFC 2449 defines about a dozen capabilities).
+const MAX_CAPA_LINES: usize = 256;
+
 /// A multi-line reply being received.
 #[derive(Debug)]
 enum Multi {
     Body(Vec<u8>),
     Listing(Vec<ListEntry>),
     Uids(Vec<UidEntry>),
-    Capa(Capabilities),
+    /// The capabilities so far and the lines read.
+    Capa(Capabilities, usize),
 }
 
 /// A sans-I/O POP3 client.
@@ -273,6 +290,8 @@ pub struct Client {
     queue: VecDeque<(Handle, Queued)>,
     in_flight: VecDeque<Pending>,
     multi: Option<(Multi, usize)>,
+    /// The message count of the last `STAT` reply: no listing may name more.
+    stat_count: Option<u32>,
     next_handle: u64,
     greeting: Option<Greeting>,
     capabilities: Option<Capabilities>,
@@ -308,6 +327,7 @@ impl Client {
             queue: VecDeque::new(),
             in_flight: VecDeque::new(),
             multi: None,
+            stat_count: None,
             next_handle: 0,
             greeting: None,
             capabilities: None,
@@ -670,13 +690,14 @@ impl Client {
                 front.op = Op::Login("PASS");
                 return Ok(None);
             }
-            Op::Capa => return self.start_multi(Multi::Capa(Capabilities::default())),
+            Op::Capa => return self.start_multi(Multi::Capa(Capabilities::default(), 0)),
             Op::List => return self.start_multi(Multi::Listing(Vec::new())),
             Op::Uidl => return self.start_multi(Multi::Uids(Vec::new())),
             Op::Message(_) => return self.start_multi(Multi::Body(Vec::new())),
             Op::Stat => {
                 let (count, size) = two_numbers(text).ok_or_else(malformed)?;
                 let count = u32::try_from(count).map_err(|_| malformed())?;
+                self.stat_count = Some(count);
                 Reply::Stat(Stat { count, size })
             }
             Op::ListOne => Reply::ListEntry(list_entry(text).ok_or_else(malformed)?),
@@ -717,12 +738,20 @@ impl Client {
             return Ok(None);
         };
         let verb = self.in_flight.front().map_or("?", |p| p.op.verb());
+        let max_entries = self
+            .stat_count
+            .map_or(self.options.max_listing_entries, |n| {
+                self.options
+                    .max_listing_entries
+                    .min(usize::try_from(n).unwrap_or(usize::MAX))
+            });
         loop {
             let limit = match multi {
                 Multi::Body(_) => self.options.max_reply_size.saturating_sub(*size),
                 _ => self.options.max_line_length,
             };
-            let line = match self.reader.next_line(limit) {
+            // RFC 1939 §3: the lines of a multi-line reply end in CRLF; a bare LF is content.
+            let line = match self.reader.next_crlf_line(limit) {
                 Ok(line) => line,
                 Err(NoLine::NeedMore) => return Ok(None),
                 Err(NoLine::TooLong(_)) => {
@@ -737,8 +766,8 @@ impl Client {
                     })
                 }
             };
-            // RFC 1939 §3: a line of just "." ends the reply; otherwise a leading "." is stuffing.
-            if trim_eol(line) == b"." {
+            // RFC 1939 §3: CRLF "." CRLF ends the reply; otherwise a leading "." is stuffing.
+            if line == b".\r\n" {
                 break;
             }
             let line = line.strip_prefix(b".").unwrap_or(line);
@@ -753,15 +782,28 @@ impl Client {
                 verb,
                 line: preview(line),
             };
+            let too_many = |limit| Error::ListingTooLong { verb, limit };
             match multi {
                 Multi::Body(body) => body.extend_from_slice(line),
+                Multi::Listing(entries) if entries.len() >= max_entries => {
+                    return Err(too_many(max_entries))
+                }
+                Multi::Uids(entries) if entries.len() >= max_entries => {
+                    return Err(too_many(max_entries))
+                }
+                Multi::Capa(_, lines) if *lines >= MAX_CAPA_LINES => {
+                    return Err(too_many(MAX_CAPA_LINES))
+                }
                 Multi::Listing(entries) => {
                     entries.push(list_entry(trim_eol(line)).ok_or_else(malformed)?)
                 }
                 Multi::Uids(entries) => {
                     entries.push(uid_entry(trim_eol(line)).ok_or_else(malformed)?)
                 }
-                Multi::Capa(caps) => caps.add_line(&String::from_utf8_lossy(trim_eol(line))),
+                Multi::Capa(caps, lines) => {
+                    *lines += 1;
+                    caps.add_line(&String::from_utf8_lossy(trim_eol(line)))
+                }
             }
         }
         let Some((multi, _)) = self.multi.take() else {
@@ -774,7 +816,7 @@ impl Client {
             Multi::Body(body) => Reply::Message(body),
             Multi::Listing(entries) => Reply::Listing(entries),
             Multi::Uids(entries) => Reply::Uids(entries),
-            Multi::Capa(caps) => {
+            Multi::Capa(caps, _) => {
                 self.capabilities = Some(caps.clone());
                 Reply::Capabilities(caps)
             }

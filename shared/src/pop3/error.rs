@@ -47,6 +47,16 @@ pub enum Error {
         /// The configured limit.
         limit: usize,
     },
+    /// A `LIST` or `UIDL` reply named more messages than
+    /// [`Options::max_listing_entries`](super::Options) or the session's `STAT` count allow, or a
+    /// `CAPA` reply had too many lines.
+    #[error("the server's {verb} reply has more than {limit} lines, more than it may")]
+    ListingTooLong {
+        /// The command it answered.
+        verb: &'static str,
+        /// The limit that applied.
+        limit: usize,
+    },
     /// Bytes followed the `+OK` to STLS before TLS started: a response-injection attack or a
     /// broken server (CVE-2011-0411 class). The session must not continue.
     #[error(

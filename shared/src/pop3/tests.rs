@@ -421,3 +421,140 @@ fn nothing_is_sent_after_a_protocol_violation() {
     assert!(matches!(c.poll_event(), Err(Error::NotAReply { .. })));
     assert_eq!(c.poll_transmit(), None);
 }
+
+/// Security review: a server that passes bare LFs through let a message body end its own reply
+/// with `\n.\n`, and what followed (`+OK` and a forged message) became the reply to the next
+/// pipelined RETR.
+#[test]
+fn a_bare_lf_dot_line_does_not_end_a_retr() {
+    let hostile: &[u8] =
+        b"Subject: hi\r\n\r\ntext\n.\n+OK\nFrom: bank\n\nforged\n.\nmore\r\n..\n.\r\n";
+    let mut server = b"+OK\r\n".to_vec();
+    server.extend_from_slice(hostile);
+    server.extend_from_slice(b".\r\n+OK\r\nSubject: real\r\n\r\nreal\r\n.\r\n");
+    for byte_by_byte in [false, true] {
+        let mut c = with_pipelining(8);
+        c.send(Command::Retr(1)).unwrap();
+        c.send(Command::Retr(2)).unwrap();
+        c.poll_transmit();
+        let mut got = Vec::new();
+        if byte_by_byte {
+            for b in &server {
+                c.handle_input(std::slice::from_ref(b));
+                got.extend(events(&mut c));
+            }
+        } else {
+            c.handle_input(&server);
+            got = events(&mut c);
+        }
+        let bodies: Vec<Vec<u8>> = got
+            .into_iter()
+            .map(|e| match e {
+                Event::Reply {
+                    reply: Reply::Message(m),
+                    ..
+                } => m,
+                other => panic!("expected a message, got {other:?}"),
+            })
+            .collect();
+        // The CRLF-started line "..\n.\r\n" is dot-stuffed content, not a terminator.
+        let mut first =
+            b"Subject: hi\r\n\r\ntext\n.\n+OK\nFrom: bank\n\nforged\n.\nmore\r\n".to_vec();
+        first.extend_from_slice(b".\n.\r\n");
+        assert_eq!(
+            bodies,
+            [first, b"Subject: real\r\n\r\nreal\r\n".to_vec()],
+            "byte by byte: {byte_by_byte}"
+        );
+    }
+}
+
+#[test]
+fn a_multi_line_reply_ends_only_at_crlf_dot_crlf() {
+    let mut c = ready(Options::default());
+    // A bare LF before the dot, or after it, is content.
+    let m = retr(&mut c, &[b"+OK\r\na\n.\r\nb\r\n.\nc\r\n.\r\n"]);
+    assert_eq!(m, b"a\n.\r\nb\r\n\nc\r\n");
+    // Status lines stay tolerant of a bare LF.
+    let m = retr(&mut c, &[b"+OK\nx\r\n.\r\n"]);
+    assert_eq!(m, b"x\r\n");
+}
+
+/// Security review: a listing of tiny lines costs far more memory as entries than as bytes, so
+/// a hostile server could make a LIST or UIDL reply within the byte limit take hundreds of MB.
+#[test]
+fn a_listing_longer_than_the_stat_count_or_the_entry_limit_is_refused() {
+    let mut c = ready(Options::default().max_listing_entries(1000));
+    c.send(Command::Stat).unwrap();
+    c.send(Command::Uidl(None)).unwrap();
+    c.poll_transmit();
+    c.handle_input(b"+OK 2 300\r\n");
+    assert!(matches!(
+        c.poll_event(),
+        Ok(Some(Event::Reply {
+            reply: Reply::Stat(_),
+            ..
+        }))
+    ));
+    c.poll_transmit();
+    c.handle_input(b"+OK\r\n1 a\r\n2 b\r\n3 c\r\n.\r\n");
+    assert_eq!(
+        c.poll_event(),
+        Err(Error::ListingTooLong {
+            verb: "UIDL",
+            limit: 2
+        })
+    );
+
+    // Without STAT, the Options limit.
+    let mut c = ready(Options::default().max_listing_entries(3));
+    c.send(Command::List(None)).unwrap();
+    c.poll_transmit();
+    let mut server = b"+OK\r\n".to_vec();
+    for i in 1..=100 {
+        server.extend_from_slice(format!("{i} 1\r\n").as_bytes());
+    }
+    c.handle_input(&server);
+    let e = c.poll_event().unwrap_err();
+    assert_eq!(
+        e,
+        Error::ListingTooLong {
+            verb: "LIST",
+            limit: 3
+        }
+    );
+    assert!(e.to_string().contains("more than 3 lines"));
+
+    // Exactly the STAT count is fine.
+    let mut c = ready(Options::default());
+    c.send(Command::Stat).unwrap();
+    c.poll_transmit();
+    c.handle_input(b"+OK 2 300\r\n");
+    assert!(c.poll_event().unwrap().is_some());
+    c.send(Command::List(None)).unwrap();
+    c.poll_transmit();
+    c.handle_input(b"+OK\r\n1 100\r\n2 200\r\n.\r\n");
+    assert!(matches!(
+        c.poll_event(),
+        Ok(Some(Event::Reply {
+            reply: Reply::Listing(l),
+            ..
+        })) if l.len() == 2
+    ));
+}
+
+#[test]
+fn a_capa_reply_of_endless_lines_is_refused() {
+    let mut c = ready(Options::default());
+    c.send(Command::Capa).unwrap();
+    c.poll_transmit();
+    let mut server = b"+OK\r\n".to_vec();
+    for i in 0..1000 {
+        server.extend_from_slice(format!("X-CAP-{i}\r\n").as_bytes());
+    }
+    c.handle_input(&server);
+    assert!(matches!(
+        c.poll_event(),
+        Err(Error::ListingTooLong { verb: "CAPA", .. })
+    ));
+}

@@ -7,12 +7,23 @@
 //! - [`Engine::poll_event`] gives events. A [`SyncEvent::Store`] batch must be written in one
 //!   store transaction, message and UIDL state together; then call [`Engine::committed`] (or
 //!   [`Engine::store_failed`]).
+//! - [`Engine::wants_input`] says whether to read from the server now; while it says no, wait
+//!   for a commit instead (the server's bytes wait in the network, not in memory).
 //!
 //! Safety rules kept here: a fetched message gets `DELE` only after its batch is committed;
 //! `QUIT` (which makes deletions happen) comes only after every batch is committed and every
 //! `DELE` answered. If the host drops the connection at any point before that, the server
 //! deletes nothing. Memory is bounded: fetching pauses while more than
-//! [`EngineConfig::window_bytes`] are requested, buffered or waiting to be committed.
+//! [`EngineConfig::window_bytes`] are requested, buffered or waiting to be committed, or
+//! [`EngineConfig::max_fetches_in_flight`] fetches are unanswered (a server listing every message
+//! at 0 octets would otherwise get every `RETR` at once); and the host stops reading the
+//! connection while [`Engine::wants_input`] says no, that is while more than the window is
+//! received and not yet committed.
+//!
+//! The server's listing is checked against what it sends: a `RETR` reply whose size differs from
+//! the size `LIST` gave stops the sync ([`SyncError::SizeMismatch`]). That message is not stored,
+//! nothing received after it is, and nothing more is deleted. A reply whose size does not match
+//! is what a split or forged reply looks like, whatever the framing bug that caused it.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -27,7 +38,10 @@ pub struct EngineConfig {
     /// Policy, large-message threshold and whether the server has `TOP`.
     pub plan: PlanOptions,
     /// Most bytes requested, held or uncommitted at once (at least one message always goes).
+    /// Each message counts at the larger of its listed and its received size.
     pub window_bytes: u64,
+    /// Most `RETR`/`TOP` commands unanswered at once, whatever their listed sizes (at least 1).
+    pub max_fetches_in_flight: usize,
     /// A batch is handed to the store once it holds this many messages...
     pub batch_messages: usize,
     /// ...or this many bytes.
@@ -41,6 +55,7 @@ impl Default for EngineConfig {
         Self {
             plan: PlanOptions::default(),
             window_bytes: 8 * 1024 * 1024,
+            max_fetches_in_flight: 32,
             batch_messages: 100,
             batch_bytes: 4 * 1024 * 1024,
             now: 0,
@@ -120,6 +135,21 @@ pub enum SyncError {
     /// The sync was cancelled.
     #[error("the sync was cancelled")]
     Cancelled,
+    /// A message's `RETR` reply was not the size `LIST` gave for it: the reply was cut short,
+    /// or it ran into (or was) another reply. The message is not stored, nothing received after
+    /// it is, and nothing more is deleted.
+    #[error(
+        "the server's reply does not match its listing: message {uid} was listed at {listed} \
+         bytes, but {received} bytes arrived"
+    )]
+    SizeMismatch {
+        /// The message's UIDL.
+        uid: String,
+        /// The size `LIST` gave.
+        listed: u64,
+        /// The size of the reply's message.
+        received: u64,
+    },
     /// The server refused a command the sync cannot do without; its response code (e.g.
     /// `[IN-USE]`, `[SYS/TEMP]`) says whether a retry may help.
     #[error("the server refused {command}: {}", .error.text)]
@@ -166,6 +196,7 @@ pub enum SyncEvent {
 /// What a sent command's reply means.
 #[derive(Debug)]
 enum Expect {
+    Stat,
     Uidl,
     List,
     Fetch(Fetch),
@@ -213,7 +244,10 @@ impl Engine {
             config,
             known,
             phase: Phase::Listing,
+            // STAT first: the POP3 client then holds UIDL and LIST to the count it gives, so a
+            // listing costs memory in proportion to the mailbox (`pop3::Options`).
             outbox: VecDeque::from([
+                (Command::Stat, Expect::Stat),
                 (Command::Uidl(None), Expect::Uidl),
                 (Command::List(None), Expect::List),
             ]),
@@ -248,9 +282,23 @@ impl Engine {
         self.events.pop_front()
     }
 
-    /// Whether replies are outstanding (so the host should read from the server).
+    /// Whether replies are outstanding.
     pub fn awaiting_replies(&self) -> bool {
         !self.expect.is_empty()
+    }
+
+    /// Whether the host should read from the server now. Ask before every read: `false` while
+    /// no reply is due, after the sync ended, and while more than [`EngineConfig::window_bytes`]
+    /// are received and not yet committed (backpressure: the server's bytes wait in the network
+    /// instead of in memory). Committing a batch ([`Engine::committed`]) makes it `true` again.
+    pub fn wants_input(&self) -> bool {
+        self.phase != Phase::Over && self.awaiting_replies() && !self.over_window()
+    }
+
+    /// Whether the received, uncommitted bytes fill the window while a commit can free some.
+    fn over_window(&self) -> bool {
+        let held = self.pending_bytes.saturating_add(self.uncommitted_bytes);
+        held >= self.config.window_bytes && !self.uncommitted.is_empty()
     }
 
     /// Whether the sync has finished or failed.
@@ -267,6 +315,14 @@ impl Engine {
             return self.fail(SyncError::UnexpectedReply("no command"));
         };
         match (expect, reply) {
+            (Expect::Stat, Ok(Reply::Stat(_))) => {}
+            (Expect::Stat, Err(error)) => {
+                return self.fail(SyncError::Refused {
+                    command: "STAT",
+                    error,
+                })
+            }
+            (Expect::Stat, Ok(_)) => return self.fail(SyncError::UnexpectedReply("STAT")),
             (Expect::Uidl, Ok(Reply::Uids(uids))) => self.uids = Some(uids),
             // A bare -ERR is how a server without UIDL answers; one with a response code is a
             // server with UIDL that cannot serve it now.
@@ -279,7 +335,11 @@ impl Engine {
             (Expect::Uidl, Err(_)) => return self.fail(PlanError::NoUidl.into()),
             (Expect::List, Ok(Reply::Listing(sizes))) => self.start(&sizes),
             (Expect::List, Err(e)) => return self.fail(SyncError::Listing(e.text)),
-            (Expect::Fetch(fetch), Ok(Reply::Message(raw))) => self.fetched(fetch, raw),
+            (Expect::Fetch(fetch), Ok(Reply::Message(raw))) => {
+                if let Err(error) = self.fetched(fetch, raw) {
+                    return self.fail(error);
+                }
+            }
             (Expect::Fetch(fetch), Err(error)) => {
                 self.fetches_in_flight -= 1;
                 self.requested_bytes = self.requested_bytes.saturating_sub(estimate(&fetch));
@@ -348,6 +408,9 @@ impl Engine {
         }
         self.phase = Phase::Over;
         self.outbox.clear();
+        // Received and not handed to the store: never stored, whatever arrives later.
+        self.pending.clear();
+        self.pending_bytes = 0;
         self.events.push_back(SyncEvent::Failed(error));
     }
 
@@ -392,15 +455,26 @@ impl Engine {
         self.outbox.push_back((Command::Dele(msg), Expect::Dele));
     }
 
-    fn fetched(&mut self, fetch: Fetch, raw: Vec<u8>) {
+    /// Takes a fetched message into the next batch, unless its size gives the listing the lie.
+    fn fetched(&mut self, fetch: Fetch, raw: Vec<u8>) -> Result<(), SyncError> {
         self.fetches_in_flight -= 1;
-        self.requested_bytes = self.requested_bytes.saturating_sub(estimate(&fetch));
+        let estimated = estimate(&fetch);
+        self.requested_bytes = self.requested_bytes.saturating_sub(estimated);
         let size = raw.len() as u64;
+        // TOP replies are headers only: nothing to compare them with.
+        if fetch.mode == FetchMode::Whole && size != fetch.message.size {
+            return Err(SyncError::SizeMismatch {
+                uid: fetch.message.uid,
+                listed: fetch.message.size,
+                received: size,
+            });
+        }
         self.progress.bytes_done = self.progress.bytes_done.saturating_add(size);
         if fetch.mode == FetchMode::HeadersOnly {
             self.progress.bytes_total = self.progress.bytes_total.saturating_add(size);
         }
-        self.pending_bytes = self.pending_bytes.saturating_add(size);
+        // Whatever the listing said, the bytes held are at least the bytes received.
+        self.pending_bytes = self.pending_bytes.saturating_add(size.max(estimated));
         self.pending.push(Fetched {
             uid: fetch.message.uid,
             size: fetch.message.size,
@@ -408,6 +482,7 @@ impl Engine {
             raw,
         });
         self.events.push_back(SyncEvent::Progress(self.progress));
+        Ok(())
     }
 
     /// Hands over a full (or final) batch, requests more, and quits when everything is done.
@@ -417,8 +492,12 @@ impl Engine {
         }
         let all_requested = self.next_fetch == self.plan.fetch.len();
         let last = all_requested && self.fetches_in_flight == 0;
+        // A full window is handed over too: only a commit can make room in it.
+        let window_full =
+            self.pending_bytes.saturating_add(self.uncommitted_bytes) >= self.config.window_bytes;
         if !self.pending.is_empty()
             && (last
+                || window_full
                 || self.pending.len() >= self.config.batch_messages
                 || self.pending_bytes >= self.config.batch_bytes)
         {
@@ -474,6 +553,10 @@ impl Engine {
                 .saturating_add(self.uncommitted_bytes);
             let nothing_moving = self.fetches_in_flight == 0 && self.uncommitted.is_empty();
             if held >= self.config.window_bytes && !nothing_moving {
+                break;
+            }
+            // Listed sizes may be lies (0 octets each): the count is capped too.
+            if self.fetches_in_flight >= self.config.max_fetches_in_flight.max(1) {
                 break;
             }
             let fetch = self.plan.fetch[self.next_fetch].clone();

@@ -30,13 +30,19 @@ pub enum ServerPolicy {
 
 /// What the store holds for one UIDL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum KnownState {
     /// The whole message is stored.
     Stored,
     /// Only the headers are stored (a large message); the body is fetched on demand.
     HeadersOnly,
-    /// The user deleted the message in webpop.
+    /// The user deleted the message in webpop after its whole body was stored.
     DeletedLocally,
+    /// The user deleted the message in webpop while only its headers were stored: its body
+    /// was never kept, so only [`ServerPolicy::DeleteWhenDeletedLocally`] (the user asked for
+    /// this deletion) may remove it from the server; the policies that delete mail because it
+    /// is safely stored here must not.
+    DeletedLocallyHeadersOnly,
 }
 
 /// The store's record of one UIDL.
@@ -209,10 +215,13 @@ pub fn plan(
 }
 
 /// Whether `policy` deletes a message the store already has a record of. A message whose body
-/// is not stored (headers only) is never deleted.
+/// is not stored (headers only) is never deleted, unless the user deleted it here and the policy
+/// is to mirror that.
 fn deletes(policy: ServerPolicy, record: &Known, now: u64) -> bool {
     match (policy, record.state) {
         (_, KnownState::HeadersOnly) | (ServerPolicy::LeaveOnServer, _) => false,
+        (ServerPolicy::DeleteWhenDeletedLocally, KnownState::DeletedLocallyHeadersOnly) => true,
+        (_, KnownState::DeletedLocallyHeadersOnly) => false,
         (ServerPolicy::DeleteAfterDays(days), _) => {
             now.saturating_sub(record.first_seen) >= u64::from(days) * DAY
         }

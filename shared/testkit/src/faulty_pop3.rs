@@ -15,6 +15,12 @@
 //! every `DELE` with the time it arrived, and every message removed at `QUIT` — so a test can
 //! check that nothing was deleted before the client had stored it.
 //!
+//! Some faults are the server's whole manner rather than one event, and are set in [`Config`]:
+//! no `PIPELINING` in CAPA (the client then works in lock-step), every message listed at 0
+//! octets ([`Config::zero_octet_listing`]), and bare LFs passed through unstuffed
+//! ([`Config::bare_lf_passthrough`], with [`bare_lf_split_message`] as the mailbox's hostile
+//! message).
+//!
 //! ```no_run
 //! # async fn f() -> std::io::Result<()> {
 //! use webpop_testkit::corpus;
@@ -63,6 +69,13 @@ const IDLE: Duration = Duration::from_secs(60);
 const GARBAGE_LINE: &[u8] = b"\x00\x1b[7m\xff\xfe garbage where a POP3 reply was due \x80\r\n";
 /// The `-ERR` line [`FaultKind::Err`] sends.
 const ERR_LINE: &[u8] = b"-ERR injected fault\r\n";
+/// What [`FaultKind::BareLfSplit`] adds to a message's last line: a bare-LF `.` line, then a
+/// forged `+OK` and a forged message, all with bare LFs. A client that ends lines at a bare LF
+/// ends the reply at the `.` and takes the rest as the reply to its next `RETR`.
+pub const FORGED_AFTER_BARE_LF: &[u8] = b"\n.\n+OK forged\nFrom: bank@example.invalid\n\
+Subject: please confirm your password\n\nforged body";
+/// The line [`FaultKind::SizeLie`] adds to a message.
+const SIZE_LIE_LINE: &[u8] = b"X-Size-Lie: this line is not counted in the listed size\r\n";
 
 /// Where in the protocol a fault fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -155,6 +168,14 @@ pub enum FaultKind {
     /// A line of [`Config::long_line`] octets: where a status line is due, `+OK xxx…` in its
     /// place; part-way through a reply, inserted there, followed by the rest of the reply.
     LongLine,
+    /// In a `RETR` reply (the offset is ignored): the message's last line carries
+    /// [`FORGED_AFTER_BARE_LF`] (a bare-LF `.` line and a forged reply), not dot-stuffed, as a
+    /// server that passes bare LFs through sends it, and not counted in `LIST`. Elsewhere the
+    /// reply goes out unchanged.
+    BareLfSplit,
+    /// In a `RETR` reply (the offset is ignored): a well-framed message one line longer than
+    /// the size `LIST` gave. Elsewhere the reply goes out unchanged.
+    SizeLie,
 }
 
 impl FaultKind {
@@ -166,6 +187,9 @@ impl FaultKind {
         FaultKind::Err,
         FaultKind::LongLine,
     ];
+
+    /// The kinds that lie about a message in its `RETR` reply (see [`FaultKind::BareLfSplit`]).
+    pub const IN_RETR: [FaultKind; 2] = [FaultKind::BareLfSplit, FaultKind::SizeLie];
 }
 
 /// A fault to inject.
@@ -202,6 +226,16 @@ pub struct Config {
     pub stall_limit: Duration,
     /// Octets in a [`FaultKind::LongLine`] line.
     pub long_line: usize,
+    /// Whether CAPA advertises `PIPELINING` (without it the client sends one command at a time).
+    pub pipelining: bool,
+    /// A fault of the whole listing: `LIST` (and `STAT`) give every message as 0 octets, while
+    /// `RETR` sends it whole. A client trusting the sizes would request every message at once
+    /// and count none of them against its storage space. For the browser's memory test.
+    pub zero_octet_listing: bool,
+    /// Dot-stuff only lines that follow a CRLF: a bare LF passes through as content, as in
+    /// servers that pass 8-bit bodies through unchanged. A `.` after a bare LF then goes out
+    /// unstuffed (see [`bare_lf_split_message`]).
+    pub bare_lf_passthrough: bool,
 }
 
 impl Config {
@@ -212,8 +246,40 @@ impl Config {
             faults: Vec::new(),
             stall_limit: Duration::from_secs(60),
             long_line: 1536 * 1024,
+            pipelining: true,
+            zero_octet_listing: false,
+            bare_lf_passthrough: false,
         }
     }
+}
+
+/// A message whose body ends its own `RETR` reply for a client that splits lines at a bare LF,
+/// when the server passes bare LFs through ([`Config::bare_lf_passthrough`]): its last line
+/// holds [`FORGED_AFTER_BARE_LF`]. Its listed size counts every byte, so a size check alone does
+/// not catch the split; only CRLF framing does.
+pub fn bare_lf_split_message() -> Vec<u8> {
+    let mut m =
+        b"From: attacker@example.invalid\r\nSubject: an ordinary message\r\n\r\nhello".to_vec();
+    m.extend_from_slice(FORGED_AFTER_BARE_LF);
+    m.extend_from_slice(b"\r\n");
+    m
+}
+
+/// Dot-stuffs `body` as a server that sees lines only at CRLF: a `.` after a bare LF is not
+/// stuffed. Ends in CRLF, then the terminating `.` line.
+fn dot_stuff_crlf_lines(out: &mut Vec<u8>, body: &[u8]) {
+    let mut at_line_start = true;
+    for (i, &b) in body.iter().enumerate() {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n' && i > 0 && body[i - 1] == b'\r';
+    }
+    if !body.is_empty() && !body.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
 }
 
 /// The UIDL of message `index` (0-based) of [`Config::messages`].
@@ -263,6 +329,8 @@ pub struct Stats {
     pub fired: Vec<Fired>,
     /// Every `DELE` read, in order.
     pub deles: Vec<DeleSeen>,
+    /// `RETR` commands read (for any message, answered or not).
+    pub retrs: usize,
     /// Logged-in sessions ended by `QUIT` with their deletions applied.
     pub updates: usize,
     /// Messages removed at `QUIT`, in order.
@@ -286,6 +354,9 @@ struct Shared {
     state: Mutex<State>,
     stall_limit: Duration,
     long_line: usize,
+    pipelining: bool,
+    zero_octet_listing: bool,
+    bare_lf_passthrough: bool,
 }
 
 impl Shared {
@@ -385,6 +456,9 @@ impl FaultyPop3 {
             }),
             stall_limit: config.stall_limit,
             long_line: config.long_line,
+            pipelining: config.pipelining,
+            zero_octet_listing: config.zero_octet_listing,
+            bare_lf_passthrough: config.bare_lf_passthrough,
         });
         let task = tokio::spawn(accept(listener, acceptor, Arc::clone(&shared)));
         Ok(Self {
@@ -482,6 +556,29 @@ async fn accept(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared
     }
 }
 
+/// `reply` as [`FaultKind::BareLfSplit`] or [`FaultKind::SizeLie`] changes a multi-line reply
+/// (one ending in CRLF `.` CRLF); any other reply unchanged.
+fn lie(kind: FaultKind, reply: &[u8]) -> Vec<u8> {
+    let mut out = reply.to_vec();
+    if !out.ends_with(b"\r\n.\r\n") {
+        return out;
+    }
+    match kind {
+        // Into the last line, before its CRLF.
+        FaultKind::BareLfSplit => {
+            let at = out.len() - 5;
+            out.splice(at..at, FORGED_AFTER_BARE_LF.iter().copied());
+        }
+        // A line more, before the terminating `.` line.
+        FaultKind::SizeLie => {
+            let at = out.len() - 3;
+            out.splice(at..at, SIZE_LIE_LINE.iter().copied());
+        }
+        _ => {}
+    }
+    out
+}
+
 /// What to do after a fault.
 #[derive(Debug, PartialEq, Eq)]
 enum Then {
@@ -527,7 +624,18 @@ impl Session<'_> {
             let args: Vec<&str> = words.collect();
             let then = match (verb.as_str(), self.maildrop.is_some()) {
                 ("CAPA", _) => {
-                    self.write(b"+OK capabilities follow\r\nTOP\r\nUIDL\r\nUSER\r\nPIPELINING\r\nRESP-CODES\r\nIMPLEMENTATION webpop-faulty-pop3\r\n.\r\n").await?;
+                    let pipelining: &[u8] = if self.shared.pipelining {
+                        b"PIPELINING\r\n"
+                    } else {
+                        b""
+                    };
+                    let capa = [
+                        b"+OK capabilities follow\r\nTOP\r\nUIDL\r\nUSER\r\n".as_slice(),
+                        pipelining,
+                        b"RESP-CODES\r\nIMPLEMENTATION webpop-faulty-pop3\r\n.\r\n",
+                    ]
+                    .concat();
+                    self.write(&capa).await?;
                     Then::Continue
                 }
                 ("NOOP", _) => self.reply(None, b"+OK\r\n").await?,
@@ -577,15 +685,17 @@ impl Session<'_> {
         let all: Vec<(usize, Message)> = (1..=self.marked.len())
             .filter_map(|n| live(self, Some(n)))
             .collect();
+        let zero = self.shared.zero_octet_listing;
+        let listed_size = |m: &Message| if zero { 0 } else { m.1.len() };
         match verb {
             "STAT" => {
-                let size: usize = all.iter().map(|(_, m)| m.1.len()).sum();
+                let size: usize = all.iter().map(|(_, m)| listed_size(m)).sum();
                 let line = format!("+OK {} {size}\r\n", all.len());
                 self.reply(None, line.as_bytes()).await
             }
             "LIST" | "UIDL" => {
                 let field = |i: usize, m: &Message| match verb {
-                    "LIST" => format!("{} {}", i + 1, m.1.len()),
+                    "LIST" => format!("{} {}", i + 1, listed_size(m)),
                     _ => format!("{} {}", i + 1, m.0),
                 };
                 let out = if args.is_empty() {
@@ -615,9 +725,14 @@ impl Session<'_> {
                     (None, ..) => return self.reply(None, b"-ERR no such message\r\n").await,
                 };
                 let mut out = format!("+OK {} octets\r\n", body.len()).into_bytes();
-                dot_stuff(&mut out, &body);
+                if self.shared.bare_lf_passthrough {
+                    dot_stuff_crlf_lines(&mut out, &body);
+                } else {
+                    dot_stuff(&mut out, &body);
+                }
                 let phase = (verb == "RETR").then(|| {
                     self.retrs += 1;
+                    self.shared.lock().stats.retrs += 1;
                     Reached::Retr(self.retrs)
                 });
                 self.reply(phase, &out).await
@@ -703,6 +818,10 @@ impl Session<'_> {
 
     /// Sends the first `at` bytes of `reply`, then does `kind` (see [`FaultKind`]).
     async fn inject(&mut self, kind: FaultKind, reply: &[u8], at: usize) -> std::io::Result<Then> {
+        if FaultKind::IN_RETR.contains(&kind) {
+            self.write(&lie(kind, reply)).await?;
+            return Ok(Then::Continue);
+        }
         let (sent, rest) = reply.split_at(at.min(reply.len()));
         if !sent.is_empty() {
             self.write(sent).await?;
@@ -735,6 +854,7 @@ impl Session<'_> {
                     Then::Continue
                 })
             }
+            FaultKind::BareLfSplit | FaultKind::SizeLie => Ok(Then::Continue),
             FaultKind::LongLine => {
                 let mut out = Vec::with_capacity(self.shared.long_line + rest.len() + 8);
                 if !mid_reply {
@@ -835,6 +955,9 @@ mod tests {
             }),
             stall_limit: Duration::ZERO,
             long_line: 0,
+            pipelining: true,
+            zero_octet_listing: false,
+            bare_lf_passthrough: false,
         };
         assert_eq!(shared.fire(Reached::Retr(1), 1), None);
         assert!(shared.fire(Reached::Retr(2), 1).is_some());
@@ -850,6 +973,32 @@ mod tests {
             fired.iter().map(|f| f.connection).collect::<Vec<_>>(),
             [1, 1, 2]
         );
+    }
+
+    #[test]
+    fn lies_change_only_multi_line_replies() {
+        let reply = b"+OK 6 octets\r\nab\r\ncd\r\n.\r\n";
+        let split = lie(FaultKind::BareLfSplit, reply);
+        let mut want = b"+OK 6 octets\r\nab\r\ncd".to_vec();
+        want.extend_from_slice(FORGED_AFTER_BARE_LF);
+        want.extend_from_slice(b"\r\n.\r\n");
+        assert_eq!(split, want);
+        let longer = lie(FaultKind::SizeLie, reply);
+        assert!(longer
+            .ends_with(b"cd\r\nX-Size-Lie: this line is not counted in the listed size\r\n.\r\n"));
+        assert_eq!(lie(FaultKind::SizeLie, b"+OK\r\n"), b"+OK\r\n");
+    }
+
+    #[test]
+    fn passthrough_stuffing_leaves_a_dot_after_a_bare_lf() {
+        let mut out = Vec::new();
+        dot_stuff_crlf_lines(&mut out, &bare_lf_split_message());
+        let mut want = bare_lf_split_message();
+        want.extend_from_slice(b".\r\n");
+        assert_eq!(out, want);
+        let mut out = Vec::new();
+        dot_stuff_crlf_lines(&mut out, b".a\r\nb\n.c\r\n.");
+        assert_eq!(out, b"..a\r\nb\n.c\r\n..\r\n.\r\n");
     }
 
     #[test]

@@ -12,6 +12,10 @@ struct Server {
     marked: HashSet<u32>,
     refuse_retr: HashSet<u32>,
     uidl: bool,
+    /// Lists every message at this size instead of its own.
+    list_size: Option<u64>,
+    /// Appends these bytes to every RETR reply (the listing does not count them).
+    retr_extra: Vec<u8>,
     /// Answers UIDL (or QUIT) with this instead.
     uidl_error: Option<ServerError>,
     quit_error: Option<ServerError>,
@@ -31,6 +35,8 @@ impl Server {
             marked: HashSet::new(),
             refuse_retr: HashSet::new(),
             uidl: true,
+            list_size: None,
+            retr_extra: Vec::new(),
             uidl_error: None,
             quit_error: None,
         }
@@ -60,16 +66,26 @@ impl Server {
                     .collect(),
             )),
             Command::Uidl(None) => Err(Self::err("unknown command")),
+            Command::Stat => Ok(Reply::Stat(crate::pop3::Stat {
+                count: self.messages.len() as u32,
+                size: self.messages.iter().map(|m| m.1.len() as u64).sum(),
+            })),
             Command::List(None) => Ok(Reply::Listing(
                 (1..=self.messages.len() as u32)
                     .map(|msg| ListEntry {
                         msg,
-                        size: self.messages[msg as usize - 1].1.len() as u64,
+                        size: self
+                            .list_size
+                            .unwrap_or(self.messages[msg as usize - 1].1.len() as u64),
                     })
                     .collect(),
             )),
             Command::Retr(msg) if self.refuse_retr.contains(&msg) => Err(Self::err("gone")),
-            Command::Retr(msg) => Ok(Reply::Message(get(msg).unwrap().1.clone())),
+            Command::Retr(msg) => {
+                let mut raw = get(msg).unwrap().1.clone();
+                raw.extend_from_slice(&self.retr_extra);
+                Ok(Reply::Message(raw))
+            }
             Command::Top { msg, .. } => {
                 let raw = &get(msg).unwrap().1;
                 let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
@@ -194,6 +210,7 @@ fn config(policy: ServerPolicy) -> EngineConfig {
             ..PlanOptions::default()
         },
         window_bytes: 2_000,
+        max_fetches_in_flight: 32,
         batch_messages: 3,
         batch_bytes: 1_000,
         now: 1_800_000_000,
@@ -478,4 +495,173 @@ fn a_batch_that_a_policy_may_delete_is_written_durably() {
     ] {
         assert!(durability(policy).iter().all(|d| *d), "{policy:?}");
     }
+}
+
+/// Lists and answers the listing commands; returns the commands sent after it.
+fn listed(engine: &mut Engine, server: &mut Server) -> Vec<Command> {
+    for _ in 0..3 {
+        let command = engine.poll_command().expect("a listing command");
+        engine.handle_reply(server.answer(command));
+    }
+    std::iter::from_fn(|| engine.poll_command()).collect()
+}
+
+/// Security review: a server listing every message at 0 octets got every RETR queued at once.
+#[test]
+fn a_zero_octet_listing_never_has_more_retrs_in_flight_than_the_count_cap() {
+    let mut server = Server::new(200);
+    server.list_size = Some(0);
+    let config = EngineConfig {
+        max_fetches_in_flight: 32,
+        window_bytes: 1 << 30,
+        ..config(ServerPolicy::LeaveOnServer)
+    };
+    let mut engine = Engine::new(config, HashMap::new());
+    let sent = listed(&mut engine, &mut server);
+    let retrs = sent
+        .iter()
+        .filter(|c| matches!(c, Command::Retr(_)))
+        .count();
+    assert_eq!(retrs, 32);
+    assert_eq!(engine.fetches_in_flight, 32);
+}
+
+/// Security review: a RETR reply that is not the listed size is a split or forged reply; it
+/// must not be stored, nothing after it either, and nothing may be deleted.
+#[test]
+fn a_retr_that_does_not_match_its_listing_stops_the_sync_stores_nothing_after_it_and_deletes_nothing(
+) {
+    for lie in [Some(0), None] {
+        let mut server = Server::new(10);
+        server.list_size = lie;
+        if lie.is_none() {
+            server.retr_extra = b"+OK\r\nFrom: bank\r\n\r\nforged\r\n".to_vec();
+        }
+        let mut store = Store::default();
+        let mut engine = Engine::new(config(ServerPolicy::DeleteAfterDownload), store.known());
+        let events = run(&mut engine, &mut server, &mut store, None);
+        let failed = events.iter().find_map(|e| match e {
+            SyncEvent::Failed(e) => Some(e.clone()),
+            _ => None,
+        });
+        let Some(SyncError::SizeMismatch {
+            uid,
+            listed,
+            received,
+        }) = failed
+        else {
+            panic!("expected a size mismatch, got {failed:?}");
+        };
+        // Newest first: message 10 is the first fetched.
+        assert_eq!(uid, "uid-9");
+        assert_ne!(listed, received);
+        assert!(failed_text(&events).contains("does not match its listing"));
+        assert!(store.mail.is_empty(), "stored {:?}", store.mail.keys());
+        assert!(server.marked.is_empty());
+        assert!(!events.iter().any(|e| matches!(e, SyncEvent::Store(_))));
+        assert_eq!(server.messages.len(), 10);
+    }
+}
+
+fn failed_text(events: &[SyncEvent]) -> String {
+    events
+        .iter()
+        .find_map(|e| match e {
+            SyncEvent::Failed(e) => Some(e.to_string()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// A reply larger than expected (here a TOP reply far beyond the headers estimate) counts at
+/// its received size, and once the received, uncommitted bytes fill the window the engine tells
+/// the host to stop reading until a commit.
+#[test]
+fn a_message_bigger_than_listed_counts_at_its_received_size_and_a_full_window_stops_reading() {
+    let mut server = Server::new(3);
+    // Headers of 100 KB each: far more than the 8 KiB a TOP is estimated at.
+    for (_, raw) in &mut server.messages {
+        let mut big = format!("X-Big: {}\r\n", "h".repeat(100_000)).into_bytes();
+        big.extend_from_slice(raw);
+        *raw = big;
+    }
+    let config = EngineConfig {
+        plan: PlanOptions {
+            large_message: 1,
+            ..PlanOptions::default()
+        },
+        window_bytes: 150_000,
+        max_fetches_in_flight: 32,
+        batch_messages: 100,
+        batch_bytes: 1 << 30,
+        now: 0,
+    };
+    let mut engine = Engine::new(config, HashMap::new());
+    let mut sent: std::collections::VecDeque<Command> = listed(&mut engine, &mut server).into();
+    assert!(engine.wants_input());
+    let first = sent.pop_front().unwrap();
+    assert!(matches!(first, Command::Top { .. }));
+    engine.handle_reply(server.answer(first));
+    assert!(engine.pending_bytes > 100_000, "{}", engine.pending_bytes);
+    assert!(engine.wants_input(), "below the window");
+    let second = sent.pop_front().unwrap();
+    engine.handle_reply(server.answer(second));
+    assert!(!engine.wants_input(), "the window is full: stop reading");
+    let batch = std::iter::from_fn(|| engine.poll_event())
+        .find_map(|e| match e {
+            SyncEvent::Store(b) => Some(b),
+            _ => None,
+        })
+        .expect("a full window hands its messages to the store");
+    assert_eq!(batch.messages.len(), 2);
+    assert!(engine.uncommitted_bytes > 200_000);
+    engine.committed(batch.id);
+    assert!(engine.wants_input(), "committed: read again");
+}
+
+#[test]
+fn no_input_is_wanted_after_the_sync_ended() {
+    let mut server = Server::new(3);
+    let mut engine = Engine::new(config(ServerPolicy::LeaveOnServer), HashMap::new());
+    let _ = listed(&mut engine, &mut server);
+    assert!(engine.wants_input());
+    engine.cancel();
+    assert!(!engine.wants_input());
+}
+
+/// Security review: replies parsed after a mismatched one (here the rest of one pipelined read)
+/// must never reach a batch; batches handed over before it hold only earlier messages.
+#[test]
+fn nothing_read_after_a_reply_that_does_not_match_its_listing_is_committed() {
+    let mut server = Server::new(10);
+    let config = EngineConfig {
+        batch_messages: 2,
+        window_bytes: 1 << 30,
+        batch_bytes: 1 << 30,
+        ..config(ServerPolicy::DeleteAfterDownload)
+    };
+    let mut engine = Engine::new(config, HashMap::new());
+    let sent = listed(&mut engine, &mut server);
+    assert_eq!(sent.len(), 10, "{sent:?}");
+    let mut stored = Vec::new();
+    for (i, command) in sent.into_iter().enumerate() {
+        let mut reply = server.answer(command);
+        // The third reply of the read carries a forged tail.
+        if let (2, Ok(Reply::Message(raw))) = (i, &mut reply) {
+            raw.extend_from_slice(b"+OK\r\nforged\r\n");
+        }
+        engine.handle_reply(reply);
+        while let Some(event) = engine.poll_event() {
+            if let SyncEvent::Store(batch) = event {
+                stored.extend(batch.messages.into_iter().map(|m| m.uid));
+            }
+        }
+    }
+    // Newest first: uid-9 and uid-8 made a batch before uid-7 failed the sync.
+    assert_eq!(stored, ["uid-9", "uid-8"]);
+    assert!(engine.is_over());
+    assert!(
+        std::iter::from_fn(|| engine.poll_command()).all(|c| !matches!(c, Command::Dele(_))),
+        "a DELE after the failure"
+    );
 }

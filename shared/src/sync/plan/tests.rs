@@ -218,3 +218,27 @@ fn absurd_sizes_from_the_server_do_not_overflow() {
     assert_eq!(plan.bytes, u64::MAX);
     assert_eq!(plan.fetch.len(), 3);
 }
+
+/// Security review: a headers-only message deleted here was recorded as `DeletedLocally`, so
+/// "delete after N days" and "remove after download" deleted it from the server although its
+/// body was never stored. Only "delete on server when deleted here" may remove it.
+#[test]
+fn a_headers_only_message_deleted_here_is_removed_from_the_server_only_by_delete_when_deleted_here()
+{
+    let server = listed(&[(1, "big", 50_000_000)]);
+    let store = known(&[("big", 400, KnownState::DeletedLocallyHeadersOnly)]);
+    for (policy, deletes) in [
+        (ServerPolicy::LeaveOnServer, false),
+        (ServerPolicy::DeleteAfterDays(1), false),
+        (ServerPolicy::DeleteAfterDownload, false),
+        (ServerPolicy::DeleteWhenDeletedLocally, true),
+    ] {
+        let plan = plan(&server, &store, with(policy), NOW).unwrap();
+        assert_eq!(
+            uids(&plan.delete),
+            if deletes { vec!["big"] } else { vec![] },
+            "{policy:?}"
+        );
+        assert!(plan.fetch.is_empty(), "{policy:?} fetched it again");
+    }
+}

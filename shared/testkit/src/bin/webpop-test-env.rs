@@ -25,6 +25,12 @@
 //!   sheets, frames, objects, embeds, `srcset`, media, image inputs, backgrounds, `<a ping>`),
 //!   whose remote URLs all point at the canary under `/hd/<name>/`.
 //!
+//! Also a second POP3 server, [`FaultyPop3`] with [`Config::zero_octet_listing`]: implicit TLS
+//! on its own port, its own self-signed certificate, user `faulty`, the `COUNT`-message corpus,
+//! every message listed at 0 octets (a hostile server's attempt to get every `RETR` queued at
+//! once; the browser's memory test). `/env` gives it as `zero_octets`; the relay allows its
+//! port.
+//!
 //! Control API (CORS open, 127.0.0.1 only):
 //! - `GET /env`: JSON with the relay URL, POP3 ports, users and password, certificate
 //!   fingerprint; with the options above also `web`, `canary` and `e2e` (user, password, message
@@ -56,6 +62,7 @@ use tokio::sync::oneshot;
 use tower_http::cors::CorsLayer;
 use webpop_testkit::corpus;
 use webpop_testkit::dovecot::Dovecot;
+use webpop_testkit::faulty_pop3::{self, Config, FaultyPop3};
 use webpop_testkit::local_relay::LocalRelay;
 
 /// One mailbox per group of tests, so tests that delete mail do not disturb the others:
@@ -78,6 +85,8 @@ const VECTORS_PER_MESSAGE: usize = 15;
 
 struct Env {
     dovecot: Dovecot,
+    /// The server that lists every message at 0 octets.
+    zero_octets: FaultyPop3,
     relay_addr: SocketAddr,
     relay: Mutex<Option<LocalRelay>>,
     web_root: Option<PathBuf>,
@@ -881,6 +890,14 @@ async fn env_json(State(env): State<Arc<Env>>) -> Json<Value> {
         "users": users,
         "password": PASSWORD,
         "cert_sha256": d.cert_sha256_hex(),
+        "zero_octets": {
+            "host": "127.0.0.1",
+            "pop3s_port": env.zero_octets.addr().port(),
+            "user": faulty_pop3::USER,
+            "password": faulty_pop3::PASSWORD,
+            "cert_sha256": env.zero_octets.fingerprint().to_string(),
+            "count": env.zero_octets.original().len(),
+        },
     }))
 }
 
@@ -917,7 +934,11 @@ async fn relay_start(State(env): State<Arc<Env>>) -> Json<Value> {
     if env.relay.lock().unwrap().is_some() {
         return Json(json!({ "ok": true, "already": true }));
     }
-    let ports = [env.dovecot.pop3_port(), env.dovecot.pop3s_port()];
+    let ports = [
+        env.dovecot.pop3_port(),
+        env.dovecot.pop3s_port(),
+        env.zero_octets.addr().port(),
+    ];
     match LocalRelay::start_serving(env.relay_addr, &ports, env.web_root.as_deref()).await {
         Ok(relay) => {
             *env.relay.lock().unwrap() = Some(relay);
@@ -993,12 +1014,22 @@ async fn main() -> Result<()> {
         Dovecot::start(&users)
     })
     .await??;
-    let ports = [dovecot.pop3_port(), dovecot.pop3s_port()];
+    let zero_octets = FaultyPop3::start(Config {
+        zero_octet_listing: true,
+        ..Config::new(corpus::generate(count, 2026))
+    })
+    .await?;
+    let ports = [
+        dovecot.pop3_port(),
+        dovecot.pop3s_port(),
+        zero_octets.addr().port(),
+    ];
     let relay =
         LocalRelay::start_serving("127.0.0.1:0".parse()?, &ports, options.web_root.as_deref())
             .await?;
     let env = Arc::new(Env {
         dovecot,
+        zero_octets,
         relay_addr: relay.addr(),
         relay: Mutex::new(Some(relay)),
         web_root: options.web_root,
