@@ -24,6 +24,7 @@ use webpop_shared::secret::Secret;
 use webpop_shared::sync::{Batch, FetchMode, Known, KnownState};
 
 mod durable;
+mod sealed;
 pub use durable::Durability;
 
 /// The schema version this code writes.
@@ -33,6 +34,8 @@ const UIDS: &str = "uids";
 const MESSAGES: &str = "messages";
 const SUMMARIES: &str = "summaries";
 const ACCOUNTS: &str = "accounts";
+/// The field of an account record that holds its remembered password, sealed.
+const SEALED_PASSWORD: &str = "password_sealed";
 /// The `uids` state of a message deleted here whose body was never stored (older versions
 /// read it as headers-only, which they never delete from the server).
 const DELETED_HEADERS_ONLY: &str = "deleted-headers-only";
@@ -165,6 +168,8 @@ pub struct MailStore {
     db: Rexie,
     /// A second connection for writes whose durability matters ([`durable`]).
     raw: durable::RawDb,
+    /// Seals remembered passwords ([`sealed`]).
+    device_key: sealed::DeviceKey,
     /// The durability the browser gave the last mail write (tests read it back).
     last_durability: std::cell::RefCell<Option<String>>,
     /// A test hook: refuse a commit that would bring the stored bytes over this many (storage
@@ -189,6 +194,7 @@ impl MailStore {
         Ok(Self {
             db,
             raw: durable::RawDb::open(name).await?,
+            device_key: sealed::DeviceKey::open(name).await?,
             last_durability: std::cell::RefCell::new(None),
             simulated_quota: None,
             simulated_space: None,
@@ -457,20 +463,39 @@ impl MailStore {
         let tx = self
             .db
             .transaction(&[ACCOUNTS], TransactionMode::ReadOnly)?;
+        let records = tx.store(ACCOUNTS)?.get_all(None, None).await?;
         let mut out = Vec::new();
-        for value in tx.store(ACCOUNTS)?.get_all(None, None).await? {
+        for value in records {
             // A record this version cannot read is skipped, not fatal: the rest still load.
-            if let Ok(account) = account_from_js(&value) {
-                out.push(account);
+            let Ok(mut account) = account_from_js(&value) else {
+                continue;
+            };
+            let sealed = Reflect::get(&value, &SEALED_PASSWORD.into()).map_err(js_err)?;
+            let clear = Reflect::get(&value, &"password".into()).map_err(js_err)?;
+            if let Some(sealed) = Some(sealed).filter(|v| v.is_object()) {
+                account.password = self.device_key.unseal(&sealed).await;
+            } else if let Some(clear) = clear.as_string() {
+                // Saved in clear by an older version: sealed now, and the clear copy goes.
+                account.password = Secret::password(clear).ok();
+                self.put_account(&account).await?;
             }
+            out.push(account);
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
 
     /// Adds or replaces an account.
+    /// A remembered password is sealed with the device key, never stored in clear.
     pub async fn put_account(&self, account: &Account) -> Result<(), StoreError> {
         let record = account_to_js(account)?;
+        if let Some(password) = &account.password {
+            set(
+                &record,
+                SEALED_PASSWORD,
+                &self.device_key.seal(password).await?.into(),
+            )?;
+        }
         let tx = self
             .db
             .transaction(&[ACCOUNTS], TransactionMode::ReadWrite)?;
@@ -618,11 +643,6 @@ fn account_to_js(a: &Account) -> Result<Object, StoreError> {
     set(&o, "cert_sha256", &opt(a.cert_sha256.as_deref()))?;
     set(&o, "policy", &a.policy.value().into())?;
     set(&o, "days", &JsValue::from_f64(f64::from(a.policy.days())))?;
-    set(
-        &o,
-        "password",
-        &opt(a.password.as_ref().map(|p| p.expose())),
-    )?;
     let last = a
         .last_sync
         .map_or(JsValue::NULL, |t| JsValue::from_f64(t as f64));
@@ -658,7 +678,8 @@ fn account_from_js(o: &JsValue) -> Result<Account, StoreError> {
         policy: opt("policy")?
             .and_then(|p| PolicyChoice::from_value(&p, days))
             .unwrap_or_default(),
-        password: opt("password")?.and_then(|p| Secret::password(p).ok()),
+        // Unsealed by `MailStore::accounts` (see `sealed`).
+        password: None,
         last_sync: num("last_sync")?.map(|t| t as u64),
     })
 }

@@ -218,10 +218,23 @@ pub async fn fetch_body(
     let Some(entry) = uids.iter().find(|u| u.uid == uid) else {
         return Err(SyncFailure::GoneFromServer(uid.to_owned()));
     };
+    let listed = match conn.run(Command::List(Some(entry.msg))).await? {
+        Reply::ListEntry(e) if e.msg == entry.msg => e.size,
+        _ => return Err(SyncError::UnexpectedReply("LIST").into()),
+    };
     let raw = match conn.run(Command::Retr(entry.msg)).await? {
         Reply::Message(raw) => raw,
         _ => return Err(SyncError::UnexpectedReply("RETR").into()),
     };
+    // As in a sync: a reply of another size than listed is a split or forged one; store nothing.
+    if raw.len() as u64 != listed {
+        return Err(SyncError::SizeMismatch {
+            uid: uid.to_owned(),
+            listed,
+            received: raw.len() as u64,
+        }
+        .into());
+    }
     store.store_whole(account, uid, &raw, durability).await?;
     conn.quit().await?;
     Ok(raw)

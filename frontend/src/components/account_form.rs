@@ -179,6 +179,13 @@ pub fn account_form(props: &Props) -> Html {
                     <input type="checkbox" checked={form.remember} onchange={remember} />
                     { "Remember password on this device" }
                 </label>
+                if form.remember {
+                    <p class="hint">{ "The password is kept in this browser, encrypted with a key \
+                        that cannot be copied out of it, so it is never stored in readable form. \
+                        Anyone who can use this browser profile can still read your mail, and \
+                        malware on this device can still get the password: do not remember it \
+                        on a shared or untrusted computer. A refused password is forgotten at once." }</p>
+                }
                 { for problem }
                 <div class="actions">
                     <button type="submit" class="primary" disabled={props.busy}>
