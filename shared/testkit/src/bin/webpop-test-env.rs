@@ -723,7 +723,7 @@ fn hostile_attachment_message(
         rfc2822(date)
     )
     .into_bytes();
-    let mut base64_lines = |bytes: &[u8], m: &mut Vec<u8>| {
+    let base64_lines = |bytes: &[u8], m: &mut Vec<u8>| {
         for line in base64(bytes).as_bytes().chunks(76) {
             m.extend_from_slice(line);
             m.extend_from_slice(b"\r\n");
