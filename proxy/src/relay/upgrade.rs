@@ -234,6 +234,11 @@ fn admit(
         tracing::debug!(%client, error = %e, "malformed relay request");
         CloseReason::BadRequest
     })?;
+    // Before the token check, so guessing tokens is held to the same pace as passwords.
+    if !relay.rate.allow(client) {
+        tracing::info!(%client, "relay session rate limit reached");
+        return Err(CloseReason::LimitReached);
+    }
     if let Some(expected) = &relay.config.token {
         let given = protocol_token
             .as_ref()
@@ -243,10 +248,6 @@ fn admit(
             tracing::info!(%client, "relay request without a valid token");
             return Err(CloseReason::Unauthorized);
         }
-    }
-    if !relay.rate.allow(client) {
-        tracing::info!(%client, "relay session rate limit reached");
-        return Err(CloseReason::LimitReached);
     }
     let permit = relay.limits.acquire(client).map_err(|hit| {
         tracing::info!(%client, limit = ?hit, "relay session limit reached");
