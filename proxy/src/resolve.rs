@@ -33,8 +33,9 @@ use crate::limits::client_key;
 
 /// Longest a lookup may take, all retries and name servers included.
 pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
-/// Most lookups in flight at once.
-pub const MAX_LOOKUPS: usize = 256;
+/// Most lookups in flight at once. A lookup costs a timer and a UDP socket or two, so this
+/// is set high: filling it takes 256 clients (IPv6: /64s) at [`MAX_LOOKUPS_PER_CLIENT`] each.
+pub const MAX_LOOKUPS: usize = 1024;
 /// Most lookups in flight at once for one client address (IPv6: one /64).
 pub const MAX_LOOKUPS_PER_CLIENT: usize = 4;
 /// How long a failed name keeps failing without a new query.
