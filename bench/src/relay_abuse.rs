@@ -1025,6 +1025,8 @@ fn relay_flags(scenario: Scenario, plan: &Plan, echo: &Echo, fd_limit: u64) -> V
         }
         _ => add(&["--allow-private-targets", "--allow-port", &echo_port]),
     }
+    // Flood and legitimate clients all come from 127.0.0.1: no cap on new sessions a minute.
+    add(&["--sessions-per-minute", "0"]);
     match scenario {
         Scenario::Connections => {
             let sessions = connections_possible(plan.connections, fd_limit) as u64 + LEGIT_SESSIONS;

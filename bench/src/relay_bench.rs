@@ -347,6 +347,7 @@ impl Kind {
                         &source.to_string(),
                     ])
                     .args(["--max-connections", "20000", "--max-per-ip", "20000"])
+                    .args(["--sessions-per-minute", "0"])
                     .args(["--idle-timeout", "1h"]);
             }
             // Its default 64 KiB buffer makes the same frame size as ours; -E closes both

@@ -16,6 +16,7 @@ fn register_service_worker() {
 }
 
 fn main() {
+    webpop_frontend::net::adopt_token_from_fragment();
     register_service_worker();
     yew::Renderer::<webpop_frontend::app::App>::new().render();
 }

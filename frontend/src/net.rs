@@ -1,15 +1,62 @@
 //! A POP3 session in the page: the [`Driver`] from `webpop-shared` (TLS and POP3) over the
 //! relay's WebSocket (binary frames, `arraybuffer`). The relay's close codes become
 //! [`RelayError`]s.
+//!
+//! A relay that requires an access token gets it as a WebSocket subprotocol
+//! ([`webpop_shared::relay::token_protocol`]), never in the URL, where access logs record it.
+//! The page learns the token from its address's fragment (`#token=...`, never sent to a
+//! server) and keeps it in `localStorage` ([`adopt_token_from_fragment`]).
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use webpop_shared::pop3::{AuthMethod, Capabilities, Command, Event, Handle, Reply, ServerError};
-use webpop_shared::relay::{RelayError, RelayRequest, Target};
-use webpop_shared::secret::Credentials;
+use webpop_shared::relay::{RelayError, RelayRequest, Target, PROTOCOL};
+use webpop_shared::secret::{Credentials, Secret};
 use webpop_shared::session::{SessionConfig, SessionError};
 use webpop_shared::transport::{DriveError, Driver, Transport};
+
+/// The `localStorage` key under which the page keeps the relay's access token.
+const TOKEN_KEY: &str = "webpop.relay-token";
+
+/// Takes the relay's access token from the page address's fragment (`#token=...`), keeps it in
+/// `localStorage` for later visits, and removes it from the address bar without a history
+/// entry, so it is neither shown nor bookmarked. Call once when the page starts.
+pub fn adopt_token_from_fragment() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let location = window.location();
+    let Some(token) = location
+        .hash()
+        .ok()
+        .and_then(|hash| webpop_shared::relay::token_from_fragment(&hash))
+    else {
+        return;
+    };
+    if let Ok(Some(storage)) = window.local_storage() {
+        let _ = storage.set_item(TOKEN_KEY, token.expose());
+    }
+    let without_fragment = format!(
+        "{}{}",
+        location.pathname().unwrap_or_default(),
+        location.search().unwrap_or_default()
+    );
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(
+            &wasm_bindgen::JsValue::NULL,
+            "",
+            Some(&without_fragment),
+        );
+    }
+}
+
+/// The relay's access token this page was given, if any.
+fn stored_token() -> Option<Secret> {
+    let storage = web_sys::window()?.local_storage().ok()??;
+    let token = storage.get_item(TOKEN_KEY).ok()??;
+    Secret::token(token).ok()
+}
 
 /// Why a session in the page failed.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +191,18 @@ impl Connection {
         now: rustls_pki_types::UnixTime,
     ) -> Result<Self, ConnectionError> {
         let url = format!("{relay}?{}", request.to_query());
-        let ws = WebSocket::open(&url).map_err(|e| ConnectionError::Open(e.to_string()))?;
+        // The relay answers with the plain protocol; the token's is only offered.
+        let ws = match stored_token() {
+            Some(token) => WebSocket::open_with_protocols(
+                &url,
+                &[
+                    PROTOCOL.to_owned(),
+                    webpop_shared::relay::token_protocol(&token),
+                ],
+            ),
+            None => WebSocket::open(&url),
+        }
+        .map_err(|e| ConnectionError::Open(e.to_string()))?;
         let socket = RelaySocket {
             ws,
             target: request.target.clone(),

@@ -9,7 +9,8 @@ use ipnet::IpNet;
 use webpop_shared::secret::Secret;
 
 use crate::client_ip::TrustedProxies;
-use crate::policy::{HostPattern, TargetPolicy};
+use crate::host::AllowedHosts;
+use crate::policy::{HostPattern, Nat64Prefix, TargetPolicy};
 use crate::relay::{Origins, RelayConfig};
 use crate::resolve::Resolver;
 use crate::server::ServeOptions;
@@ -54,6 +55,15 @@ pub struct Args {
     #[arg(long = "deny-host", env = "WEBPOP_DENY_HOSTS", value_delimiter = ',')]
     pub deny_hosts: Vec<HostPattern>,
 
+    /// The site's own NAT64 prefixes (/96; repeat or comma-separate). Addresses inside one, and
+    /// inside 64:ff9b::/96, are judged by the IPv4 address they embed.
+    #[arg(
+        long = "nat64-prefix",
+        env = "WEBPOP_NAT64_PREFIXES",
+        value_delimiter = ','
+    )]
+    pub nat64_prefixes: Vec<Nat64Prefix>,
+
     /// Also allow loopback, private, link-local, CGNAT and the other reserved ranges. For
     /// tests and the local demo only: it lets users reach your internal network. Without a
     /// token, the relay then answers only requests addressed to an IP or localhost (so a
@@ -69,6 +79,17 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub allow_origins: Vec<String>,
+
+    /// Also answer for this host name (repeat or comma-separate): the name users reach the
+    /// relay by, as the browser sends it in `Host` (through a reverse proxy too). Without it,
+    /// only localhost and IP addresses are answered, so a page whose DNS name was rebound to
+    /// this relay cannot use it.
+    #[arg(
+        long = "public-host",
+        env = "WEBPOP_PUBLIC_HOSTS",
+        value_delimiter = ','
+    )]
+    pub public_hosts: Vec<String>,
 
     /// Require this access token (prefer the environment or --token-file: command lines are
     /// visible to other users).
@@ -92,6 +113,11 @@ pub struct Args {
     )]
     pub trusted_proxies: Vec<IpNet>,
 
+    /// Ask these name servers (address, or address:port; repeat or comma-separate) instead of
+    /// those in /etc/resolv.conf. Search domains are never used: names are looked up as given.
+    #[arg(long = "name-server", env = "WEBPOP_NAME_SERVERS", value_delimiter = ',', value_parser = parse_name_server)]
+    pub name_servers: Vec<SocketAddr>,
+
     /// Longest wait for DNS and the TCP connection to the mail server.
     #[arg(long, env = "WEBPOP_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
@@ -112,6 +138,13 @@ pub struct Args {
     /// Most relay sessions open at once per client address (IPv6: per /64).
     #[arg(long, env = "WEBPOP_MAX_PER_IP", default_value_t = 32)]
     pub max_per_ip: usize,
+
+    /// Most new relay sessions one client address (IPv6: one /64) may start per minute, so that
+    /// nobody can try passwords through the relay fast enough to get its address banned by
+    /// mail providers; 0 for no cap. A client may start this many at once, then one every
+    /// 60 s / this number.
+    #[arg(long, env = "WEBPOP_SESSIONS_PER_MINUTE", default_value_t = 30)]
+    pub sessions_per_minute: u32,
 
     /// Most HTTP connections not yet upgraded to relay sessions.
     #[arg(long, env = "WEBPOP_MAX_HTTP_CONNECTIONS", default_value_t = 1024)]
@@ -206,6 +239,7 @@ impl Args {
             .ports(self.allow_ports)
             .allow(self.allow_hosts)
             .deny(self.deny_hosts)
+            .nat64_prefixes(self.nat64_prefixes)
             .allow_reserved_ranges(self.allow_private_targets);
         Ok(Settings {
             listen: self.listen,
@@ -215,11 +249,16 @@ impl Args {
                 header_timeout: self.header_timeout,
                 max_http_connections: self.max_http_connections,
                 max_http_connections_per_client: self.max_http_per_ip,
+                allowed_hosts: AllowedHosts::default().with_names(self.public_hosts),
                 ..ServeOptions::default()
             },
             relay: RelayConfig {
                 policy,
-                resolver: Resolver::system(),
+                resolver: if self.name_servers.is_empty() {
+                    Resolver::system()
+                } else {
+                    Resolver::name_servers(self.name_servers)
+                },
                 origins: Origins::default().allow(self.allow_origins),
                 token,
                 trusted_proxies: TrustedProxies::new(self.trusted_proxies),
@@ -228,11 +267,23 @@ impl Args {
                 max_lifetime: self.max_lifetime,
                 max_sessions: self.max_connections,
                 max_sessions_per_client: self.max_per_ip,
+                new_sessions_per_client_per_minute: self.sessions_per_minute,
                 demo: None,
             },
             drain_timeout: self.drain_timeout,
         })
     }
+}
+
+/// Parses a name server: `192.0.2.53`, `192.0.2.53:5353`, `2001:db8::53` or `[2001:db8::53]:53`.
+fn parse_name_server(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    text.parse::<SocketAddr>()
+        .or_else(|_| {
+            text.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .map_err(|_| format!("`{text}` is not a name server address like 192.0.2.53 or [::1]:5353"))
 }
 
 /// Parses `500ms`, `30s`, `10m`, `4h`, or a bare number of seconds.
@@ -295,6 +346,10 @@ mod tests {
             "90s",
             "--max-http-per-ip",
             "8",
+            "--nat64-prefix",
+            "2001:db8:64::/96",
+            "--public-host",
+            "mail.example.com",
         ])
         .unwrap();
         assert_eq!(args.allow_ports, vec![995, 2995]);
@@ -302,9 +357,24 @@ mod tests {
         let settings = args.into_settings().unwrap();
         assert_eq!(settings.relay.idle_timeout, Duration::from_secs(90));
         assert_eq!(settings.serve.max_http_connections_per_client, 8);
+        assert_eq!(
+            settings.serve.allowed_hosts,
+            AllowedHosts::default().with_names(["mail.example.com".to_owned()])
+        );
         assert_eq!(settings.relay.token.unwrap().expose(), "s3cret");
         assert!(Args::try_parse_from(["webpop-proxy", "--allow-host", "*"]).is_err());
         assert!(Args::try_parse_from(["webpop-proxy", "--tls-cert", "c.pem"]).is_err());
+        assert!(Args::try_parse_from(["webpop-proxy", "--nat64-prefix", "2001:db8::/64"]).is_err());
+        let args =
+            Args::try_parse_from(["webpop-proxy", "--name-server", "127.0.0.1:5353,::1"]).unwrap();
+        assert_eq!(
+            args.name_servers,
+            vec![
+                "127.0.0.1:5353".parse::<SocketAddr>().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+        assert!(Args::try_parse_from(["webpop-proxy", "--name-server", "dns.example"]).is_err());
     }
 
     #[test]

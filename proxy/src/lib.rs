@@ -15,6 +15,7 @@
 pub mod client_ip;
 pub mod config;
 pub mod demo;
+pub mod host;
 pub mod limits;
 pub mod metrics;
 pub mod policy;
@@ -55,7 +56,11 @@ pub async fn run(
         tls = options.tls.is_some(),
         "serving"
     );
-    let app = web::app(Arc::clone(&relay), web_root);
+    // Outermost, so no route (the relay's upgrade included) answers a rebound host name.
+    let app = web::app(Arc::clone(&relay), web_root).layer(axum::middleware::from_fn_with_state(
+        options.allowed_hosts.clone(),
+        host::check,
+    ));
     let proxies = relay.trusted_proxies().clone();
     server::serve(listener, app, options, proxies, shutdown).await?;
     relay.drain(drain_timeout).await;

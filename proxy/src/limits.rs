@@ -4,6 +4,10 @@
 //! IPv6 clients are counted per /64, the block one subscriber usually gets, so rotating
 //! addresses within it does not escape the cap.
 //!
+//! [`Rate`] caps how many sessions one client may start per minute, so that one client cannot
+//! try passwords through the relay fast enough to get the relay's shared address banned by mail
+//! providers.
+//!
 //! [`Pending`] caps HTTP connections not yet upgraded, and when full makes room by evicting the
 //! one that has waited longest for its request headers.
 
@@ -11,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Which cap a refused session hit.
@@ -71,6 +76,63 @@ impl Limits {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .total
+    }
+}
+
+/// A cap on new sessions per client and minute: a token bucket per client (IPv6: per /64) that
+/// holds a minute's worth of sessions and refills evenly, so a client may start that many at
+/// once and then one every `60 s / per_minute`. Runs on tokio's clock, so tests can pause it.
+#[derive(Debug)]
+pub struct Rate {
+    per_minute: u32,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Sessions the client may still start, as of `at`.
+    tokens: f64,
+    at: Instant,
+}
+
+/// Above this many clients tracked, full buckets (clients quiet for a minute) are forgotten.
+const RATE_PRUNE_AT: usize = 4096;
+
+impl Rate {
+    /// At most `per_minute` new sessions per client and minute; 0 means no cap.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Counts a new session for `client`; `false` if it has started too many lately.
+    pub fn allow(&self, client: IpAddr) -> bool {
+        if self.per_minute == 0 {
+            return true;
+        }
+        let now = Instant::now();
+        let full = f64::from(self.per_minute);
+        let refill = |b: &Bucket| {
+            let per_second = full / 60.0;
+            (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_second).min(full)
+        };
+        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() >= RATE_PRUNE_AT {
+            buckets.retain(|_, b| refill(b) < full);
+        }
+        let bucket = buckets.entry(client_key(client)).or_insert(Bucket {
+            tokens: full,
+            at: now,
+        });
+        let tokens = refill(bucket);
+        *bucket = Bucket { tokens, at: now };
+        if tokens < 1.0 {
+            return false;
+        }
+        bucket.tokens -= 1.0;
+        true
     }
 }
 
@@ -222,7 +284,7 @@ impl Drop for PendingSlot {
 }
 
 /// The address a client is counted under: IPv4 as is (mapped IPv6 included), IPv6 by /64.
-fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -234,6 +296,8 @@ fn client_key(ip: IpAddr) -> IpAddr {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
@@ -285,6 +349,35 @@ mod tests {
         assert_eq!(pending.evicted(), 3);
         drop(a);
         assert!(pending.admit().is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_client_cannot_start_more_than_its_sessions_per_minute() {
+        let rate = Rate::new(30);
+        for _ in 0..30 {
+            assert!(rate.allow(ip("192.0.2.1")));
+        }
+        assert!(!rate.allow(ip("192.0.2.1")));
+        assert!(!rate.allow(ip("::ffff:192.0.2.1")));
+        // Others are not affected, and a /64 counts as one client.
+        assert!(rate.allow(ip("192.0.2.2")));
+        for _ in 0..30 {
+            assert!(rate.allow(ip("2001:db8::1")));
+        }
+        assert!(!rate.allow(ip("2001:db8::ffff")));
+        // One more every two seconds.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(!rate.allow(ip("192.0.2.1")));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(rate.allow(ip("192.0.2.1")));
+        assert!(!rate.allow(ip("192.0.2.1")));
+        // After a quiet minute, a full minute's worth again.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        for _ in 0..30 {
+            assert!(rate.allow(ip("192.0.2.1")));
+        }
+        assert!(!rate.allow(ip("192.0.2.1")));
+        assert!(Rate::new(0).allow(ip("192.0.2.1")));
     }
 
     #[test]

@@ -5,12 +5,16 @@
 //! [`TargetPolicy::check_address`] runs on every resolved address: addresses in the reserved
 //! ranges ([`reserved_range`]) are refused unless the operator re-allowed them
 //! (`--allow-private-targets`, or an explicit CIDR in the allow list).
+//!
+//! An address inside a NAT64 prefix (`64:ff9b::/96`, and any configured with
+//! [`TargetPolicy::nat64_prefixes`]) reaches the IPv4 address it embeds through the site's
+//! gateway, so every rule judges it by that IPv4 address, as it does IPv4-mapped addresses.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv6Net};
 use webpop_shared::relay::Target;
 
 /// The ports allowed when none are configured: POP3 over TLS and POP3 with STLS.
@@ -83,12 +87,55 @@ impl HostPattern {
         }
     }
 
-    /// Whether this is an address rule containing `ip` (IPv4-mapped IPv6 counts as IPv4).
-    fn contains(&self, ip: IpAddr) -> bool {
+    /// Whether this is an address rule containing `ip` or `embedded`, the IPv4 address that
+    /// `ip` stands for (IPv4-mapped or NAT64), if any.
+    fn contains(&self, ip: IpAddr, embedded: Option<Ipv4Addr>) -> bool {
         match self {
-            Self::Net(net) => net.contains(&ip) || net.contains(&canonical(ip)),
+            Self::Net(net) => {
+                net.contains(&ip) || embedded.is_some_and(|v4| net.contains(&IpAddr::V4(v4)))
+            }
             _ => false,
         }
+    }
+}
+
+/// The well-known NAT64 prefix (RFC 6052), always mapped.
+const WELL_KNOWN_NAT64: u128 = 0x0064_ff9b << 96;
+
+/// A NAT64 prefix (`--nat64-prefix`): a /96 whose addresses a gateway translates to the IPv4
+/// address in their last 32 bits. Other prefix lengths (RFC 6052 allows some) are refused:
+/// they spread the IPv4 address around a reserved octet, and sites use /96.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nat64Prefix(Ipv6Net);
+
+/// Why a NAT64 prefix could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an IPv6 /96 prefix such as 64:ff9b::/96")]
+pub struct Nat64PrefixError(String);
+
+impl FromStr for Nat64Prefix {
+    type Err = Nat64PrefixError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().parse::<Ipv6Net>() {
+            Ok(net) if net.prefix_len() == 96 => Ok(Self(net.trunc())),
+            _ => Err(Nat64PrefixError(s.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Nat64Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Nat64Prefix {
+    /// The IPv4 address `ip` embeds, if it lies in this prefix.
+    fn embedded(&self, ip: Ipv6Addr) -> Option<Ipv4Addr> {
+        self.0
+            .contains(&ip)
+            .then(|| Ipv4Addr::from(u128::from(ip) as u32))
     }
 }
 
@@ -123,6 +170,7 @@ pub struct TargetPolicy {
     deny: Vec<HostPattern>,
     allow_reserved: bool,
     exceptions: Vec<std::net::SocketAddr>,
+    nat64: Vec<Nat64Prefix>,
 }
 
 impl Default for TargetPolicy {
@@ -133,6 +181,7 @@ impl Default for TargetPolicy {
             deny: Vec::new(),
             allow_reserved: false,
             exceptions: Vec::new(),
+            nat64: Vec::new(),
         }
     }
 }
@@ -162,6 +211,28 @@ impl TargetPolicy {
     pub fn allow_reserved_ranges(mut self, yes: bool) -> Self {
         self.allow_reserved = yes;
         self
+    }
+
+    /// Adds the site's own NAT64 prefixes; `64:ff9b::/96` is always known. An address inside
+    /// one is judged by the IPv4 address it embeds, even where the prefix itself lies in a
+    /// reserved IPv6 range (a ULA).
+    pub fn nat64_prefixes(mut self, prefixes: impl IntoIterator<Item = Nat64Prefix>) -> Self {
+        self.nat64.extend(prefixes);
+        self
+    }
+
+    /// The IPv4 address `ip` stands for: itself, the one an IPv4-mapped address carries, or
+    /// the one a NAT64 address carries.
+    fn ipv4_behind(&self, ip: IpAddr) -> Option<Ipv4Addr> {
+        match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().or_else(|| {
+                if u128::from(v6) >> 32 == WELL_KNOWN_NAT64 >> 32 {
+                    return Some(Ipv4Addr::from(u128::from(v6) as u32));
+                }
+                self.nat64.iter().find_map(|p| p.embedded(v6))
+            }),
+        }
     }
 
     /// Allows exactly `addr` (address and port), whatever the other rules say: the relay's own
@@ -217,17 +288,23 @@ impl TargetPolicy {
         if target.ip() == Some(ip) && self.is_exception(ip, target.port()) {
             return Ok(());
         }
-        if self.deny.iter().any(|p| p.contains(ip)) {
+        let v4 = self.ipv4_behind(ip);
+        if self.deny.iter().any(|p| p.contains(ip, v4)) {
             return Err(Refusal::Denied(ip.to_string()));
         }
-        let explicitly_allowed = self.allow.iter().any(|p| p.contains(ip));
+        let explicitly_allowed = self.allow.iter().any(|p| p.contains(ip, v4));
         if !self.allow.is_empty()
             && !explicitly_allowed
             && !self.allow.iter().any(|p| p.matches_name(target.host()))
         {
             return Err(Refusal::NotAllowed(target.host().to_owned()));
         }
-        if let Some(range) = reserved_range(ip) {
+        // Judged by the IPv4 address behind it: a site prefix may lie in a reserved IPv6 range.
+        let range = match v4 {
+            Some(v4) => reserved_v4(v4),
+            None => reserved_range(ip),
+        };
+        if let Some(range) = range {
             if !self.allow_reserved && !explicitly_allowed {
                 return Err(Refusal::Reserved { ip, range });
             }

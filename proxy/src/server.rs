@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 
 use crate::client_ip::TrustedProxies;
+use crate::host::AllowedHosts;
 use crate::limits::{Limits, Pending, PendingSlot};
 
 /// The TCP peer of a request, put in its extensions by the accept loop.
@@ -42,6 +43,9 @@ pub struct ServeOptions {
     pub max_http_connections_per_client: usize,
     /// After shutdown starts, how long plain HTTP requests in flight may take.
     pub http_grace: Duration,
+    /// The `Host` names answered (see [`crate::host`]); others get 421, so a page whose DNS
+    /// name was rebound to this server cannot use it.
+    pub allowed_hosts: AllowedHosts,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -55,6 +59,7 @@ impl std::fmt::Debug for ServeOptions {
                 &self.max_http_connections_per_client,
             )
             .field("http_grace", &self.http_grace)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish()
     }
 }
@@ -67,6 +72,7 @@ impl Default for ServeOptions {
             max_http_connections: 1024,
             max_http_connections_per_client: 64,
             http_grace: Duration::from_secs(3),
+            allowed_hosts: AllowedHosts::default(),
         }
     }
 }

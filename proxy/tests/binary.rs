@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use webpop_shared::relay::{token_protocol, CloseReason, PROTOCOL};
+use webpop_shared::secret::Secret;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_webpop-proxy");
 
@@ -41,6 +43,9 @@ fn help_documents_every_option() {
         "--drain-timeout",
         "--threads",
         "--demo",
+        "--public-host",
+        "--nat64-prefix",
+        "--sessions-per-minute",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
@@ -128,4 +133,85 @@ async fn logs_record_sessions_without_payload_or_token_and_sigterm_stops_it() {
     );
     assert!(!log.contains("tok-9f8e7d"), "token in the log");
     assert!(log.contains("SIGTERM"), "{log}");
+}
+
+/// The web app never sent the token, so a relay started with `--token-file` refused it; and a
+/// token in the query string lands in reverse proxies' access logs. The page now offers it as a
+/// WebSocket subprotocol, next to the plain one the relay answers with.
+#[tokio::test]
+async fn a_token_file_relay_admits_the_token_as_a_subprotocol_and_never_logs_it() {
+    let echo = echo_server().await;
+    let web_root = tempfile::tempdir().unwrap();
+    let token = "s3cret/tok+en=";
+    let token_file = web_root.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let mut child = Command::new(BINARY)
+        .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
+        .args(["--allow-port", &echo.port().to_string()])
+        .arg("--web-root")
+        .arg(web_root.path())
+        .arg("--token-file")
+        .arg(&token_file)
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let addr = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines_rx.recv())
+            .await
+            .expect("no 'serving' line")
+            .expect("the binary exited");
+        log.push(line.clone());
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let url = format!("ws://{addr}/relay?host=127.0.0.1&port={}", echo.port());
+    let right = token_protocol(&Secret::token(token).unwrap());
+    let wrong = token_protocol(&Secret::token("s3cret/tok+en").unwrap());
+    for offered in [vec![PROTOCOL], vec![PROTOCOL, wrong.as_str()]] {
+        let (mut ws, picked) = ws_connect_protocols(&url, &offered).await.unwrap();
+        assert_eq!(picked.as_deref(), Some(PROTOCOL));
+        assert_eq!(
+            close_code(&mut ws).await,
+            CloseReason::Unauthorized.code(),
+            "{offered:?}"
+        );
+    }
+    let (mut ws, picked) = ws_connect_protocols(&url, &[PROTOCOL, &right])
+        .await
+        .unwrap();
+    assert_eq!(
+        picked.as_deref(),
+        Some(PROTOCOL),
+        "never the token's protocol"
+    );
+    assert_eq!(round_trip(&mut ws, b"through").await, b"through");
+    ws.close(None).await.unwrap();
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    while let Some(line) = lines_rx.recv().await {
+        log.push(line);
+    }
+    let log = log.join("\n");
+    assert!(log.contains("relay session ended"), "{log}");
+    assert!(!log.contains("s3cret"), "token in the log");
+    let encoded = right.trim_start_matches("webpop.token.");
+    assert!(!log.contains(encoded), "encoded token in the log");
 }

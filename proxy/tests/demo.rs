@@ -59,15 +59,33 @@ async fn the_demo_mailbox_serves_every_sample_through_the_relay() {
         Reply::Message(raw) => assert!(raw.ends_with(b"\r\n\r\n") && samples[1].starts_with(&raw)),
         other => panic!("{other:?}"),
     }
-    // DELE then QUIT removes the message for the next session.
-    conn.run(Command::Dele(1)).await.unwrap();
     conn.quit().await.unwrap();
-    let mut again = session(&demo, &relay).await;
-    match again.run(Command::Stat).await.unwrap() {
-        Reply::Stat(stat) => assert_eq!(stat.count as usize, samples.len() - 1),
+}
+
+async fn count(conn: &mut Connection<tokio::io::DuplexStream>) -> usize {
+    match conn.run(Command::Stat).await.unwrap() {
+        Reply::Stat(stat) => stat.count as usize,
         other => panic!("{other:?}"),
     }
-    again.quit().await.unwrap();
+}
+
+/// The demo is shared by every visitor of a relay: one visitor's DELE and QUIT used to delete
+/// the message for everyone, until the relay restarted.
+#[tokio::test]
+async fn one_demo_visitors_deletions_never_show_to_another() {
+    let (demo, relay) = demo_relay().await;
+    let all = sample_messages().len();
+    let mut deleter = session(&demo, &relay).await;
+    let mut watcher = session(&demo, &relay).await;
+    deleter.run(Command::Dele(1)).await.unwrap();
+    deleter.run(Command::Dele(2)).await.unwrap();
+    assert_eq!(count(&mut deleter).await, all - 2);
+    deleter.quit().await.unwrap();
+    assert_eq!(count(&mut watcher).await, all, "a session open at the time");
+    watcher.quit().await.unwrap();
+    let mut later = session(&demo, &relay).await;
+    assert_eq!(count(&mut later).await, all, "a session opened later");
+    later.quit().await.unwrap();
 }
 
 #[test]
@@ -105,7 +123,7 @@ async fn the_relay_reaches_the_demo_and_nothing_else_on_loopback_and_describes_i
     );
 
     let mut tcp = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
-    tcp.write_all(b"GET /demo.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    tcp.write_all(b"GET /demo.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut response = String::new();

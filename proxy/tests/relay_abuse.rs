@@ -578,6 +578,7 @@ async fn a_flood_of_forbidden_targets_is_refused_with_4001_and_reaches_nothing()
         .allow(["127.0.0.1/32".parse::<HostPattern>().unwrap()]);
     let relay = TestRelay::start(RelayConfig {
         policy,
+        new_sessions_per_client_per_minute: 0,
         ..RelayConfig::default()
     })
     .await;
@@ -666,6 +667,8 @@ impl RelayProcess {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_webpop-proxy"))
             .args(["--listen", "127.0.0.1:0", "--web-root"])
             .arg(&web_root)
+            // These tests open hundreds of sessions from 127.0.0.1.
+            .args(["--sessions-per-minute", "0"])
             .args(args)
             .env_remove("RUST_LOG")
             .stdin(std::process::Stdio::null())

@@ -3,11 +3,14 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite;
 use webpop_proxy::relay::Origins;
-use webpop_proxy::RelayConfig;
+
+use webpop_proxy::host::AllowedHosts;
+use webpop_proxy::{RelayConfig, ServeOptions};
 use webpop_shared::relay::{CloseReason, RelayRequest, Target};
 use webpop_shared::secret::Secret;
 
@@ -38,31 +41,31 @@ async fn malformed_upgrade_requests_get_http_errors_and_no_session() {
     let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
     let cases = [
         (
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
             "426",
         ),
         (
-            format!("POST {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n{key}Content-Length: 0\r\n\r\n"),
+            format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n{key}Content-Length: 0\r\n\r\n"),
             "405",
         ),
         (
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\n{key}\r\n"),
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 8\r\n{key}\r\n"),
             "426",
         ),
         (
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n"),
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\r\n"),
             "400",
         ),
         (
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: not-base64\r\n\r\n"),
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: not-base64\r\n\r\n"),
             "400",
         ),
         (
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nSec-WebSocket-Version: 13\r\n{key}\r\n"),
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nSec-WebSocket-Version: 13\r\n{key}\r\n"),
             "426",
         ),
         ("HELLO\r\n\r\n".to_owned(), "400"),
-        ("GET /relay HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n".to_owned(), "400"),
+        ("GET /relay HTTP/1.1\r\nHost: 127.0.0.1\r\nBroken header line\r\n\r\n".to_owned(), "400"),
     ];
     for (request, status) in cases {
         let line = status_line(addr, &request).await;
@@ -149,7 +152,16 @@ async fn a_missing_or_wrong_token_is_unauthorized_and_the_right_one_admitted() {
 #[tokio::test]
 async fn a_relay_reaching_private_addresses_refuses_rebound_host_names_unless_it_has_a_token() {
     let echo = echo_server().await;
-    let open = TestRelay::start(loopback_config(&[echo.port()])).await;
+    // Even a host name the operator made public is refused here: no token, private targets.
+    let open = TestRelay::start_with(
+        loopback_config(&[echo.port()]),
+        ServeOptions {
+            allowed_hosts: AllowedHosts::default().with_names(["relay.example".to_owned()]),
+            ..ServeOptions::default()
+        },
+        Duration::from_secs(5),
+    )
+    .await;
     let path = format!("/relay?host=127.0.0.1&port={}", echo.port());
     let upgrade = |host: &str| {
         format!(
@@ -157,18 +169,81 @@ async fn a_relay_reaching_private_addresses_refuses_rebound_host_names_unless_it
              Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
         )
     };
-    // A page on evil.example, its name rebound to the relay's address.
+    // A page on evil.example, its name rebound to the relay's address: not even answered.
     let line = status_line(open.addr, &upgrade("evil.example:8080")).await;
+    assert!(line.starts_with("HTTP/1.1 421 "), "{line}");
+    let line = status_line(open.addr, &upgrade("relay.example:8080")).await;
     assert!(line.starts_with("HTTP/1.1 403 "), "{line}");
     let line = status_line(open.addr, &upgrade(&open.addr.to_string())).await;
     assert!(line.starts_with("HTTP/1.1 101 "), "{line}");
 
-    // With a token, the token is the protection and any host name may be used.
-    let guarded = TestRelay::start(RelayConfig {
-        token: Some(Secret::token("t").unwrap()),
-        ..loopback_config(&[echo.port()])
-    })
+    // With a token, the token is the protection and any public host name may be used.
+    let guarded = TestRelay::start_with(
+        RelayConfig {
+            token: Some(Secret::token("t").unwrap()),
+            ..loopback_config(&[echo.port()])
+        },
+        ServeOptions {
+            allowed_hosts: AllowedHosts::default().with_names(["mail.example.com".to_owned()]),
+            ..ServeOptions::default()
+        },
+        Duration::from_secs(5),
+    )
     .await;
     let line = status_line(guarded.addr, &upgrade("mail.example.com")).await;
     assert!(line.starts_with("HTTP/1.1 101 "), "{line}");
+}
+
+/// Nothing checked `Host`: a page on evil.example whose name rebinds to the relay's address
+/// sends a matching `Origin` and `Host`, passed the Origin check, and could use the relay (and
+/// read the app's files and metrics) as if it were the relay's own page, token or not.
+#[tokio::test]
+async fn a_page_whose_name_was_rebound_to_the_relay_gets_no_session_and_no_files() {
+    let echo = echo_server().await;
+    let relay = TestRelay::start_with(
+        RelayConfig {
+            token: Some(Secret::token("t").unwrap()),
+            ..loopback_config(&[echo.port()])
+        },
+        ServeOptions {
+            allowed_hosts: AllowedHosts::default().with_names(["mail.example.com".to_owned()]),
+            ..ServeOptions::default()
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+    let path = format!("/relay?host=127.0.0.1&port={}&token=t", echo.port());
+    let upgrade = |host: &str| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+    };
+    let get = |host: &str, path: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+    };
+    for host in [
+        "evil.example",
+        "evil.example:8080",
+        "localhost.evil.example",
+    ] {
+        let line = status_line(relay.addr, &upgrade(host)).await;
+        assert!(line.starts_with("HTTP/1.1 421 "), "{host}: {line}");
+        for page in ["/", "/index.html", "/healthz", "/metrics", "/demo.json"] {
+            let line = status_line(relay.addr, &get(host, page)).await;
+            assert!(line.starts_with("HTTP/1.1 421 "), "{host}{page}: {line}");
+        }
+    }
+    assert_eq!(relay.relay.metrics().open_sessions(), 0);
+    // The relay's own names still work.
+    for host in [
+        relay.addr.to_string(),
+        format!("localhost:{}", relay.addr.port()),
+        "mail.example.com".to_owned(),
+    ] {
+        let line = status_line(relay.addr, &upgrade(&host)).await;
+        assert!(line.starts_with("HTTP/1.1 101 "), "{host}: {line}");
+        let line = status_line(relay.addr, &get(&host, "/")).await;
+        assert!(line.starts_with("HTTP/1.1 200 "), "{host}: {line}");
+    }
 }

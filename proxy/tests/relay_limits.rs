@@ -69,6 +69,33 @@ async fn per_client_and_global_caps_refuse_with_limit_reached_and_free_on_close(
     );
 }
 
+/// One client could start sessions as fast as it liked, one password guess each, until mail
+/// providers banned the relay's shared address for everyone. (Refilling over time is tested on
+/// a paused clock in `limits.rs`; here a token takes 30 s to come back, far longer than the test.)
+#[tokio::test]
+async fn one_client_cannot_start_relay_sessions_faster_than_its_rate() {
+    let echo = echo_server().await;
+    let relay = TestRelay::start(RelayConfig {
+        new_sessions_per_client_per_minute: 2,
+        ..loopback_config(&[echo.port()])
+    })
+    .await;
+    let url = relay.url("127.0.0.1", echo.port());
+    for _ in 0..2 {
+        let mut ws = ws_connect(&url, None, Some(ip("127.0.0.5"))).await.unwrap();
+        assert_eq!(round_trip(&mut ws, b"guess").await, b"guess");
+        ws.close(None).await.unwrap();
+    }
+    // Closed sessions still count: the cap is on starting them.
+    let mut third = ws_connect(&url, None, Some(ip("127.0.0.5"))).await.unwrap();
+    assert_eq!(
+        close_code(&mut third).await,
+        CloseReason::LimitReached.code()
+    );
+    let mut other = ws_connect(&url, None, Some(ip("127.0.0.6"))).await.unwrap();
+    assert_eq!(round_trip(&mut other, b"mine").await, b"mine");
+}
+
 /// A relay whose HTTP timeouts are far away, so on a paused clock only the timer under test
 /// can fire.
 async fn paused_relay(echo: SocketAddr, idle: Duration, lifetime: Duration) -> TestRelay {

@@ -68,6 +68,7 @@ async fn every_reserved_range_is_refused_as_literal_and_behind_a_name() {
     );
     let relay = TestRelay::start(RelayConfig {
         resolver: Resolver::fixed(answers),
+        new_sessions_per_client_per_minute: 0,
         ..RelayConfig::default()
     })
     .await;
@@ -106,6 +107,7 @@ async fn localhost_is_refused_through_the_system_resolver() {
     let echo = echo_server().await;
     let relay = TestRelay::start(RelayConfig {
         policy: TargetPolicy::default().ports([echo.port()]),
+        new_sessions_per_client_per_minute: 0,
         ..RelayConfig::default()
     })
     .await;
@@ -128,6 +130,7 @@ async fn only_allowed_ports_are_reached() {
     // Loopback is re-allowed, but only the default ports are: the echo server's port is not.
     let relay = TestRelay::start(RelayConfig {
         policy: TargetPolicy::default().allow_reserved_ranges(true),
+        new_sessions_per_client_per_minute: 0,
         ..RelayConfig::default()
     })
     .await;
@@ -160,6 +163,7 @@ async fn wildcards_allow_subdomains_and_nothing_that_merely_looks_alike() {
             .allow(["*.example.com".parse::<HostPattern>().unwrap()])
             .deny(["a.b.example.com".parse::<HostPattern>().unwrap()])
             .allow_reserved_ranges(true),
+        new_sessions_per_client_per_minute: 0,
         ..RelayConfig::default()
     })
     .await;

@@ -1,7 +1,9 @@
 //! The relay's wire contract, shared by `webpop-proxy` and the web app.
 //!
 //! The page opens a WebSocket to [`PATH`] with the target in the query string
-//! ([`RelayRequest::to_query`]). Binary frames then carry raw TCP bytes both ways; the page does
+//! ([`RelayRequest::to_query`]) and, when the relay needs an access token, the token as a
+//! WebSocket subprotocol ([`token_protocol`]), never in the query string, which access logs
+//! record. Binary frames then carry raw TCP bytes both ways; the page does
 //! its own TLS, so the relay only ever sees ciphertext. The relay ends a session with a close
 //! frame whose code is one of [`CloseReason`]: a browser cannot read the HTTP status of a failed
 //! WebSocket handshake, so everything the page should be able to explain is reported after the
@@ -20,13 +22,71 @@ pub const PATH: &str = "/relay";
 /// fastest, and the bound keeps the relay's buffers small.
 pub const MAX_FRAME: usize = 64 * 1024;
 
+/// The relay's WebSocket subprotocol. A page that offers it (with its token, see
+/// [`token_protocol`]) gets it back in `Sec-WebSocket-Protocol`.
+pub const PROTOCOL: &str = "webpop";
+
+/// The start of the subprotocol that carries the access token: `webpop.token.` and the token
+/// in unpadded base64url, since a subprotocol may hold only letters, digits and a few signs.
+pub const TOKEN_PROTOCOL_PREFIX: &str = "webpop.token.";
+
+/// The subprotocol a page offers, next to [`PROTOCOL`], to present `token`. Headers stay out of
+/// access logs, unlike the query string; the relay never answers with this one.
+pub fn token_protocol(token: &Secret) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token.expose());
+    format!("{TOKEN_PROTOCOL_PREFIX}{encoded}")
+}
+
+/// The access token among the subprotocols a request offers (each `Sec-WebSocket-Protocol`
+/// header value, comma-separated), if there is one.
+///
+/// # Errors
+/// [`RequestError::BadToken`] when the token protocol is malformed or offered twice.
+pub fn token_from_protocols<'a>(
+    header_values: impl IntoIterator<Item = &'a str>,
+) -> Result<Option<Secret>, RequestError> {
+    use base64::Engine as _;
+    let mut found = None;
+    for protocol in header_values
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+    {
+        let Some(encoded) = protocol.strip_prefix(TOKEN_PROTOCOL_PREFIX) else {
+            continue;
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| RequestError::BadToken)?;
+        let text = String::from_utf8(bytes).map_err(|_| RequestError::BadToken)?;
+        let token = Secret::token(text).map_err(|_| RequestError::BadToken)?;
+        if found.replace(token).is_some() {
+            return Err(RequestError::Repeated(param::TOKEN));
+        }
+    }
+    Ok(found)
+}
+
+/// The access token in a page address's fragment (`#token=...`, percent-encoded, possibly
+/// among other `name=value` pairs), which a browser never sends to a server: how a relay's
+/// operator hands the token to users (`https://relay.example/#token=...`).
+pub fn token_from_fragment(fragment: &str) -> Option<Secret> {
+    let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+    form_urlencoded::parse(fragment.as_bytes())
+        .find(|(name, _)| name == param::TOKEN)
+        .and_then(|(_, value)| Secret::token(value.into_owned()).ok())
+        .filter(|token| !token.expose().is_empty())
+}
+
 /// Query parameter names.
 pub mod param {
     /// The mail server's host name or IP address.
     pub const HOST: &str = "host";
     /// The mail server's TCP port.
     pub const PORT: &str = "port";
-    /// The relay's access token, when the relay requires one.
+    /// The relay's access token, when the relay requires one. Still accepted, but a page sends
+    /// it as a subprotocol instead ([`super::token_protocol`]): query strings end up in logs.
     pub const TOKEN: &str = "token";
 }
 
@@ -393,6 +453,41 @@ impl RelayError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_is_read_from_the_fragment_alone_or_among_other_pairs() {
+        let read = |f: &str| token_from_fragment(f).map(|t| t.expose().to_owned());
+        assert_eq!(read("#token=abc"), Some("abc".into()));
+        assert_eq!(read("token=a%2Fb%2Bc%3D"), Some("a/b+c=".into()));
+        assert_eq!(read("#view=inbox&token=t1"), Some("t1".into()));
+        assert_eq!(read("#token="), None);
+        assert_eq!(read("#tok=abc"), None);
+        assert_eq!(read(""), None);
+        assert_eq!(read("#token=a%0Ab"), None);
+    }
+
+    #[test]
+    fn any_token_round_trips_through_a_subprotocol_made_of_token_characters() {
+        for token in ["open sesame", "a/b+c==", "tok-9f8e7d", "ünïcødé"] {
+            let protocol = token_protocol(&Secret::token(token).unwrap());
+            assert!(
+                protocol
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+                "{protocol}"
+            );
+            let header = format!("{PROTOCOL}, {protocol}");
+            let back = token_from_protocols([header.as_str()]).unwrap().unwrap();
+            assert_eq!(back.expose(), token);
+            // Split over two headers, too.
+            let back = token_from_protocols([PROTOCOL, protocol.as_str()]).unwrap();
+            assert_eq!(back.unwrap().expose(), token);
+        }
+        assert_eq!(token_from_protocols([PROTOCOL]).unwrap(), None);
+        assert_eq!(token_from_protocols([]).unwrap(), None);
+        assert!(token_from_protocols(["webpop.token.***"]).is_err());
+        assert!(token_from_protocols(["webpop.token.YQ, webpop.token.Yg"]).is_err());
+    }
 
     /// Found by fuzzing (relay_query): "host.." lost one dot per read, so a request written
     /// out and read back named another host.

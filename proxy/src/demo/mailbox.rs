@@ -1,14 +1,14 @@
-//! The demo's sample messages and their per-session deletion state.
-
-use std::sync::Mutex;
+//! The demo's sample messages.
 
 use mail_builder::headers::address::Address;
 use mail_builder::MessageBuilder;
 
-/// The messages every demo session starts from (deletions last until the relay restarts).
+/// The messages every demo session starts from. It never changes: the demo is shared by every
+/// visitor of a relay, so one visitor's deletions must never show to another. Each POP3
+/// connection gets its own copy, and its deletions (applied at QUIT) end with it.
 #[derive(Debug)]
 pub(super) struct Mailbox {
-    messages: Mutex<Vec<(String, Vec<u8>)>>,
+    messages: Vec<(String, Vec<u8>)>,
 }
 
 impl Mailbox {
@@ -18,21 +18,12 @@ impl Mailbox {
             .enumerate()
             .map(|(i, m)| (format!("demo-{:04}", i + 1), m))
             .collect();
-        Self {
-            messages: Mutex::new(messages),
-        }
+        Self { messages }
     }
 
-    /// A snapshot for one session: (uid, bytes) in message-number order.
+    /// A fresh copy for one POP3 connection: (uid, bytes) in message-number order.
     pub(super) fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
-        self.messages.lock().map(|m| m.clone()).unwrap_or_default()
-    }
-
-    /// Removes the messages with these uids (a session's QUIT after DELE).
-    pub(super) fn delete(&self, uids: &[String]) {
-        if let Ok(mut messages) = self.messages.lock() {
-            messages.retain(|(uid, _)| !uids.contains(uid));
-        }
+        self.messages.clone()
     }
 }
 

@@ -4,7 +4,8 @@
 //! server, and `/demo.json` tells the page how (address, account, certificate fingerprint).
 //!
 //! It serves what webpop uses — CAPA, USER/PASS, STAT, LIST, UIDL, TOP, RETR, DELE, RSET, NOOP,
-//! QUIT, pipelined — with deletions applied at QUIT, in memory only.
+//! QUIT, pipelined. Each POP3 connection gets its own copy of the sample mail: DELE and QUIT
+//! work, but one visitor's deletions never show to another (or to the same visitor later).
 
 mod mailbox;
 mod server;

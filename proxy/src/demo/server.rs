@@ -1,5 +1,5 @@
 //! The demo's POP3 server: TLS (tokio-rustls), one task per connection, commands answered in
-//! order (so pipelining works), deletions applied at QUIT.
+//! order (so pipelining works). Each connection works on its own copy of the sample mail.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -90,15 +90,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 b"+OK\r\nTOP\r\nUSER\r\nUIDL\r\nPIPELINING\r\nRESP-CODES\r\nIMPLEMENTATION webpop-demo\r\n.\r\n",
             ),
             ("QUIT", _) => {
-                if let Some(messages) = &messages {
-                    let gone: Vec<String> = messages
-                        .iter()
-                        .zip(&deleted)
-                        .filter(|(_, d)| **d)
-                        .map(|((uid, _), _)| uid.clone())
-                        .collect();
-                    mailbox.delete(&gone);
-                }
+                // Deletions end with this connection's copy of the mailbox: the demo is shared
+                // by every visitor, and none may delete mail for the others.
                 write.write_all(b"+OK bye\r\n").await?;
                 return write.shutdown().await;
             }

@@ -261,3 +261,73 @@ fn an_exception_allows_exactly_one_address_and_port() {
     let named = target("localhost", 40995);
     assert_eq!(policy.check_request(&named), Err(Refusal::Port(40995)));
 }
+
+/// Deny rules used to compare only the IPv6 address: `--deny-host 8.8.8.0/24` let
+/// `64:ff9b::8.8.8.8` through, and a NAT64 gateway then connected to 8.8.8.8 anyway.
+#[test]
+fn deny_and_allow_rules_see_the_ipv4_address_inside_a_well_known_nat64_address() {
+    let t = target("mail.example.com", 995);
+    let deny = TargetPolicy::default().deny(patterns(&["8.8.8.0/24"]));
+    assert_eq!(
+        deny.check_address(&t, ip("64:ff9b::8.8.8.8")),
+        Err(Refusal::Denied("64:ff9b::808:808".into()))
+    );
+    assert_eq!(deny.check_address(&t, ip("64:ff9b::9.9.9.9")), Ok(()));
+    // An allowed LAN range is reached through NAT64 too, and nothing else in it.
+    let lan = TargetPolicy::default().allow(patterns(&["192.168.1.0/24"]));
+    let nat = target("64:ff9b::192.168.1.10", 995);
+    assert_eq!(lan.check_address(&nat, ip("64:ff9b::192.168.1.10")), Ok(()));
+    assert!(lan
+        .check_address(&nat, ip("64:ff9b::192.168.2.10"))
+        .is_err());
+}
+
+/// A site's own NAT64 prefix (here one that looks public) was not known: an address inside it
+/// passed as public, and the gateway carried it to the IPv4 address it embeds, loopback or LAN
+/// included.
+#[test]
+fn a_configured_nat64_prefix_is_judged_by_the_ipv4_address_it_embeds() {
+    let t = target("mail.example.com", 995);
+    let prefix: Nat64Prefix = "2a00:1:2::/96".parse().unwrap();
+    let policy = TargetPolicy::default().nat64_prefixes([prefix]);
+    assert_eq!(
+        policy.check_address(&t, ip("2a00:1:2::127.0.0.1")),
+        Err(Refusal::Reserved {
+            ip: ip("2a00:1:2::127.0.0.1"),
+            range: "loopback"
+        })
+    );
+    assert_eq!(
+        policy.check_address(&t, ip("2a00:1:2::10.1.2.3")),
+        Err(Refusal::Reserved {
+            ip: ip("2a00:1:2::10.1.2.3"),
+            range: "private"
+        })
+    );
+    assert_eq!(policy.check_address(&t, ip("2a00:1:2::8.8.8.8")), Ok(()));
+    // Outside the prefix nothing changes.
+    assert_eq!(policy.check_address(&t, ip("2a00:1:3::a00:1")), Ok(()));
+    // A prefix inside a reserved IPv6 range (a ULA) still reaches public IPv4 addresses.
+    let ula = TargetPolicy::default().nat64_prefixes(["fd00:64::/96".parse().unwrap()]);
+    assert_eq!(ula.check_address(&t, ip("fd00:64::8.8.8.8")), Ok(()));
+    assert!(ula.check_address(&t, ip("fd00:64::192.168.0.1")).is_err());
+    assert!(ula.check_address(&t, ip("fd00:65::8.8.8.8")).is_err());
+    // Deny rules see through a configured prefix as well.
+    let deny = TargetPolicy::default()
+        .nat64_prefixes([prefix])
+        .deny(patterns(&["9.9.9.0/24"]));
+    assert!(matches!(
+        deny.check_address(&t, ip("2a00:1:2::9.9.9.9")),
+        Err(Refusal::Denied(_))
+    ));
+}
+
+#[test]
+fn nat64_prefixes_must_be_96_bits_long() {
+    assert!("64:ff9b::/96".parse::<Nat64Prefix>().is_ok());
+    assert!("2001:db8:64::/96".parse::<Nat64Prefix>().is_ok());
+    assert!("2001:db8::/32".parse::<Nat64Prefix>().is_err());
+    assert!("10.0.0.0/8".parse::<Nat64Prefix>().is_err());
+    assert!("2001:db8::1".parse::<Nat64Prefix>().is_err());
+    assert!("nonsense".parse::<Nat64Prefix>().is_err());
+}

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use webpop_shared::secret::Secret;
 
 use crate::client_ip::TrustedProxies;
-use crate::limits::Limits;
+use crate::limits::{Limits, Rate};
 use crate::metrics::Metrics;
 use crate::policy::TargetPolicy;
 use crate::resolve::Resolver;
@@ -55,6 +55,10 @@ pub struct RelayConfig {
     pub max_sessions: usize,
     /// Most sessions open at once for one client address (IPv6: one /64).
     pub max_sessions_per_client: usize,
+    /// Most new sessions one client address (IPv6: one /64) may start per minute, so that it
+    /// cannot try passwords through the relay fast enough to get the relay's address banned by
+    /// mail providers; 0 means no cap.
+    pub new_sessions_per_client_per_minute: u32,
     /// The demo account the page may offer, served as `/demo.json` (see [`crate::demo`]).
     pub demo: Option<serde_json::Value>,
 }
@@ -72,6 +76,7 @@ impl Default for RelayConfig {
             max_lifetime: Duration::from_secs(4 * 60 * 60),
             max_sessions: 5_000,
             max_sessions_per_client: 32,
+            new_sessions_per_client_per_minute: 30,
             demo: None,
         }
     }
@@ -82,6 +87,7 @@ impl Default for RelayConfig {
 pub struct Relay {
     config: RelayConfig,
     limits: Arc<Limits>,
+    rate: Rate,
     metrics: Metrics,
     sessions: TaskTracker,
     /// Cancelled when the drain period is over: open sessions close with "shutting down".
@@ -94,6 +100,7 @@ impl Relay {
     pub fn new(config: RelayConfig) -> Arc<Self> {
         Arc::new(Self {
             limits: Limits::new(config.max_sessions, config.max_sessions_per_client),
+            rate: Rate::new(config.new_sessions_per_client_per_minute),
             config,
             metrics: Metrics::default(),
             sessions: TaskTracker::new(),

@@ -150,11 +150,17 @@ async fn connect(relay: &Relay, target: &Target, client: IpAddr) -> Result<TcpSt
         Some(ip) => vec![SocketAddr::new(ip, target.port())],
         None => match tokio::time::timeout_at(
             deadline,
-            config.resolver.resolve(target.host(), target.port()),
+            config
+                .resolver
+                .resolve(target.host(), target.port(), client),
         )
         .await
         {
             Ok(Ok(addrs)) => addrs,
+            Ok(Err(crate::resolve::ResolveError::Busy)) => {
+                tracing::info!(%client, %target, "too many name lookups in flight");
+                return Err(CloseReason::LimitReached);
+            }
             Ok(Err(e)) => {
                 tracing::info!(%client, %target, error = %e, "DNS failed");
                 return Err(CloseReason::DnsFailure);

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use webpop_shared::relay::{CloseReason, RelayRequest};
+use webpop_shared::relay::{self as wire, CloseReason, RelayRequest};
+use webpop_shared::secret::Secret;
 
 use super::{session, Relay};
 use crate::metrics::Refused;
@@ -118,13 +119,16 @@ fn is_local_host(host: Option<&HeaderValue>) -> bool {
     name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
-/// Compares secrets in time independent of where they differ.
+/// Compares secrets in time independent of where they differ and of their lengths: it compares
+/// their SHA-256 digests, every byte.
 fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    let digest = |s: &str| ring::digest::digest(&ring::digest::SHA256, s.as_bytes());
+    let (a, b) = (digest(a), digest(b));
+    a.as_ref()
+        .iter()
+        .zip(b.as_ref())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 /// The relay endpoint's handler.
@@ -171,13 +175,30 @@ pub(crate) async fn handle(
             .into_response();
     }
     let client = relay.config.trusted_proxies.client_ip(peer.ip(), headers);
-    let admission = admit(&relay, request.uri().query().unwrap_or(""), client);
+    let protocols = || {
+        headers
+            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+    };
+    // Answer with the plain protocol when offered (a browser that offered protocols fails a
+    // handshake that picks none); never with the one carrying the token.
+    let speaks_webpop = protocols()
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == wire::PROTOCOL);
+    let admission = match wire::token_from_protocols(protocols()) {
+        Ok(token) => admit(&relay, request.uri().query().unwrap_or(""), token, client),
+        Err(e) => {
+            tracing::debug!(%client, error = %e, "malformed token subprotocol");
+            Err(CloseReason::BadRequest)
+        }
+    };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let task_relay = Arc::clone(&relay);
     relay
         .sessions
         .spawn(session::run(task_relay, on_upgrade, admission, client));
-    (
+    let mut response = (
         StatusCode::SWITCHING_PROTOCOLS,
         [
             (header::UPGRADE, HeaderValue::from_static("websocket")),
@@ -188,13 +209,22 @@ pub(crate) async fn handle(
             ),
         ],
     )
-        .into_response()
+        .into_response();
+    if speaks_webpop {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(wire::PROTOCOL),
+        );
+    }
+    response
 }
 
-/// Decides, before the upgrade completes, whether the session may start.
+/// Decides, before the upgrade completes, whether the session may start. The token comes
+/// from the subprotocol (`protocol_token`) or, for older pages, the query string.
 fn admit(
     relay: &Arc<Relay>,
     query: &str,
+    protocol_token: Option<Secret>,
     client: std::net::IpAddr,
 ) -> Result<session::Admitted, CloseReason> {
     if relay.is_draining() {
@@ -204,8 +234,16 @@ fn admit(
         tracing::debug!(%client, error = %e, "malformed relay request");
         CloseReason::BadRequest
     })?;
+    // Before the token check, so guessing tokens is held to the same pace as passwords.
+    if !relay.rate.allow(client) {
+        tracing::info!(%client, "relay session rate limit reached");
+        return Err(CloseReason::LimitReached);
+    }
     if let Some(expected) = &relay.config.token {
-        let given = request.token.as_ref().map_or("", |t| t.expose());
+        let given = protocol_token
+            .as_ref()
+            .or(request.token.as_ref())
+            .map_or("", |t| t.expose());
         if !same_secret(given, expected.expose()) {
             tracing::info!(%client, "relay request without a valid token");
             return Err(CloseReason::Unauthorized);

@@ -29,12 +29,14 @@ pub struct TestRelay {
     _web_root: tempfile::TempDir,
 }
 
-/// A relay config that may reach loopback on `ports`, as every test needs.
+/// A relay config that may reach loopback on `ports`, as every test needs, with no cap on new
+/// sessions per minute (tests open many from 127.0.0.1).
 pub fn loopback_config(ports: &[u16]) -> RelayConfig {
     RelayConfig {
         policy: webpop_proxy::policy::TargetPolicy::default()
             .ports(ports.iter().copied())
             .allow_reserved_ranges(true),
+        new_sessions_per_client_per_minute: 0,
         ..RelayConfig::default()
     }
 }
@@ -146,6 +148,27 @@ pub async fn ws_connect(
     )
     .await?;
     Ok(ws)
+}
+
+/// Opens a WebSocket to `url` from 127.0.0.1 offering these subprotocols; returns it and the
+/// subprotocol the relay picked.
+pub async fn ws_connect_protocols(
+    url: &str,
+    protocols: &[&str],
+) -> Result<(Ws, Option<String>), tungstenite::Error> {
+    let mut request = url.into_client_request()?;
+    if !protocols.is_empty() {
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            protocols.join(", ").parse().unwrap(),
+        );
+    }
+    let (ws, response) = tokio_tungstenite::connect_async(request).await?;
+    let picked = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .map(|v| v.to_str().unwrap().to_owned());
+    Ok((ws, picked))
 }
 
 /// Reads until the relay's close frame and returns its code; panics on data, a bare EOF, or

@@ -51,6 +51,8 @@ impl LocalRelay {
                 .ports(ports.iter().copied())
                 .allow_reserved_ranges(true),
             origins: Origins::default().allow(["*".to_owned()]),
+            // Tests open many sessions from 127.0.0.1.
+            new_sessions_per_client_per_minute: 0,
             ..RelayConfig::default()
         });
         let (stop, stopped) = oneshot::channel::<()>();
