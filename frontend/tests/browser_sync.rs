@@ -547,3 +547,86 @@ async fn a_cancelled_sync_keeps_what_it_committed_and_the_next_one_completes() {
         original.len()
     );
 }
+
+/// Bytes of the page's memory: the wasm linear memory plus Chromium's used JS heap.
+fn page_memory() -> f64 {
+    use wasm_bindgen::JsCast as _;
+    let wasm = wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64;
+    let performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).unwrap();
+    let js_heap = js_sys::Reflect::get(&performance, &"memory".into())
+        .ok()
+        .filter(|m| m.is_object())
+        .and_then(|m| js_sys::Reflect::get(&m, &"usedJSHeapSize".into()).ok())
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
+    wasm + js_heap
+}
+
+/// The stated bound: a sync against a server that lists every message at 0 octets grows the
+/// page's memory (wasm + JS heap) by less than this.
+const ZERO_OCTET_MEMORY_BOUND: f64 = 48.0 * 1024.0 * 1024.0;
+
+#[wasm_bindgen_test]
+async fn a_server_listing_every_message_at_zero_octets_gets_bounded_memory_and_nothing_stored() {
+    // bug: a listing of 0-octet messages queued every RETR at once (the byte window saw
+    // nothing) and slipped past the storage-space check.
+    let env = call("GET", "/env").await;
+    let z = &env["zero_octets"];
+    let count = z["count"].as_u64().unwrap() as usize;
+    assert!(count >= 100, "{count} messages");
+    let store = fresh_store("t-zero-octets").await;
+    let before = page_memory();
+    let request = RelayRequest::new(
+        Target::new(&text(z, "host"), z["pop3s_port"].as_u64().unwrap() as u16).unwrap(),
+    );
+    let trust = Trust::default().with_pin(text(z, "cert_sha256").parse::<Fingerprint>().unwrap());
+    let session = SessionConfig::new("localhost", Security::ImplicitTls).trust(trust);
+    let mut conn = Connection::open(
+        &text(&env, "relay"),
+        &request,
+        session,
+        rustls_pki_types::UnixTime::now(),
+    )
+    .await
+    .unwrap();
+    conn.login(
+        Credentials::new(text(z, "user"), text(z, "password")).unwrap(),
+        AuthMethod::Auto,
+    )
+    .await
+    .unwrap();
+    let peak = Rc::new(Cell::new(before));
+    let seen = Rc::clone(&peak);
+    let result = sync::run(
+        conn,
+        &store,
+        "zero",
+        config(ServerPolicy::DeleteAfterDownload, now()),
+        &Cancel::new(),
+        async move |_| seen.set(seen.get().max(page_memory())),
+    )
+    .await;
+    peak.set(peak.get().max(page_memory()));
+    assert!(
+        matches!(
+            result,
+            Err(SyncFailure::Sync(SyncError::SizeMismatch { .. }))
+        ),
+        "{result:?}"
+    );
+    assert!(store.raw_messages("zero").await.unwrap().is_empty());
+    let growth = peak.get() - before;
+    console_log!(
+        "zero-octet server: page memory grew by {:.1} MiB (bound {:.0} MiB)",
+        growth / 1048576.0,
+        ZERO_OCTET_MEMORY_BOUND / 1048576.0
+    );
+    assert!(
+        growth < ZERO_OCTET_MEMORY_BOUND,
+        "the page's memory grew by {growth} bytes"
+    );
+}
