@@ -976,4 +976,73 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
       }
     },
   );
+
+  // bug: a remembered password the server refused was kept and retried every 10 minutes
+  // forever (a stop was ignored, the attempt count never read): a provider may lock the
+  // account. Now the refusal forgets it (also from the device) and automatic checks pause.
+  step('10. a remembered password the server refuses is forgotten and not retried', 'password', 240_000, async (t) => {
+    const user = 'cancel'; // 40 messages in this test's own env, not used by another step
+    const accountRecord = (page) =>
+      page.evaluate(async () => {
+        const db = await new Promise((resolve, reject) => {
+          const open = indexedDB.open('webpop');
+          open.onsuccess = () => resolve(open.result);
+          open.onerror = () => reject(open.error);
+        });
+        const all = await new Promise((resolve, reject) => {
+          const r = db.transaction('accounts', 'readonly').objectStore('accounts').getAll();
+          r.onsuccess = () => resolve(r.result);
+          r.onerror = () => reject(r.error);
+        });
+        db.close();
+        return all.map((a) => ({ id: a.id, sealed: !!a.password_sealed, clear: 'password' in a }));
+      });
+    const context = await newContext();
+    try {
+      const { page } = await openApp(context);
+      const { form, syncStatus, syncNow } = ui(page);
+      await form.waitFor({ state: 'visible' });
+      await fillAccountForm(form, {
+        email: `${user}@localhost`,
+        user,
+        password: env.password,
+        server: env.host,
+        port: env.pop3s_port,
+        security: 'tls',
+        fingerprint: colonHex(env.cert_sha256),
+      });
+      await form.getByRole('checkbox', { name: 'Remember password on this device' }).check();
+      await form.getByText(/never stored in readable form/).waitFor({ state: 'visible' });
+      await form.getByRole('button', { name: 'Add account', exact: true }).click();
+      await waitSynced(page, 40);
+      let records = await accountRecord(page);
+      assert.deepEqual(records.map((r) => [r.sealed, r.clear]), [[true, false]], 'the password is remembered, sealed, never in clear');
+
+      // The person changes the password at the provider; this device still has the old one.
+      assert.equal((await testEnv.post(`/password/${user}/changed-elsewhere`)).ok, true);
+      await syncNow.click();
+      const said = await waitUntil(
+        async () => {
+          const text = (await syncStatus.textContent()) ?? '';
+          return /paused/.test(text) && text;
+        },
+        { timeout: 60_000, interval: 250, what: 'the sync status to say automatic checks are paused' },
+      );
+      t.diagnostic(`after the refusal: ${said}`);
+      records = await accountRecord(page);
+      assert.deepEqual(records.map((r) => [r.sealed, r.clear]), [[false, false]], 'the refused password is forgotten on this device');
+
+      // A reload does not sign in again on its own: "Sync now" asks for the password.
+      await page.reload({ waitUntil: 'load' });
+      await waitReady(page);
+      await syncNow.click();
+      const prompt = page.getByRole('form', { name: 'Password' });
+      await prompt.waitFor({ state: 'visible' });
+      t.diagnostic(`screenshot: ${await screenshot(page, artifacts, '10-password-asked')}`);
+      figures.refused_password = { forgotten: true, status: said };
+    } finally {
+      await testEnv.post(`/password/${user}/${env.password}`).catch(() => {});
+      await context.close().catch(() => {});
+    }
+  });
 });

@@ -23,9 +23,9 @@ async fn raw_records(db: &str, store: &str) -> Vec<JsValue> {
     let database: web_sys::IdbDatabase = open.result().unwrap().unchecked_into();
     let tx = database.transaction_with_str(store).unwrap();
     let all = tx.object_store(store).unwrap().get_all().unwrap();
-    let records = JsFuture::from(request_promise(&all)).await.unwrap();
+    JsFuture::from(request_promise(&all)).await.unwrap();
     database.close();
-    Array::from(&records).iter().collect()
+    Array::from(&all.result().unwrap()).iter().collect()
 }
 
 fn request_promise(request: &web_sys::IdbRequest) -> js_sys::Promise {

@@ -646,6 +646,41 @@ service old-stats {
         Ok(dest)
     }
 
+    /// Changes `user`'s password while the server runs (Dovecot rereads a passwd-file that
+    /// changed): the next login with the old one is refused, as when the person changed it
+    /// at the provider.
+    pub fn set_password(&self, user: &str, password: &str) -> Result<()> {
+        if password.is_empty()
+            || password.contains(':')
+            || password.chars().any(char::is_whitespace)
+        {
+            bail!("password unusable in a passwd-file");
+        }
+        let path = self.dir.path().join("passwd");
+        let text = fs::read_to_string(&path)?;
+        let prefix = format!("{user}:{{PLAIN}}");
+        let mut found = false;
+        let lines: Vec<String> = text
+            .lines()
+            .map(|line| match line.strip_prefix(&prefix) {
+                Some(rest) => {
+                    found = true;
+                    let after = rest.split_once(':').map_or("", |(_, a)| a);
+                    format!("{prefix}{password}:{after}")
+                }
+                None => line.to_owned(),
+            })
+            .collect();
+        if !found {
+            bail!("no such user: {user}");
+        }
+        // Written beside and renamed, so the auth process never reads half a file.
+        let tmp = self.dir.path().join("passwd.new");
+        write_file(&tmp, (lines.join("\n") + "\n").as_bytes(), 0o644)?;
+        fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+
     /// Stops the server and waits for it; the temp dir is deleted when `self` is dropped.
     pub fn stop(mut self) -> Result<()> {
         self.kill()

@@ -41,6 +41,7 @@
 //!   interest), oldest first.
 //! - `GET /digests/{user}`: JSON list of the SHA-256 (hex) of every message in a mailbox.
 //! - `POST /add/{user}/{seed}`: adds a generated message; returns its digest.
+//! - `POST /password/{user}/{password}`: changes a user's password on the running Dovecot.
 //! - `POST /relay/stop`, `POST /relay/start`: stops the relay (open sessions are closed at once)
 //!   and starts it again on the same port.
 
@@ -921,6 +922,14 @@ async fn add(State(env): State<Arc<Env>>, Path((user, seed)): Path<(String, u64)
     Json(json!({ "ok": ok, "digest": digest(&message) }))
 }
 
+async fn set_password(
+    State(env): State<Arc<Env>>,
+    Path((user, password)): Path<(String, String)>,
+) -> Json<Value> {
+    let ok = env.dovecot.set_password(&user, &password).is_ok();
+    Json(json!({ "ok": ok }))
+}
+
 async fn relay_stop(State(env): State<Arc<Env>>) -> Json<Value> {
     // Dropping the relay stops it.
     let relay = env.relay.lock().unwrap().take();
@@ -1041,6 +1050,7 @@ async fn main() -> Result<()> {
         .route("/env", get(env_json))
         .route("/digests/{user}", get(digests))
         .route("/add/{user}/{seed}", post(add))
+        .route("/password/{user}/{password}", post(set_password))
         .route("/relay/stop", post(relay_stop))
         .route("/relay/start", post(relay_start))
         .route("/canary", get(canary_log))
