@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod policy;
 pub mod relay;
 pub mod resolve;
+pub mod security_headers;
 pub mod server;
 pub mod tls;
 pub mod web;
@@ -55,7 +56,11 @@ pub async fn run(
         tls = options.tls.is_some(),
         "serving"
     );
-    let app = web::app(Arc::clone(&relay), web_root);
+    let headers = Arc::new(security_headers::SecurityHeaders::new(
+        &web_root,
+        options.tls.is_some(),
+    ));
+    let app = web::app(Arc::clone(&relay), web_root, headers);
     let proxies = relay.trusted_proxies().clone();
     server::serve(listener, app, options, proxies, shutdown).await?;
     relay.drain(drain_timeout).await;
