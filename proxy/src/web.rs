@@ -87,14 +87,17 @@ async fn cache_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// Whether the last path segment carries a trunk content hash: `name-<16 hex digits>` before
-/// the extension (or before `_bg`).
+/// Whether the last path segment carries a trunk content hash: `name-<hex digits>` before the
+/// extension (or before `_bg`). trunk writes its 64-bit hash without leading zeros, so one name
+/// in sixteen has 15 digits (`webpop-frontend-e22928d3467dab9.js`) and rarer ones fewer; fewer
+/// than 12 is taken for a plain name.
 fn is_hashed(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or("");
     let stem = file.split('.').next().unwrap_or("");
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    stem.rsplit_once('-')
-        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    stem.rsplit_once('-').is_some_and(|(_, hash)| {
+        (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 #[cfg(test)]
@@ -110,5 +113,17 @@ mod tests {
         assert!(!is_hashed("/"));
         assert!(!is_hashed("/sw.js"));
         assert!(!is_hashed("/webpop-frontend-xyz.js"));
+        assert!(!is_hashed("/app-1.js"));
+        assert!(!is_hashed("/app-0123456789abcdef0.js"));
+    }
+
+    /// A release build named its JS and wasm `webpop-frontend-e22928d3467dab9` (15 digits:
+    /// trunk drops the hash's leading zero), and they were revalidated on every load instead of
+    /// cached as immutable.
+    #[test]
+    fn a_trunk_hash_with_its_leading_zeros_dropped_is_still_a_hash() {
+        assert!(is_hashed("/webpop-frontend-e22928d3467dab9.js"));
+        assert!(is_hashed("/webpop-frontend-e22928d3467dab9_bg.wasm"));
+        assert!(is_hashed("/webpop-frontend-2928d3467dab.js"));
     }
 }
