@@ -6,10 +6,12 @@
 //
 // The steps run in order in ONE browser context and build on each other: add an account, sync
 // 204 messages (200 generated + the 4 fixtures in fixtures/), read plain, HTML and attachment
-// mail, download an attachment, open a hostile message, then read everything offline with the
-// relay stopped. A step after a failed one is skipped. Every step saves a screenshot to
-// target/e2e-artifacts/ (WEBPOP_E2E_ARTIFACTS), a failing one `NN-…-FAILED.png`; the browser's
-// console and every request it made go to browser.log there.
+// mail, download an attachment, open a hostile message, read everything offline with the
+// relay stopped, then load an HTML message's remote images. A step after a failed one is
+// skipped; after every step, no Content Security Policy may have refused anything in any frame
+// (lib/csp.mjs). Every step saves a screenshot to target/e2e-artifacts/ (WEBPOP_E2E_ARTIFACTS),
+// a failing one `NN-…-FAILED.png`; the browser's console and every request it made go to
+// browser.log there.
 //
 // Selection is by role and accessible name only, as the UI contract defines them.
 //
@@ -67,6 +69,13 @@ describe('webpop end to end (Chromium, relay, Dovecot)', { concurrency: 1 }, () 
       }
       try {
         await body(t);
+        // The app must work under its Content-Security-Policy without one refusal, in any
+        // frame, at any time: checked after every step.
+        assert.deepEqual(
+          record.csp.violations(),
+          [],
+          'no Content Security Policy violation so far (console or securitypolicyviolation)',
+        );
       } catch (e) {
         broken = name;
         const slug = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
@@ -155,6 +164,34 @@ describe('webpop end to end (Chromium, relay, Dovecot)', { concurrency: 1 }, () 
       await probe.close();
     }
     await assertNoLeaks('before the web app is loaded');
+
+    // Positive control for the CSP check after every step: an inline script the relay's policy
+    // refuses, in a document it served, is seen both in the console and as a
+    // securitypolicyviolation event. (Then forgotten: it was asked for.)
+    const cspFrom = record.csp.reports.length;
+    const control = await context.newPage();
+    try {
+      await control.goto(`${web}/healthz`);
+      await control.evaluate(() => {
+        const script = document.createElement('script');
+        script.textContent = 'window.__cspControl = 1;';
+        document.documentElement.append(script);
+      });
+      await waitUntil(
+        () => {
+          const texts = record.csp.reports.slice(cspFrom).map((r) => r.text);
+          return (
+            texts.some((t) => /inline script/i.test(t) && !t.startsWith('webpop-e2e')) &&
+            texts.some((t) => /securitypolicyviolation script-src/.test(t))
+          );
+        },
+        { what: 'the CSP watch to see the refused inline script (console and event)' },
+      );
+      assert.equal(await control.evaluate(() => window.__cspControl), undefined, 'the inline script did not run');
+    } finally {
+      await control.close();
+    }
+    record.csp.reports.splice(cspFrom);
 
     // The page, served by the relay from dist/, same origin as /relay.
     const response = await page.goto(env.web, { waitUntil: 'load' });
@@ -420,5 +457,31 @@ describe('webpop end to end (Chromium, relay, Dovecot)', { concurrency: 1 }, () 
     const started = await testEnv.post('/relay/start');
     assert.ok(started.ok, `the relay restarted: ${JSON.stringify(started)}`);
     relayStopped = false;
+  });
+
+  // The reader's srcdoc frame is governed by the page's Content-Security-Policy as well as its
+  // own: remote images asked for must get through both (the step checks that no CSP refused
+  // anything, like every step).
+  step('7. "Load images" on the HTML message: the remote image loads under the page\'s policy', 120_000, async (t) => {
+    const { reader } = ui(page);
+    await openMessage(page, subjects['html.eml']);
+    const content = reader.getByTitle('Message content').contentFrame();
+    await content.getByText('Hello from the HTML newsletter').waitFor({ state: 'visible' });
+    const canaryFrom = (await testEnv.canaryLog()).length;
+    await reader.getByRole('button', { name: 'Load images' }).click();
+    const banner = content.getByRole('img', { name: 'Remote banner' });
+    await banner.waitFor({ state: 'attached' });
+    await waitUntil(
+      async () =>
+        (await testEnv.canaryLog()).slice(canaryFrom).some((r) => r.path === '/newsletter/remote-banner.png'),
+      { what: 'the canary to see the remote banner requested' },
+    );
+    await waitUntil(() => banner.evaluate((img) => img.complete && img.naturalWidth > 0), {
+      what: 'the remote banner to be shown',
+    });
+    // Inline styles and the cid: image still apply after the frame is rebuilt.
+    const logo = content.getByRole('img', { name: 'Inline logo' });
+    assert.ok(await logo.evaluate((img) => img.complete && img.naturalWidth > 0), 'the cid: image is shown');
+    t.diagnostic(`screenshot: ${await screenshot(page, artifacts, '07-images-loaded')}`);
   });
 });

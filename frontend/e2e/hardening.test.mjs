@@ -58,6 +58,7 @@ import path from 'node:path';
 
 import { colonHex } from './lib/env.mjs';
 import { screenshot } from './lib/browser.mjs';
+import { CspWatch, appPolicy } from './lib/csp.mjs';
 import { waitUntil, holdsFor } from './lib/wait.mjs';
 import {
   ui,
@@ -108,6 +109,8 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
   let net; // the browser's request log
   let hold; // the hold server
   let web; // the page's origin
+  let appCsp; // the Content-Security-Policy the relay serves the app with
+  const csp = new CspWatch(note); // CSP reports of every context from newContext()
   let shown = null; // the page a failing step screenshots
   let broken = null; // the first step that failed: later steps of its part are skipped
 
@@ -123,6 +126,13 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
       }
       try {
         await body(t);
+        // Hostile mail meets its own CSP (refusals there are counted, not failures); the app's
+        // policy must never refuse anything.
+        assert.deepEqual(
+          appCsp ? csp.violations({ policy: appCsp }) : [],
+          [],
+          "no violation of the app's Content-Security-Policy so far",
+        );
       } catch (e) {
         broken = broken ?? { name, part };
         const slug = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase();
@@ -135,8 +145,18 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
     });
   }
 
-  async function newContext() {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  /**
+   * A fresh context. `instrumented`: its pages call the hold server (another origin) from an
+   * init script, which the app's Content-Security-Policy rightly refuses (connect-src), so the
+   * policy is bypassed there; those steps are about the store, and every other context (and
+   * app.test.mjs) runs the app under its policy.
+   */
+  async function newContext({ instrumented = false } = {}) {
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 800 },
+      bypassCSP: instrumented,
+    });
+    await csp.attachContext(context);
     context.setDefaultTimeout(60_000);
     context.setDefaultNavigationTimeout(90_000);
     return context;
@@ -230,6 +250,7 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
       testEnv = await startHardeningEnv();
       env = testEnv.env;
       web = new URL(env.web).origin;
+      appCsp = await appPolicy(env.web);
       browser = await launchBrowser();
       net = await watchNetwork(browser, note);
       hold = await holdServer();
@@ -296,7 +317,10 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
       figures.playwright_page_request_sees_sandboxed_iframe = pwSeen.includes(url);
       t.diagnostic(`page.on('request') saw the sandboxed frame's request: ${pwSeen.includes(url)}`);
       // And the script detectors: a frame that may run scripts (unlike the reader's) calls
-      // alert() and sets window.__pwned; both are seen.
+      // alert() and sets window.__pwned; both are seen. Not in the app's page: a srcdoc frame
+      // inherits the app's Content-Security-Policy, which refuses every inline script but the
+      // app's own, so this control runs in a blank page with no policy.
+      await probe.goto('about:blank');
       await probe.evaluate(() => {
         const frame = document.createElement('iframe');
         frame.sandbox = 'allow-scripts';
@@ -726,7 +750,7 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
   async function interruptedSync(t, label, slug, { hold: batch, interrupt }) {
     serverDigests ??= new Set(await testEnv.get(`/digests/${SYNC_USER}`));
     assert.equal(serverDigests.size, 300, 'the server holds 300 distinct messages');
-    const context = await newContext();
+    const context = await newContext({ instrumented: Boolean(batch) });
     try {
       const { page } = await openApp(context, async (p) => {
         if (batch) await holdBatch(p, hold.url, batch);

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod policy;
 pub mod relay;
 pub mod resolve;
+pub mod security_headers;
 pub mod server;
 pub mod tls;
 pub mod web;
@@ -56,11 +57,22 @@ pub async fn run(
         tls = options.tls.is_some(),
         "serving"
     );
-    // Outermost, so no route (the relay's upgrade included) answers a rebound host name.
-    let app = web::app(Arc::clone(&relay), web_root).layer(axum::middleware::from_fn_with_state(
-        options.allowed_hosts.clone(),
-        host::check,
+    let headers = Arc::new(security_headers::SecurityHeaders::new(
+        &web_root,
+        options.tls.is_some(),
     ));
+    // The host check is outside every route (the relay's upgrade included), so no route answers
+    // a rebound host name; the security headers go on once more outside it, so its refusal
+    // carries them too (the inner layer covers `web::app` used on its own).
+    let app = web::app(Arc::clone(&relay), web_root, Arc::clone(&headers))
+        .layer(axum::middleware::from_fn_with_state(
+            options.allowed_hosts.clone(),
+            host::check,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            headers,
+            security_headers::middleware,
+        ));
     let proxies = relay.trusted_proxies().clone();
     server::serve(listener, app, options, proxies, shutdown).await?;
     relay.drain(drain_timeout).await;

@@ -15,10 +15,16 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 use crate::relay::{self, Relay};
+use crate::security_headers::{self, SecurityHeaders};
 
 /// Builds the application: `/relay` (see [`webpop_shared::relay`]), `/healthz`, `/metrics`,
-/// and every other path as a file under `web_root`.
-pub fn app(relay: Arc<Relay>, web_root: impl Into<PathBuf>) -> Router {
+/// and every other path as a file under `web_root`. Every response, errors included, carries
+/// `headers` ([`crate::security_headers`]).
+pub fn app(
+    relay: Arc<Relay>,
+    web_root: impl Into<PathBuf>,
+    headers: Arc<SecurityHeaders>,
+) -> Router {
     let files = ServiceBuilder::new()
         .layer(middleware::from_fn(cache_headers))
         .layer(CompressionLayer::new())
@@ -34,6 +40,11 @@ pub fn app(relay: Arc<Relay>, web_root: impl Into<PathBuf>) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             tracing::debug_span!("http", method = %request.method(), path = %request.uri().path())
         }))
+        // Outermost, so that nothing answers without them.
+        .layer(middleware::from_fn_with_state(
+            headers,
+            security_headers::middleware,
+        ))
 }
 
 async fn demo(State(relay): State<Arc<Relay>>) -> Response {
@@ -59,6 +70,7 @@ async fn metrics(State(relay): State<Arc<Relay>>) -> impl IntoResponse {
 
 /// Caching for the web app: file names trunk stamped with a content hash never change, so they
 /// are cached for a year; everything else (`index.html`, the service worker) is revalidated.
+/// (`nosniff` and the other security headers are added to every response, not only here.)
 async fn cache_headers(request: Request, next: Next) -> Response {
     let immutable = is_hashed(request.uri().path());
     let mut response = next.run(request).await;
@@ -68,24 +80,24 @@ async fn cache_headers(request: Request, next: Next) -> Response {
         } else {
             "no-cache"
         };
-        let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
     }
     response
 }
 
-/// Whether the last path segment carries a trunk content hash: `name-<16 hex digits>` before
-/// the extension (or before `_bg`).
+/// Whether the last path segment carries a trunk content hash: `name-<hex digits>` before the
+/// extension (or before `_bg`). trunk writes its 64-bit hash without leading zeros, so one name
+/// in sixteen has 15 digits (`webpop-frontend-e22928d3467dab9.js`) and rarer ones fewer; fewer
+/// than 12 is taken for a plain name.
 fn is_hashed(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or("");
     let stem = file.split('.').next().unwrap_or("");
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
-    stem.rsplit_once('-')
-        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    stem.rsplit_once('-').is_some_and(|(_, hash)| {
+        (12..=16).contains(&hash.len()) && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 #[cfg(test)]
@@ -101,5 +113,17 @@ mod tests {
         assert!(!is_hashed("/"));
         assert!(!is_hashed("/sw.js"));
         assert!(!is_hashed("/webpop-frontend-xyz.js"));
+        assert!(!is_hashed("/app-1.js"));
+        assert!(!is_hashed("/app-0123456789abcdef0.js"));
+    }
+
+    /// A release build named its JS and wasm `webpop-frontend-e22928d3467dab9` (15 digits:
+    /// trunk drops the hash's leading zero), and they were revalidated on every load instead of
+    /// cached as immutable.
+    #[test]
+    fn a_trunk_hash_with_its_leading_zeros_dropped_is_still_a_hash() {
+        assert!(is_hashed("/webpop-frontend-e22928d3467dab9.js"));
+        assert!(is_hashed("/webpop-frontend-e22928d3467dab9_bg.wasm"));
+        assert!(is_hashed("/webpop-frontend-2928d3467dab.js"));
     }
 }

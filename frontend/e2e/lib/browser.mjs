@@ -6,6 +6,7 @@ import path from 'node:path';
 import { chromium } from 'playwright-core';
 import { REPO } from './env.mjs';
 import { CHROMIUM_ARGS } from './chromium-args.mjs';
+import { CspWatch } from './csp.mjs';
 
 export const CHROMIUM = process.env.WEBPOP_CHROMIUM || '/usr/bin/chromium';
 
@@ -30,7 +31,8 @@ export function artifactsDir() {
 
 /**
  * Launches Chromium (a fresh profile) with one context and one page, and records what happens
- * in it: dialogs (dismissed), popups, requests, console messages and page errors.
+ * in it: dialogs (dismissed), popups, requests, console messages, page errors and Content
+ * Security Policy reports (`record.csp`, a CspWatch over every page of the context).
  */
 export async function launch({ artifacts }) {
   const browser = await chromium.launch({
@@ -57,8 +59,10 @@ export async function launch({ artifacts }) {
     popups: [],
     requests: [],
     pageErrors: [],
+    csp: new CspWatch(note),
     note,
   };
+  await record.csp.attachContext(context);
   context.on('page', (p) => {
     note(`page opened: ${p.url()}`);
   });

@@ -74,19 +74,40 @@ pub fn account_form(props: &Props) -> Html {
         })
     };
     let problem = props.problem.as_ref().map(|p| {
+        // The fingerprint in groups of four bytes, to compare one group at a time with the
+        // provider's; the text still reads as the whole colon-hex fingerprint.
+        let groups = |groups: &[String]| {
+            let last = groups.len().saturating_sub(1);
+            html! {
+                <p class="fingerprint">{ "SHA-256 fingerprint: " }
+                    <code class="fingerprint-groups">
+                        { for groups.iter().enumerate().map(|(i, g)| html! {
+                            <><span class="group">{ g }</span>{ if i < last { ":" } else { "" } }</>
+                        }) }
+                    </code>
+                </p>
+            }
+        };
         let trust = match p {
-            Problem::Certificate { fingerprint, .. } => {
+            Problem::Certificate {
+                fingerprint,
+                fingerprint_groups,
+                ..
+            } => {
                 let on_trust = props.on_trust.clone();
                 let fp = fingerprint.clone();
                 html! {
                     <>
-                        <p class="fingerprint">{ "SHA-256 fingerprint: " }<code>{ fingerprint }</code></p>
+                        { groups(fingerprint_groups) }
                         <button type="button" onclick={move |_| on_trust.emit(fp.clone())}>
                             { "Trust this certificate" }
                         </button>
                     </>
                 }
             }
+            Problem::CertificateRefused {
+                fingerprint_groups, ..
+            } => groups(fingerprint_groups),
             _ => html! {},
         };
         html! {

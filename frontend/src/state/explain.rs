@@ -1,9 +1,10 @@
 //! Errors in words for the person at the screen: wrong password, the relay refused, a
-//! certificate problem (with its fingerprint, so it can be trusted), full storage.
+//! certificate problem (with its fingerprint in groups to compare, and an offer to trust it
+//! only when no authority vouches for it), full storage.
 
 use webpop_shared::pop3::RespCode;
 use webpop_shared::relay::RelayError;
-use webpop_shared::session::SessionError;
+use webpop_shared::session::{CertProblem, Fingerprint, SessionError};
 use webpop_shared::sync::SyncError;
 
 use crate::net::ConnectionError;
@@ -17,12 +18,27 @@ pub enum Problem {
     WrongPassword(String),
     /// The relay refused or lost the connection.
     Relay(String),
-    /// The server's certificate was refused; trusting `fingerprint` would let it through.
+    /// The server's certificate was refused, and no authority vouches for it (self-signed, or
+    /// an unknown issuer): the person may trust it after comparing `fingerprint_groups` with
+    /// the fingerprint the provider publishes. Offer "Trust this certificate" for this variant
+    /// only.
     Certificate {
-        /// What is wrong, in words.
+        /// What is wrong and how to check it, in words.
         text: String,
-        /// Its SHA-256 fingerprint, colon-hex.
+        /// Its SHA-256 fingerprint, colon-hex: what "Trust this certificate" pins.
         fingerprint: String,
+        /// The same fingerprint in eight groups of four bytes (`AB:CD:EF:01`), to show one
+        /// group per line (or two) for a group-by-group comparison.
+        fingerprint_groups: Vec<String>,
+    },
+    /// The server's certificate was refused and must not be trusted from here: an authority
+    /// vouched for it and it is still wrong (revoked, expired, another server's, forged), or it
+    /// replaced the certificate pinned for this account. No "Trust" offer.
+    CertificateRefused {
+        /// What is wrong and what to do, in words.
+        text: String,
+        /// The refused certificate's fingerprint in groups of four bytes, as above.
+        fingerprint_groups: Vec<String>,
     },
     /// The browser's storage is full.
     Storage(String),
@@ -41,7 +57,7 @@ impl Problem {
             | Self::Storage(t)
             | Self::Later(t)
             | Self::Other(t) => t,
-            Self::Certificate { text, .. } => text,
+            Self::Certificate { text, .. } | Self::CertificateRefused { text, .. } => text,
         }
     }
 }
@@ -95,14 +111,48 @@ pub fn connection(e: &ConnectionError) -> Problem {
         ConnectionError::Session(SessionError::Certificate {
             problem,
             fingerprint,
-        }) => Problem::Certificate {
-            text: format!(
-                "Certificate problem: the server's certificate was refused because {problem}. \
-                 Trust it only if its fingerprint is the one your provider publishes."
-            ),
-            fingerprint: fingerprint.to_string(),
-        },
+        }) => certificate(problem, fingerprint),
         other => Problem::Other(format!("{}.", capitalized(&other.to_string()))),
+    }
+}
+
+/// The words for a refused certificate; the offer to trust it only where
+/// [`CertProblem::can_be_trusted`] allows it.
+fn certificate(problem: &CertProblem, fingerprint: &Fingerprint) -> Problem {
+    let fingerprint_groups = fingerprint.groups();
+    if problem.can_be_trusted() {
+        return Problem::Certificate {
+            text: "Certificate problem: the server's certificate is not signed by an authority \
+                   webpop knows (it may be self-signed). Nothing was sent to the server. Before \
+                   you trust it, compare its SHA-256 fingerprint below with the one your \
+                   provider publishes (on its website or in its setup instructions), group by \
+                   group: anyone between you and the server can present a certificate of their \
+                   own, and trusting theirs would send them your password. Only if every group \
+                   matches, trust it: webpop will then accept exactly this certificate for this \
+                   account, and stop if it ever changes."
+                .into(),
+            fingerprint: fingerprint.to_string(),
+            fingerprint_groups,
+        };
+    }
+    let text = match problem {
+        CertProblem::Changed { .. } => "Certificate changed: the server presented a different \
+             certificate from the one you trusted for this account, so webpop stopped before \
+             sending your password. Providers do replace certificates, but someone intercepting \
+             the connection would look just the same. Ask your provider for the fingerprint of \
+             its new certificate; only if it is the one below, enter it in the account's \
+             certificate fingerprint field."
+            .to_owned(),
+        _ => format!(
+            "Certificate problem: the server's certificate was refused because {problem}. It \
+             cannot be trusted from here: a certificate that is wrong this way means a \
+             misconfigured server or someone intercepting the connection. Nothing was sent to \
+             the server. Check the server name, or ask your provider."
+        ),
+    };
+    Problem::CertificateRefused {
+        text,
+        fingerprint_groups,
     }
 }
 
@@ -143,7 +193,6 @@ mod tests {
     use super::*;
     use webpop_shared::pop3::ServerError;
     use webpop_shared::relay::Target;
-    use webpop_shared::session::{CertProblem, Fingerprint};
 
     fn rejected(code: Option<RespCode>) -> ConnectionError {
         ConnectionError::Rejected {
@@ -189,21 +238,85 @@ mod tests {
             .contains("Could not reach the relay"));
     }
 
-    #[test]
-    fn certificate_problems_carry_the_fingerprint() {
-        let fingerprint = Fingerprint::of(b"cert");
-        let p = connection(&ConnectionError::Session(SessionError::Certificate {
-            problem: CertProblem::UnknownIssuer,
+    fn refused(problem: CertProblem, fingerprint: Fingerprint) -> Problem {
+        connection(&ConnectionError::Session(SessionError::Certificate {
+            problem,
             fingerprint,
-        }));
-        match p {
+        }))
+    }
+
+    #[test]
+    fn a_certificate_no_authority_vouches_for_is_offered_with_its_fingerprint_in_groups() {
+        let fingerprint = Fingerprint(std::array::from_fn(|i| (0xA0 + i) as u8));
+        match refused(CertProblem::UnknownIssuer, fingerprint) {
             Problem::Certificate {
                 text,
                 fingerprint: f,
+                fingerprint_groups,
             } => {
                 assert!(text.starts_with("Certificate problem:"));
-                assert!(text.contains("not signed by a trusted authority"));
+                assert!(text.contains("not signed by an authority"));
+                assert!(text.contains("compare its SHA-256 fingerprint"));
+                assert!(text.contains("the one your provider publishes"));
+                assert!(text.contains("group by group"));
+                assert!(text.contains("send them your password"), "why: {text}");
+                assert!(text.contains("exactly this certificate"));
                 assert_eq!(f, fingerprint.to_string());
+                assert_eq!(
+                    fingerprint_groups,
+                    [
+                        "A0:A1:A2:A3",
+                        "A4:A5:A6:A7",
+                        "A8:A9:AA:AB",
+                        "AC:AD:AE:AF",
+                        "B0:B1:B2:B3",
+                        "B4:B5:B6:B7",
+                        "B8:B9:BA:BB",
+                        "BC:BD:BE:BF",
+                    ]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wrong_certificate_from_an_authority_is_explained_but_never_offered_for_trust() {
+        let fingerprint = Fingerprint::of(b"cert");
+        for (problem, words) in [
+            (CertProblem::WrongName, "issued for a different server name"),
+            (CertProblem::Expired, "it has expired"),
+            (CertProblem::Revoked, "it has been revoked"),
+            (CertProblem::BadSignature, "its signature is invalid"),
+        ] {
+            match refused(problem.clone(), fingerprint) {
+                Problem::CertificateRefused {
+                    text,
+                    fingerprint_groups,
+                } => {
+                    assert!(text.starts_with("Certificate problem:"), "{text}");
+                    assert!(text.contains(words), "{problem:?}: {text}");
+                    assert!(text.contains("cannot be trusted from here"), "{text}");
+                    assert_eq!(fingerprint_groups, fingerprint.groups());
+                }
+                other => panic!("{problem:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_changed_certificate_stops_and_says_why_without_an_offer() {
+        let pinned = Fingerprint::of(b"old");
+        let presented = Fingerprint::of(b"new");
+        match refused(CertProblem::Changed { pinned }, presented) {
+            Problem::CertificateRefused {
+                text,
+                fingerprint_groups,
+            } => {
+                assert!(text.starts_with("Certificate changed:"), "{text}");
+                assert!(text.contains("before sending your password"), "{text}");
+                assert!(text.contains("Ask your provider"), "{text}");
+                assert_eq!(fingerprint_groups, presented.groups());
             }
             other => panic!("{other:?}"),
         }

@@ -11,7 +11,8 @@ pub enum SessionError {
     /// The POP3 layer failed (protocol violation, lost connection, refused command).
     #[error(transparent)]
     Pop3(#[from] pop3::Error),
-    /// The server's certificate was refused. `fingerprint` lets a UI offer to trust it.
+    /// The server's certificate was refused. When [`SessionError::trustable_certificate`]
+    /// says so, a UI may offer to trust (pin) it by `fingerprint`; otherwise it must not.
     #[error("the server's certificate was refused because {problem} (SHA-256 fingerprint {fingerprint})")]
     Certificate {
         /// What is wrong with it.
@@ -51,4 +52,20 @@ pub enum SessionError {
         /// The host as given.
         host: String,
     },
+}
+
+impl SessionError {
+    /// The fingerprint of the refused certificate if a person may be offered to trust it:
+    /// only for a certificate no trusted authority vouches for ([`CertProblem::can_be_trusted`]),
+    /// never for one that is revoked, expired, for another name, forged, or that replaced a
+    /// pinned one.
+    pub fn trustable_certificate(&self) -> Option<Fingerprint> {
+        match self {
+            Self::Certificate {
+                problem,
+                fingerprint,
+            } if problem.can_be_trusted() => Some(*fingerprint),
+            _ => None,
+        }
+    }
 }

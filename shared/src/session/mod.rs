@@ -294,12 +294,12 @@ impl Session {
 
     fn tls_error(&self, e: rustls::Error) -> SessionError {
         match (&e, self.verifier.refused()) {
-            (rustls::Error::InvalidCertificate(ce), Some(fingerprint)) => {
-                SessionError::Certificate {
-                    problem: CertProblem::from_rustls(ce),
-                    fingerprint,
-                }
-            }
+            (rustls::Error::InvalidCertificate(ce), Some(refusal)) => SessionError::Certificate {
+                problem: refusal
+                    .problem
+                    .unwrap_or_else(|| CertProblem::from_rustls(ce)),
+                fingerprint: refusal.fingerprint,
+            },
             _ => SessionError::Tls(e),
         }
     }

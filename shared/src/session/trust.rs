@@ -26,6 +26,24 @@ impl Fingerprint {
     }
 }
 
+impl Fingerprint {
+    /// The fingerprint in eight groups of four bytes (`AB:CD:EF:01`), for a person to compare
+    /// with the one a provider publishes, group by group: 95 characters in one run are easy to
+    /// skim and get wrong, and an attacker's certificate only needs to look alike at a glance.
+    pub fn groups(&self) -> Vec<String> {
+        self.0
+            .chunks(4)
+            .map(|group| {
+                group
+                    .iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            })
+            .collect()
+    }
+}
+
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, b) in self.0.iter().enumerate() {
@@ -86,6 +104,13 @@ pub enum CertProblem {
     Revoked,
     /// A signature in the chain does not verify.
     BadSignature,
+    /// A certificate was pinned for this server and the server presented another one. The pin
+    /// means exactly that certificate: a new one, even one a trusted authority signed, stops the
+    /// session until the person checks it and pins it instead.
+    Changed {
+        /// The certificate that was trusted.
+        pinned: Fingerprint,
+    },
     /// Something else, as rustls describes it.
     Other(String),
 }
@@ -99,12 +124,28 @@ impl fmt::Display for CertProblem {
             Self::UnknownIssuer => f.write_str("it is not signed by a trusted authority"),
             Self::Revoked => f.write_str("it has been revoked"),
             Self::BadSignature => f.write_str("its signature is invalid"),
+            Self::Changed { pinned } => write!(
+                f,
+                "it replaced the certificate trusted for this server ({pinned})"
+            ),
             Self::Other(what) => write!(f, "{what}"),
         }
     }
 }
 
 impl CertProblem {
+    /// Whether a person may be offered to trust (pin) the certificate despite this problem.
+    ///
+    /// Only when no trusted authority vouches for it: a self-signed certificate, or one from an
+    /// authority the browser does not know. Comparing its fingerprint with the one the provider
+    /// publishes is then the only check there is, and it is enough. Every other problem is a
+    /// certificate an authority did vouch for that is still wrong — revoked, expired, for
+    /// another name, forged — or a pinned certificate replaced by another: one click would send
+    /// the password to whoever holds it, so no offer is made.
+    pub fn can_be_trusted(&self) -> bool {
+        matches!(self, Self::UnknownIssuer)
+    }
+
     pub(crate) fn from_rustls(e: &rustls::CertificateError) -> Self {
         use rustls::CertificateError as E;
         match e {
@@ -126,7 +167,8 @@ pub struct Trust {
     /// Root certificates (DER) to trust in addition to webpki-roots.
     pub extra_roots: Vec<Vec<u8>>,
     /// A certificate accepted as is, whatever its issuer, name or dates: the user chose to
-    /// trust exactly this one.
+    /// trust exactly this one. While a pin is set, no other certificate is accepted, not even
+    /// one the web PKI would accept ([`CertProblem::Changed`]).
     pub pinned: Option<Fingerprint>,
 }
 
@@ -144,14 +186,22 @@ impl Trust {
     }
 }
 
-/// Web PKI verification plus the pin, remembering the fingerprint of a refused certificate so
-/// the error can name it.
+/// A refused certificate: its fingerprint, and the problem when the verifier decided it
+/// itself (a pin mismatch) rather than rustls.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    pub(crate) fingerprint: Fingerprint,
+    pub(crate) problem: Option<CertProblem>,
+}
+
+/// The pin if there is one, else web PKI verification; remembers a refused certificate so the
+/// error can name it.
 #[derive(Debug)]
 pub(crate) struct Verifier {
     webpki: Arc<WebPkiServerVerifier>,
     provider: Arc<CryptoProvider>,
     pinned: Option<Fingerprint>,
-    refused: Mutex<Option<Fingerprint>>,
+    refused: Mutex<Option<Refusal>>,
 }
 
 impl Verifier {
@@ -173,9 +223,18 @@ impl Verifier {
         })
     }
 
-    /// The fingerprint of the last certificate refused.
-    pub(crate) fn refused(&self) -> Option<Fingerprint> {
-        self.refused.lock().ok().and_then(|r| *r)
+    /// The last certificate refused.
+    pub(crate) fn refused(&self) -> Option<Refusal> {
+        self.refused.lock().ok().and_then(|r| r.clone())
+    }
+
+    fn refuse(&self, fingerprint: Fingerprint, problem: Option<CertProblem>) {
+        if let Ok(mut refused) = self.refused.lock() {
+            *refused = Some(Refusal {
+                fingerprint,
+                problem,
+            });
+        }
     }
 }
 
@@ -189,16 +248,19 @@ impl ServerCertVerifier for Verifier {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let fingerprint = Fingerprint::of(end_entity);
-        if self.pinned == Some(fingerprint) {
-            return Ok(ServerCertVerified::assertion());
+        if let Some(pinned) = self.pinned {
+            // A pin is exactly one certificate: any other stops here, whoever signed it.
+            if fingerprint == pinned {
+                return Ok(ServerCertVerified::assertion());
+            }
+            self.refuse(fingerprint, Some(CertProblem::Changed { pinned }));
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ));
         }
         self.webpki
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            .inspect_err(|_| {
-                if let Ok(mut refused) = self.refused.lock() {
-                    *refused = Some(fingerprint);
-                }
-            })
+            .inspect_err(|_| self.refuse(fingerprint, None))
     }
 
     fn verify_tls12_signature(
@@ -252,5 +314,33 @@ mod tests {
         );
         assert_eq!("AB:CD".parse::<Fingerprint>(), Err(BadFingerprint));
         assert_eq!("zz".repeat(32).parse::<Fingerprint>(), Err(BadFingerprint));
+    }
+
+    #[test]
+    fn a_fingerprint_reads_in_eight_groups_of_four_bytes() {
+        let fp = Fingerprint(std::array::from_fn(|i| (i * 0x11) as u8));
+        let groups = fp.groups();
+        assert_eq!(groups.len(), 8);
+        assert_eq!(groups[0], "00:11:22:33");
+        assert_eq!(groups[7], "DC:ED:FE:0F");
+        assert_eq!(groups.join(":"), fp.to_string());
+    }
+
+    #[test]
+    fn only_a_certificate_no_authority_vouches_for_may_be_trusted() {
+        assert!(CertProblem::UnknownIssuer.can_be_trusted());
+        for problem in [
+            CertProblem::Expired,
+            CertProblem::NotYetValid,
+            CertProblem::WrongName,
+            CertProblem::Revoked,
+            CertProblem::BadSignature,
+            CertProblem::Changed {
+                pinned: Fingerprint([7; 32]),
+            },
+            CertProblem::Other("something".into()),
+        ] {
+            assert!(!problem.can_be_trusted(), "{problem:?}");
+        }
     }
 }
