@@ -1069,4 +1069,54 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
       await context.close().catch(() => {});
     }
   });
+
+  // bug: only automatic checks waited for the server's LOGIN-DELAY; "Sync now" signed in at
+  // once and was refused. Now every sign-in waits, and the wait is shown as a countdown.
+  step('11. LOGIN-DELAY holds for "Sync now" and is shown as a countdown', 'login-delay', 240_000, async (t) => {
+    const server = env.login_delay;
+    const context = await newContext();
+    try {
+      const { page } = await openApp(context);
+      const { form, syncStatus, syncNow } = ui(page);
+      await form.waitFor({ state: 'visible' });
+      await fillAccountForm(form, {
+        email: `${server.user}@localhost`,
+        user: server.user,
+        password: server.password,
+        server: server.host,
+        port: server.pop3s_port,
+        security: 'tls',
+        fingerprint: colonHex(server.cert_sha256),
+      });
+      await form.getByRole('button', { name: 'Add account', exact: true }).click();
+      await waitSynced(page, server.count);
+      const before = await testEnv.get('/login-delay/stats');
+      assert.equal(before.logins, 1, 'one login so far');
+
+      await syncNow.click();
+      const countdown = /next sign-in in (\d+):(\d\d)/;
+      const first = await waitUntil(
+        async () => countdown.exec((await syncStatus.textContent()) ?? ''),
+        { timeout: 30_000, interval: 200, what: 'a LOGIN-DELAY countdown in the sync status' },
+      );
+      const seconds = (m) => Number(m[1]) * 60 + Number(m[2]);
+      assert.ok(seconds(first) > server.seconds - 120 && seconds(first) <= server.seconds, `the countdown starts near ${server.seconds} s (${first[0]})`);
+      // It counts down, second by second.
+      const later = await waitUntil(
+        async () => {
+          const m = countdown.exec((await syncStatus.textContent()) ?? '');
+          return m && seconds(m) < seconds(first) && m;
+        },
+        { timeout: 10_000, interval: 200, what: 'the countdown to go down' },
+      );
+      t.diagnostic(`status: ${await syncStatus.textContent()} (from ${first[0]} to ${later[0]})`);
+      t.diagnostic(`screenshot: ${await screenshot(page, artifacts, '11-login-delay')}`);
+      const after = await testEnv.get('/login-delay/stats');
+      assert.equal(after.connections, before.connections, '"Sync now" did not even connect');
+      assert.equal(after.refused_for_login_delay, 0, 'no login was refused for LOGIN-DELAY');
+      figures.login_delay = { countdown_from: first[0], countdown_to: later[0], connections: after.connections };
+    } finally {
+      await context.close().catch(() => {});
+    }
+  });
 });

@@ -236,6 +236,9 @@ pub struct Config {
     /// servers that pass 8-bit bodies through unchanged. A `.` after a bare LF then goes out
     /// unstuffed (see [`bare_lf_split_message`]).
     pub bare_lf_passthrough: bool,
+    /// Seconds advertised as `LOGIN-DELAY` in CAPA (RFC 2449); a login sooner than that after
+    /// the last successful one is refused with `-ERR [LOGIN-DELAY]`.
+    pub login_delay: Option<u32>,
 }
 
 impl Config {
@@ -249,6 +252,7 @@ impl Config {
             pipelining: true,
             zero_octet_listing: false,
             bare_lf_passthrough: false,
+            login_delay: None,
         }
     }
 }
@@ -325,6 +329,8 @@ pub struct Stats {
     pub connections: usize,
     /// Successful logins.
     pub logins: usize,
+    /// Logins refused because the last one was sooner than [`Config::login_delay`].
+    pub refused_for_login_delay: usize,
     /// Faults fired, in order.
     pub fired: Vec<Fired>,
     /// Every `DELE` read, in order.
@@ -347,6 +353,8 @@ struct State {
     live: Vec<Message>,
     armed: Vec<(Fault, bool)>,
     stats: Stats,
+    /// When the last login succeeded (for [`Config::login_delay`]).
+    last_login: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -357,6 +365,7 @@ struct Shared {
     pipelining: bool,
     zero_octet_listing: bool,
     bare_lf_passthrough: bool,
+    login_delay: Option<u32>,
 }
 
 impl Shared {
@@ -453,12 +462,14 @@ impl FaultyPop3 {
                 original,
                 armed: config.faults.into_iter().map(|f| (f, false)).collect(),
                 stats: Stats::default(),
+                last_login: None,
             }),
             stall_limit: config.stall_limit,
             long_line: config.long_line,
             pipelining: config.pipelining,
             zero_octet_listing: config.zero_octet_listing,
             bare_lf_passthrough: config.bare_lf_passthrough,
+            login_delay: config.login_delay,
         });
         let task = tokio::spawn(accept(listener, acceptor, Arc::clone(&shared)));
         Ok(Self {
@@ -632,7 +643,13 @@ impl Session<'_> {
                     let capa = [
                         b"+OK capabilities follow\r\nTOP\r\nUIDL\r\nUSER\r\n".as_slice(),
                         pipelining,
-                        b"RESP-CODES\r\nIMPLEMENTATION webpop-faulty-pop3\r\n.\r\n",
+                        b"RESP-CODES\r\nIMPLEMENTATION webpop-faulty-pop3\r\n",
+                        self.shared
+                            .login_delay
+                            .map(|d| format!("LOGIN-DELAY {d}\r\n").into_bytes())
+                            .unwrap_or_default()
+                            .as_slice(),
+                        b".\r\n",
                     ]
                     .concat();
                     self.write(&capa).await?;
@@ -665,8 +682,24 @@ impl Session<'_> {
         }
         let maildrop = {
             let mut state = self.shared.lock();
-            state.stats.logins += 1;
-            state.live.clone()
+            let too_soon = self.shared.login_delay.is_some_and(|d| {
+                state
+                    .last_login
+                    .is_some_and(|at| at.elapsed() < Duration::from_secs(u64::from(d)))
+            });
+            if too_soon {
+                state.stats.refused_for_login_delay += 1;
+                None
+            } else {
+                state.stats.logins += 1;
+                state.last_login = Some(Instant::now());
+                Some(state.live.clone())
+            }
+        };
+        let Some(maildrop) = maildrop else {
+            return self
+                .reply(None, b"-ERR [LOGIN-DELAY] logged in too recently\r\n")
+                .await;
         };
         self.marked = vec![false; maildrop.len()];
         self.maildrop = Some(maildrop);
@@ -952,12 +985,14 @@ mod tests {
                     ),
                 ],
                 stats: Stats::default(),
+                last_login: None,
             }),
             stall_limit: Duration::ZERO,
             long_line: 0,
             pipelining: true,
             zero_octet_listing: false,
             bare_lf_passthrough: false,
+            login_delay: None,
         };
         assert_eq!(shared.fire(Reached::Retr(1), 1), None);
         assert!(shared.fire(Reached::Retr(2), 1).is_some());

@@ -42,6 +42,8 @@
 //! - `GET /digests/{user}`: JSON list of the SHA-256 (hex) of every message in a mailbox.
 //! - `POST /add/{user}/{seed}`: adds a generated message; returns its digest.
 //! - `POST /password/{user}/{password}`: changes a user's password on the running Dovecot.
+//! - `GET /login-delay/stats`: connections, logins and logins refused for LOGIN-DELAY at the
+//!   `login_delay` server (a [`FaultyPop3`] that advertises `LOGIN-DELAY 900`).
 //! - `POST /relay/stop`, `POST /relay/start`: stops the relay (open sessions are closed at once)
 //!   and starts it again on the same port.
 
@@ -77,6 +79,10 @@ const PASSWORD: &str = "browser-test-password";
 const E2E_USER: &str = "e2e";
 /// Generated messages in the `e2e` mailbox, before the fixtures.
 const E2E_CORPUS: usize = 200;
+/// The LOGIN-DELAY the `login_delay` server advertises and enforces, in seconds.
+const LOGIN_DELAY_SECONDS: u32 = 900;
+/// Messages in the `login_delay` server's mailbox.
+const LOGIN_DELAY_MESSAGES: usize = 12;
 /// The placeholder in fixture files that becomes the canary's origin.
 const CANARY_PLACEHOLDER: &[u8] = b"CANARY";
 /// The hostile-HTML end-to-end tests' user (only with `--hostile-corpus`).
@@ -88,6 +94,8 @@ struct Env {
     dovecot: Dovecot,
     /// The server that lists every message at 0 octets.
     zero_octets: FaultyPop3,
+    /// A server that advertises LOGIN-DELAY and refuses logins sooner than that.
+    login_delay: FaultyPop3,
     relay_addr: SocketAddr,
     relay: Mutex<Option<LocalRelay>>,
     web_root: Option<PathBuf>,
@@ -899,6 +907,15 @@ async fn env_json(State(env): State<Arc<Env>>) -> Json<Value> {
             "cert_sha256": env.zero_octets.fingerprint().to_string(),
             "count": env.zero_octets.original().len(),
         },
+        "login_delay": {
+            "host": "127.0.0.1",
+            "pop3s_port": env.login_delay.addr().port(),
+            "user": faulty_pop3::USER,
+            "password": faulty_pop3::PASSWORD,
+            "cert_sha256": env.login_delay.fingerprint().to_string(),
+            "count": env.login_delay.original().len(),
+            "seconds": LOGIN_DELAY_SECONDS,
+        },
     }))
 }
 
@@ -920,6 +937,15 @@ async fn add(State(env): State<Arc<Env>>, Path((user, seed)): Path<(String, u64)
     let message = corpus::message(1, seed, 1.0);
     let ok = env.dovecot.add_message(&user, &message).is_ok();
     Json(json!({ "ok": ok, "digest": digest(&message) }))
+}
+
+async fn login_delay_stats(State(env): State<Arc<Env>>) -> Json<Value> {
+    let stats = env.login_delay.stats();
+    Json(json!({
+        "connections": stats.connections,
+        "logins": stats.logins,
+        "refused_for_login_delay": stats.refused_for_login_delay,
+    }))
 }
 
 async fn set_password(
@@ -947,6 +973,7 @@ async fn relay_start(State(env): State<Arc<Env>>) -> Json<Value> {
         env.dovecot.pop3_port(),
         env.dovecot.pop3s_port(),
         env.zero_octets.addr().port(),
+        env.login_delay.addr().port(),
     ];
     match LocalRelay::start_serving(env.relay_addr, &ports, env.web_root.as_deref()).await {
         Ok(relay) => {
@@ -1028,10 +1055,16 @@ async fn main() -> Result<()> {
         ..Config::new(corpus::generate(count, 2026))
     })
     .await?;
+    let login_delay = FaultyPop3::start(Config {
+        login_delay: Some(LOGIN_DELAY_SECONDS),
+        ..Config::new(corpus::generate(LOGIN_DELAY_MESSAGES, 2027))
+    })
+    .await?;
     let ports = [
         dovecot.pop3_port(),
         dovecot.pop3s_port(),
         zero_octets.addr().port(),
+        login_delay.addr().port(),
     ];
     let relay =
         LocalRelay::start_serving("127.0.0.1:0".parse()?, &ports, options.web_root.as_deref())
@@ -1039,6 +1072,7 @@ async fn main() -> Result<()> {
     let env = Arc::new(Env {
         dovecot,
         zero_octets,
+        login_delay,
         relay_addr: relay.addr(),
         relay: Mutex::new(Some(relay)),
         web_root: options.web_root,
@@ -1051,6 +1085,7 @@ async fn main() -> Result<()> {
         .route("/digests/{user}", get(digests))
         .route("/add/{user}/{seed}", post(add))
         .route("/password/{user}/{password}", post(set_password))
+        .route("/login-delay/stats", get(login_delay_stats))
         .route("/relay/stop", post(relay_stop))
         .route("/relay/start", post(relay_start))
         .route("/canary", get(canary_log))
