@@ -12,7 +12,8 @@
 //! governed by its parent's policy as well as its own (`webpop_shared::reader::csp`). So the
 //! app's policy must allow what a message may show: inline styles, `data:` images and fonts,
 //! and, once the person clicks "Load images", `http:`/`https:` images. Styles may be inline;
-//! scripts never.
+//! scripts never. `blob:` images are the app's own previews of inert picture attachments
+//! (`webpop_shared::mime::inert_image_type`), shown through `<img>` only.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -108,7 +109,7 @@ impl SecurityHeaders {
             "default-src 'none'; \
              script-src {script_src}; \
              style-src 'self' 'unsafe-inline'; \
-             img-src 'self' data: https: http:; \
+             img-src 'self' data: blob: https: http:; \
              font-src 'self' data:; \
              connect-src {connect_src}; \
              worker-src 'self'; \
@@ -388,7 +389,7 @@ mod tests {
         assert_eq!(directive("base-uri"), "'none'");
         assert_eq!(directive("frame-ancestors"), "'none'");
         assert_eq!(directive("style-src"), "'self' 'unsafe-inline'");
-        assert_eq!(directive("img-src"), "'self' data: https: http:");
+        assert_eq!(directive("img-src"), "'self' data: blob: https: http:");
         assert_eq!(
             directive("connect-src"),
             "'self' ws://mail.example.com:8080 wss://mail.example.com:8080"
