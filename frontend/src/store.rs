@@ -168,8 +168,11 @@ pub struct MailStore {
     db: Rexie,
     /// A second connection for writes whose durability matters ([`durable`]).
     raw: durable::RawDb,
-    /// Seals remembered passwords ([`sealed`]).
-    device_key: sealed::DeviceKey,
+    /// The database's name (its device key lives in `<name>-keys`).
+    name: String,
+    /// Seals remembered passwords ([`sealed`]); opened (and made) only when a password is
+    /// remembered or read, so a store that never remembers one writes nothing extra.
+    device_key: std::cell::RefCell<Option<std::rc::Rc<sealed::DeviceKey>>>,
     /// The durability the browser gave the last mail write (tests read it back).
     last_durability: std::cell::RefCell<Option<String>>,
     /// A test hook: refuse a commit that would bring the stored bytes over this many (storage
@@ -194,7 +197,8 @@ impl MailStore {
         Ok(Self {
             db,
             raw: durable::RawDb::open(name).await?,
-            device_key: sealed::DeviceKey::open(name).await?,
+            name: name.to_owned(),
+            device_key: std::cell::RefCell::new(None),
             last_durability: std::cell::RefCell::new(None),
             simulated_quota: None,
             simulated_space: None,
@@ -244,6 +248,16 @@ impl MailStore {
     pub fn close(self) {
         self.raw.close();
         self.db.close();
+    }
+
+    /// The device key, opened (or made) on first use.
+    async fn device_key(&self) -> Result<std::rc::Rc<sealed::DeviceKey>, StoreError> {
+        if let Some(key) = self.device_key.borrow().clone() {
+            return Ok(key);
+        }
+        let key = std::rc::Rc::new(sealed::DeviceKey::open(&self.name).await?);
+        *self.device_key.borrow_mut() = Some(std::rc::Rc::clone(&key));
+        Ok(key)
     }
 
     /// The durability the browser reported for the last mail write (`"strict"` for a batch a
@@ -473,7 +487,7 @@ impl MailStore {
             let sealed = Reflect::get(&value, &SEALED_PASSWORD.into()).map_err(js_err)?;
             let clear = Reflect::get(&value, &"password".into()).map_err(js_err)?;
             if let Some(sealed) = Some(sealed).filter(|v| v.is_object()) {
-                account.password = self.device_key.unseal(&sealed).await;
+                account.password = self.device_key().await?.unseal(&sealed).await;
             } else if let Some(clear) = clear.as_string() {
                 // Saved in clear by an older version: sealed now, and the clear copy goes.
                 account.password = Secret::password(clear).ok();
@@ -493,7 +507,7 @@ impl MailStore {
             set(
                 &record,
                 SEALED_PASSWORD,
-                &self.device_key.seal(password).await?.into(),
+                &self.device_key().await?.seal(password).await?.into(),
             )?;
         }
         let tx = self

@@ -200,7 +200,10 @@ async fn every_response_carries_the_security_headers_and_the_csp_allows_trunks_i
         format!("'self' ws://{addr} wss://{addr}")
     );
     // What a message shown in the reader's srcdoc frame needs from the page's policy too.
-    assert_eq!(directive(&index, "img-src"), "'self' data: blob: https: http:");
+    assert_eq!(
+        directive(&index, "img-src"),
+        "'self' data: blob: https: http:"
+    );
     assert_eq!(directive(&index, "style-src"), "'self' 'unsafe-inline'");
 
     let asset = get(addr, "/webpop-frontend-0123456789abcdef_bg.wasm", "").await;
