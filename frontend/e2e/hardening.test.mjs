@@ -174,8 +174,12 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
     return { page, record };
   }
 
-  /** Fills and submits "Add account" for `user` on the test Dovecot (implicit TLS, pinned). */
-  async function addAccount(page, user, { policy } = {}) {
+  /**
+   * Fills and submits "Add account" for `user` on `server` (the test Dovecot unless given:
+   * `{host, pop3s_port, password, cert_sha256}`), implicit TLS, pinned; `remember` ticks
+   * "Remember password on this device".
+   */
+  async function addAccount(page, user, { policy, remember = false, server = env } = {}) {
     const { form } = ui(page);
     await form.waitFor({ state: 'visible' });
     if (policy) {
@@ -184,12 +188,16 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
     await fillAccountForm(form, {
       email: `${user}@localhost`,
       user,
-      password: env.password,
-      server: env.host,
-      port: env.pop3s_port,
+      password: server.password,
+      server: server.host,
+      port: server.pop3s_port,
       security: 'tls',
-      fingerprint: colonHex(env.cert_sha256),
+      fingerprint: colonHex(server.cert_sha256),
     });
+    if (remember) {
+      await form.getByRole('checkbox', { name: 'Remember password on this device' }).check();
+      await form.getByText(/never stored in readable form/).waitFor({ state: 'visible' });
+    }
     const add = form.getByRole('button', { name: 'Add account', exact: true });
     if (policy && policy !== 'keep' && !(await page.evaluate(() => navigator.storage.persisted()))) {
       // bug: persist()'s answer was ignored. Storage the browser may evict and a policy that
@@ -1024,20 +1032,8 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
     const context = await newContext();
     try {
       const { page } = await openApp(context);
-      const { form, syncStatus, syncNow } = ui(page);
-      await form.waitFor({ state: 'visible' });
-      await fillAccountForm(form, {
-        email: `${user}@localhost`,
-        user,
-        password: env.password,
-        server: env.host,
-        port: env.pop3s_port,
-        security: 'tls',
-        fingerprint: colonHex(env.cert_sha256),
-      });
-      await form.getByRole('checkbox', { name: 'Remember password on this device' }).check();
-      await form.getByText(/never stored in readable form/).waitFor({ state: 'visible' });
-      await form.getByRole('button', { name: 'Add account', exact: true }).click();
+      const { syncStatus, syncNow } = ui(page);
+      await addAccount(page, user, { remember: true });
       await waitSynced(page, 40);
       let records = await accountRecord(page);
       assert.deepEqual(records.map((r) => [r.sealed, r.clear]), [[true, false]], 'the password is remembered, sealed, never in clear');
@@ -1077,18 +1073,8 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
     const context = await newContext();
     try {
       const { page } = await openApp(context);
-      const { form, syncStatus, syncNow } = ui(page);
-      await form.waitFor({ state: 'visible' });
-      await fillAccountForm(form, {
-        email: `${server.user}@localhost`,
-        user: server.user,
-        password: server.password,
-        server: server.host,
-        port: server.pop3s_port,
-        security: 'tls',
-        fingerprint: colonHex(server.cert_sha256),
-      });
-      await form.getByRole('button', { name: 'Add account', exact: true }).click();
+      const { syncStatus, syncNow } = ui(page);
+      await addAccount(page, server.user, { server });
       await waitSynced(page, server.count);
       const before = await testEnv.get('/login-delay/stats');
       assert.equal(before.logins, 1, 'one login so far');

@@ -96,20 +96,32 @@ async fn connect(user: &str, security: Security) -> Connection {
         Security::ImplicitTls => env["pop3s_port"].as_u64().unwrap(),
         _ => env["pop3_port"].as_u64().unwrap(),
     } as u16;
-    let request = RelayRequest::new(Target::new(&text(&env, "host"), port).unwrap());
+    let session = SessionConfig::new(text(&env, "server_name"), security);
+    login(&env, &env, port, session, user).await
+}
+
+/// Signs in as `user` to `server` (an `/env` entry: `host`, `cert_sha256` pinned, `password`)
+/// on `port`, through the relay of `env`.
+async fn login(
+    env: &Value,
+    server: &Value,
+    port: u16,
+    session: SessionConfig,
+    user: &str,
+) -> Connection {
+    let request = RelayRequest::new(Target::new(&text(server, "host"), port).unwrap());
     let trust =
-        Trust::default().with_pin(text(&env, "cert_sha256").parse::<Fingerprint>().unwrap());
-    let config = SessionConfig::new(text(&env, "server_name"), security).trust(trust);
+        Trust::default().with_pin(text(server, "cert_sha256").parse::<Fingerprint>().unwrap());
     let mut conn = Connection::open(
-        &text(&env, "relay"),
+        &text(env, "relay"),
         &request,
-        config,
+        session.trust(trust),
         rustls_pki_types::UnixTime::now(),
     )
     .await
     .unwrap();
     conn.login(
-        Credentials::new(user, text(&env, "password")).unwrap(),
+        Credentials::new(user, text(server, "password")).unwrap(),
         AuthMethod::Auto,
     )
     .await
@@ -593,25 +605,9 @@ async fn a_server_listing_every_message_at_zero_octets_gets_bounded_memory_and_n
     assert!(count >= 100, "{count} messages");
     let store = fresh_store("t-zero-octets").await;
     let before = page_memory();
-    let request = RelayRequest::new(
-        Target::new(&text(z, "host"), z["pop3s_port"].as_u64().unwrap() as u16).unwrap(),
-    );
-    let trust = Trust::default().with_pin(text(z, "cert_sha256").parse::<Fingerprint>().unwrap());
-    let session = SessionConfig::new("localhost", Security::ImplicitTls).trust(trust);
-    let mut conn = Connection::open(
-        &text(&env, "relay"),
-        &request,
-        session,
-        rustls_pki_types::UnixTime::now(),
-    )
-    .await
-    .unwrap();
-    conn.login(
-        Credentials::new(text(z, "user"), text(z, "password")).unwrap(),
-        AuthMethod::Auto,
-    )
-    .await
-    .unwrap();
+    let port = z["pop3s_port"].as_u64().unwrap() as u16;
+    let session = SessionConfig::new("localhost", Security::ImplicitTls);
+    let conn = login(&env, z, port, session, &text(z, "user")).await;
     let peak = Rc::new(Cell::new(before));
     let seen = Rc::clone(&peak);
     let result = sync::run(

@@ -555,6 +555,7 @@ fn hostile_mailbox(text: &str, canary: &str) -> Result<(Vec<Vec<u8>>, Value)> {
         let token = format!("HA{:02}", i + 1);
         let subject = format!("{token} hostile attachment {name}");
         let payload = payload
+            .replace("SCRIPT", ATTACHMENT_SCRIPT)
             .replace("HATOKEN", &token)
             .replace("HANAME", name)
             .replace("CANARY", canary);
@@ -658,53 +659,68 @@ fn to_canary(v: &str, host: &str) -> String {
     out
 }
 
+/// What every hostile attachment's script does if it runs: leaves a marker (`pwned-HANAME`) in
+/// the origin's localStorage and IndexedDB and fetches from the canary under `/ha/HANAME/`.
+const ATTACHMENT_SCRIPT: &str = "<script>
+localStorage.setItem('pwned-HANAME', location.href);
+indexedDB.open('pwned-HANAME');
+fetch('CANARY/ha/HANAME/fetch', {mode: 'no-cors'});
+new Image().src = 'CANARY/ha/HANAME/img';
+</script>";
+
 /// Attachments whose content would run script if a browser rendered it in the app's origin:
-/// (name, file name, declared type, content with `HATOKEN`, `HANAME` and `CANARY`). Each
-/// script leaves a marker (`pwned-HANAME`) in the origin's localStorage and IndexedDB and
-/// fetches from the canary under `/ha/HANAME/`.
+/// (name, file name, declared type, content with `HATOKEN`, `HANAME`, `CANARY` and `SCRIPT`
+/// for [`ATTACHMENT_SCRIPT`]).
 const HOSTILE_ATTACHMENTS: &[(&str, &str, &str, &str)] = &[
     (
         "html",
         "invoice.html",
         "text/html",
-        r#"<!DOCTYPE html><html><body><h1>HATOKEN</h1><script>
-localStorage.setItem('pwned-HANAME', location.href);
-indexedDB.open('pwned-HANAME');
-fetch('CANARY/ha/HANAME/fetch', {mode: 'no-cors'});
-new Image().src = 'CANARY/ha/HANAME/img';
-</script><img src="CANARY/ha/HANAME/tag"></body></html>"#,
+        r#"<!DOCTYPE html><html><body><h1>HATOKEN</h1>SCRIPT<img src="CANARY/ha/HANAME/tag"></body></html>"#,
     ),
     (
         "svg",
         "picture.svg",
         "image/svg+xml",
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><script>
-localStorage.setItem('pwned-HANAME', location.href);
-indexedDB.open('pwned-HANAME');
-fetch('CANARY/ha/HANAME/fetch', {mode: 'no-cors'});
-</script><image href="CANARY/ha/HANAME/tag" width="10" height="10"/><text y="50">HATOKEN</text></svg>"#,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">SCRIPT<image href="CANARY/ha/HANAME/tag" width="10" height="10"/><text y="50">HATOKEN</text></svg>"#,
     ),
     (
         "xhtml",
         "page.xhtml",
         "application/xhtml+xml",
-        r#"<html xmlns="http://www.w3.org/1999/xhtml"><body><h1>HATOKEN</h1><script>
-localStorage.setItem('pwned-HANAME', location.href);
-indexedDB.open('pwned-HANAME');
-fetch('CANARY/ha/HANAME/fetch', {mode: 'no-cors'});
-</script></body></html>"#,
+        r#"<html xmlns="http://www.w3.org/1999/xhtml"><body><h1>HATOKEN</h1>SCRIPT</body></html>"#,
     ),
     (
         "fake-png",
         "photo.png",
         "image/png",
-        r#"<!DOCTYPE html><html><body><h1>HATOKEN</h1><script>
-localStorage.setItem('pwned-HANAME', location.href);
-indexedDB.open('pwned-HANAME');
-fetch('CANARY/ha/HANAME/fetch', {mode: 'no-cors'});
-</script></body></html>"#,
+        r#"<!DOCTYPE html><html><body><h1>HATOKEN</h1>SCRIPT</body></html>"#,
     ),
 ];
+
+/// The headers of the `n`th message of the hostile mailbox (later ones are newer, so the list
+/// shows them in a fixed order), of type `content_type`.
+fn hostile_headers(subject: &str, n: usize, content_type: &str) -> String {
+    let date = 1_769_904_000 + n as u64 * 3_600; // 2026-02-01T00:00:00Z + n hours
+    format!(
+        "From: Hostile Sender <hostile@example.test>\r\n\
+         To: Hostile Tester <hostile@localhost>\r\n\
+         Subject: {subject}\r\n\
+         Date: {}\r\n\
+         Message-ID: <hostile-{n}@fixtures.webpop.test>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: {content_type}\r\n",
+        rfc2822(date)
+    )
+}
+
+/// `bytes` in base64 lines of 76 characters, each ending in CRLF, appended to `m`.
+fn base64_lines(bytes: &[u8], m: &mut Vec<u8>) {
+    for line in base64(bytes).as_bytes().chunks(76) {
+        m.extend_from_slice(line);
+        m.extend_from_slice(b"\r\n");
+    }
+}
 
 /// A `multipart/mixed` message of the hostile mailbox: an HTML body and one attachment of the
 /// given type (base64), the `n`th.
@@ -716,28 +732,21 @@ fn hostile_attachment_message(
     content_type: &str,
     payload: &[u8],
 ) -> Vec<u8> {
-    let date = 1_769_904_000 + n as u64 * 3_600;
     let boundary = format!("hostile-attachment-{n}");
-    let mut m = format!(
-        "From: Hostile Sender <hostile@example.test>\r\n\
-         To: Hostile Tester <hostile@localhost>\r\n\
-         Subject: {subject}\r\n\
-         Date: {}\r\n\
-         Message-ID: <hostile-{n}@fixtures.webpop.test>\r\n\
-         MIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
-         --{boundary}\r\n\
-         Content-Type: text/html; charset=utf-8\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n",
-        rfc2822(date)
+    let mut m = hostile_headers(
+        subject,
+        n,
+        &format!("multipart/mixed; boundary=\"{boundary}\""),
     )
     .into_bytes();
-    let base64_lines = |bytes: &[u8], m: &mut Vec<u8>| {
-        for line in base64(bytes).as_bytes().chunks(76) {
-            m.extend_from_slice(line);
-            m.extend_from_slice(b"\r\n");
-        }
-    };
+    m.extend_from_slice(
+        format!(
+            "\r\n--{boundary}\r\n\
+             Content-Type: text/html; charset=utf-8\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n"
+        )
+        .as_bytes(),
+    );
     base64_lines(html.as_bytes(), &mut m);
     m.extend_from_slice(
         format!(
@@ -754,26 +763,11 @@ fn hostile_attachment_message(
 }
 
 /// A `text/html` message (base64, so that any byte of a vector survives) from the hostile
-/// mailbox, the `n`th: later ones are newer, so the list shows them in a fixed order.
+/// mailbox, the `n`th.
 fn hostile_message(subject: &str, n: usize, html: &str) -> Vec<u8> {
-    let date = 1_769_904_000 + n as u64 * 3_600; // 2026-02-01T00:00:00Z + n hours
-    let mut m = format!(
-        "From: Hostile Sender <hostile@example.test>\r\n\
-         To: Hostile Tester <hostile@localhost>\r\n\
-         Subject: {subject}\r\n\
-         Date: {}\r\n\
-         Message-ID: <hostile-{n}@fixtures.webpop.test>\r\n\
-         MIME-Version: 1.0\r\n\
-         Content-Type: text/html; charset=utf-8\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n",
-        rfc2822(date)
-    )
-    .into_bytes();
-    let encoded = base64(html.as_bytes());
-    for line in encoded.as_bytes().chunks(76) {
-        m.extend_from_slice(line);
-        m.extend_from_slice(b"\r\n");
-    }
+    let mut m = hostile_headers(subject, n, "text/html; charset=utf-8").into_bytes();
+    m.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n\r\n");
+    base64_lines(html.as_bytes(), &mut m);
     m
 }
 
