@@ -61,18 +61,12 @@ pub async fn run(
         &web_root,
         options.tls.is_some(),
     ));
-    // The host check is outside every route (the relay's upgrade included), so no route answers
-    // a rebound host name; the security headers go on once more outside it, so its refusal
-    // carries them too (the inner layer covers `web::app` used on its own).
-    let app = web::app(Arc::clone(&relay), web_root, Arc::clone(&headers))
-        .layer(axum::middleware::from_fn_with_state(
-            options.allowed_hosts.clone(),
-            host::check,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            headers,
-            security_headers::middleware,
-        ));
+    let app = web::app(
+        Arc::clone(&relay),
+        web_root,
+        options.allowed_hosts.clone(),
+        headers,
+    );
     let proxies = relay.trusted_proxies().clone();
     server::serve(listener, app, options, proxies, shutdown).await?;
     relay.drain(drain_timeout).await;

@@ -14,15 +14,18 @@ use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
+use crate::host::{self, AllowedHosts};
 use crate::relay::{self, Relay};
 use crate::security_headers::{self, SecurityHeaders};
 
 /// Builds the application: `/relay` (see [`webpop_shared::relay`]), `/healthz`, `/metrics`,
-/// and every other path as a file under `web_root`. Every response, errors included, carries
-/// `headers` ([`crate::security_headers`]).
+/// and every other path as a file under `web_root`, answered only for `allowed_hosts`
+/// ([`crate::host`]). Every response, errors and refusals included, carries `headers`
+/// ([`crate::security_headers`]).
 pub fn app(
     relay: Arc<Relay>,
     web_root: impl Into<PathBuf>,
+    allowed_hosts: AllowedHosts,
     headers: Arc<SecurityHeaders>,
 ) -> Router {
     let files = ServiceBuilder::new()
@@ -40,7 +43,9 @@ pub fn app(
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             tracing::debug_span!("http", method = %request.method(), path = %request.uri().path())
         }))
-        // Outermost, so that nothing answers without them.
+        // Outside every route (the relay's upgrade included): no route answers a rebound name.
+        .layer(middleware::from_fn_with_state(allowed_hosts, host::check))
+        // Outermost, so that nothing answers without them, the host check's refusal included.
         .layer(middleware::from_fn_with_state(
             headers,
             security_headers::middleware,

@@ -14,6 +14,68 @@ use webpop_shared::secret::Secret;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_webpop-proxy");
 
+/// The binary running with its standard output read line by line.
+struct Logged {
+    child: std::process::Child,
+    /// The address from its "serving" line.
+    addr: String,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    log: Vec<String>,
+}
+
+impl Logged {
+    /// Starts `command` and waits for the line that says where it serves.
+    async fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let mut log = Vec::new();
+        let addr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.recv())
+                .await
+                .expect("no 'serving' line")
+                .expect("the binary exited");
+            log.push(line.clone());
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        Self {
+            child,
+            addr,
+            lines,
+            log,
+        }
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns it with the whole log.
+    async fn sigterm(mut self) -> (std::process::ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut child = self.child;
+        let exit = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        while let Some(line) = self.lines.recv().await {
+            self.log.push(line);
+        }
+        (exit, self.log.join("\n"))
+    }
+}
+
 #[test]
 fn help_documents_every_option() {
     let out = Command::new(BINARY).arg("--help").output().unwrap();
@@ -56,35 +118,16 @@ fn help_documents_every_option() {
 async fn logs_record_sessions_without_payload_or_token_and_sigterm_stops_it() {
     let echo = echo_server().await;
     let web_root = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BINARY)
+    let mut command = Command::new(BINARY);
+    command
         .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
         .args(["--allow-port", &echo.port().to_string()])
         .arg("--web-root")
         .arg(web_root.path())
         .env("RUST_LOG", "trace")
-        .env("WEBPOP_TOKEN", "tok-9f8e7d")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines_rx.recv())
-            .await
-            .expect("no 'serving' line")
-            .expect("the binary exited");
-        log.push(line.clone());
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+        .env("WEBPOP_TOKEN", "tok-9f8e7d");
+    let relay = Logged::spawn(command).await;
+    let addr = relay.addr.clone();
 
     let marker = b"PAYLOAD-MARKER-5a7c";
     let url = format!(
@@ -97,20 +140,8 @@ async fn logs_record_sessions_without_payload_or_token_and_sigterm_stops_it() {
     drop(ws);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let (exit, log) = relay.sigterm().await;
     assert!(exit.success(), "{exit}");
-    while let Some(line) = lines_rx.recv().await {
-        log.push(line);
-    }
-    let log = log.join("\n");
 
     let ended = log
         .lines()
@@ -145,36 +176,17 @@ async fn a_token_file_relay_admits_the_token_as_a_subprotocol_and_never_logs_it(
     let token = "s3cret/tok+en=";
     let token_file = web_root.path().join("token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    let mut child = Command::new(BINARY)
+    let mut command = Command::new(BINARY);
+    command
         .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
         .args(["--allow-port", &echo.port().to_string()])
         .arg("--web-root")
         .arg(web_root.path())
         .arg("--token-file")
         .arg(&token_file)
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::unbounded_channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let mut log = Vec::new();
-    let addr = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines_rx.recv())
-            .await
-            .expect("no 'serving' line")
-            .expect("the binary exited");
-        log.push(line.clone());
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+        .env("RUST_LOG", "trace");
+    let relay = Logged::spawn(command).await;
+    let addr = relay.addr.clone();
     let url = format!("ws://{addr}/relay?host=127.0.0.1&port={}", echo.port());
     let right = token_protocol(&Secret::token(token).unwrap());
     let wrong = token_protocol(&Secret::token("s3cret/tok+en").unwrap());
@@ -200,16 +212,7 @@ async fn a_token_file_relay_admits_the_token_as_a_subprotocol_and_never_logs_it(
     drop(ws);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
-    while let Some(line) = lines_rx.recv().await {
-        log.push(line);
-    }
-    let log = log.join("\n");
+    let (_, log) = relay.sigterm().await;
     assert!(log.contains("relay session ended"), "{log}");
     assert!(!log.contains("s3cret"), "token in the log");
     let encoded = right.trim_start_matches("webpop.token.");

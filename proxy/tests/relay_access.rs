@@ -149,6 +149,14 @@ async fn a_missing_or_wrong_token_is_unauthorized_and_the_right_one_admitted() {
     assert_eq!(round_trip(&mut ws, b"in").await, b"in");
 }
 
+/// A WebSocket upgrade of `path` as a page served from `host` sends it (`Host` and `Origin`).
+fn upgrade_request(path: &str, host: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nConnection: Upgrade\r\n\
+         Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+}
+
 #[tokio::test]
 async fn a_relay_reaching_private_addresses_refuses_rebound_host_names_unless_it_has_a_token() {
     let echo = echo_server().await;
@@ -163,12 +171,7 @@ async fn a_relay_reaching_private_addresses_refuses_rebound_host_names_unless_it
     )
     .await;
     let path = format!("/relay?host=127.0.0.1&port={}", echo.port());
-    let upgrade = |host: &str| {
-        format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nConnection: Upgrade\r\n\
-             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        )
-    };
+    let upgrade = |host: &str| upgrade_request(&path, host);
     // A page on evil.example, its name rebound to the relay's address: not even answered.
     let line = status_line(open.addr, &upgrade("evil.example:8080")).await;
     assert!(line.starts_with("HTTP/1.1 421 "), "{line}");
@@ -213,12 +216,7 @@ async fn a_page_whose_name_was_rebound_to_the_relay_gets_no_session_and_no_files
     )
     .await;
     let path = format!("/relay?host=127.0.0.1&port={}&token=t", echo.port());
-    let upgrade = |host: &str| {
-        format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nConnection: Upgrade\r\n\
-             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        )
-    };
+    let upgrade = |host: &str| upgrade_request(&path, host);
     let get = |host: &str, path: &str| {
         format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
     };
