@@ -244,7 +244,9 @@ describe('certificates in the browser (Chromium, relay, POP3S servers with odd c
     assert.equal(restored.cert_sha256, first);
     await syncNow();
     await statusMatching(new RegExp(`Synced 0 new messages for ${label.source}`), 'a sync with the first certificate back');
-    assert.equal((await stats('cert_change')).logins, trusted.logins + 1, 'signed in again');
+    // (At least once: the app's own schedule may also have synced by now.)
+    const restoredLogins = (await stats('cert_change')).logins;
+    assert.ok(restoredLogins > trusted.logins, 'signed in again');
     t.diagnostic(`screenshot: ${await screenshot(page, artifacts, '02d-restored')}`);
 
     // What the words advise works: having compared the new fingerprint, the person adds the
@@ -256,7 +258,7 @@ describe('certificates in the browser (Chromium, relay, POP3S servers with odd c
     await again.getByRole('button', { name: 'Add account', exact: true }).click();
     await again.waitFor({ state: 'hidden', timeout: 90_000 });
     await statusMatching(new RegExp(`Synced \\d+ new messages? for ${label.source}`), 'a sync with the new pin');
-    assert.equal((await stats('cert_change')).logins, trusted.logins + 2, 'signed in with the new pin');
+    assert.ok((await stats('cert_change')).logins > restoredLogins, 'signed in with the new pin');
     const accounts = page.getByRole('combobox', { name: 'Account', exact: true }).getByRole('option');
     assert.deepEqual(await accounts.allTextContents(), ['All accounts', `${server.user}@localhost`], 'still one account');
     assert.deepEqual(record.pageErrors, [], 'the page threw no errors');
