@@ -786,7 +786,7 @@ impl Component for App {
                             "Sync cancelled; the mail stored so far is kept.".into()
                         } else {
                             let after = self.failed(&id, now, &failure);
-                            format!("{label}: {}{after}", problem.text())
+                            format!("{label}: {}{after}", problem.status_text())
                         };
                     }
                 }
@@ -867,7 +867,7 @@ impl Component for App {
                     .map(|a| a.label().to_owned())
                     .unwrap_or_default();
                 let after = self.failed(&id, mail::now_secs(), &failure);
-                self.status = format!("{label}: {}{after}", problem.text());
+                self.status = format!("{label}: {}{after}", problem.status_text());
                 true
             }
             Msg::MessageLoaded(account, uid, message) => {
