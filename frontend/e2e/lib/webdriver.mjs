@@ -12,6 +12,17 @@ import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
 import { waitUntil } from './wait.mjs';
 
+// Drivers and displays run in process groups of their own (so that stopping one stops the browser
+// it started too); these are killed when this process exits, however it exits, so that a test
+// that dies early leaves no browser behind.
+const LIVE = new Set();
+process.once('exit', () => {
+  for (const child of LIVE) killGroup(child);
+});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => process.exit(128 + (signal === 'SIGINT' ? 2 : 15)));
+}
+
 /** Where strace is, or null: the traffic check needs it, the rest does not. */
 export function straceBinary() {
   for (const p of ['/usr/bin/strace', '/bin/strace']) {
@@ -61,7 +72,9 @@ export async function startDriver({ binary, args, env = {}, straceFile = null, l
     env: { ...process.env, ...env },
     detached: true,
   });
+  LIVE.add(child);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  exited.then(() => LIVE.delete(child));
   let exit = null;
   exited.then((e) => {
     exit = e;
@@ -122,6 +135,8 @@ export async function startXvfb() {
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     detached: true,
   });
+  LIVE.add(child);
+  child.once('exit', () => LIVE.delete(child));
   let errors = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => {
