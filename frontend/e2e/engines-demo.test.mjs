@@ -7,7 +7,7 @@
 // - WebKitGTK has no navigator.storage.estimate, and the store took that for a fatal error;
 // - Firefox answers navigator.storage.persist() only after the person answers a prompt, and
 //   start-up awaited it.
-// Screenshots of each step: <artifacts>/<engine>/NN-*.png.
+// Screenshots of each step, logs and timings: <artifacts>/<engine>/demo/.
 //
 //   WEBPOP_ENGINES=firefox,webkit node --test --test-concurrency=1 frontend/e2e/engines-demo.test.mjs
 
@@ -60,7 +60,7 @@ for (const engine of SELECTED) {
     const mark = (step) => {
       timings[step] = Date.now() - t0;
     };
-    const session = await launch(engine, { trace: true });
+    const session = await launch(engine, { label: 'demo', trace: true });
     mark('launched');
     let straceFile;
     let failure;

@@ -8,7 +8,7 @@
 // record; each locked-down browser must fail those requests without any such connect().
 //
 // Engines: $WEBPOP_ENGINES (comma-separated), default all three. Artifacts (screenshots,
-// browser.log, driver.log, strace.log): <artifacts>/<engine>/ and <artifacts>/traffic-probe/.
+// browser.log, driver.log, strace.log): <artifacts>/<engine>/{traffic,traffic-probe,traffic-probe-bare}/.
 //
 //   node --test --test-concurrency=1 frontend/e2e/engines-traffic.test.mjs
 
@@ -43,7 +43,7 @@ function show(calls) {
 for (const engine of SELECTED) {
   test(`${engine}_opens_no_connection_beyond_loopback`, { timeout: 240_000 }, async () => {
     const t0 = Date.now();
-    const session = await launch(engine, { artifacts: ARTIFACTS, trace: true });
+    const session = await launch(engine, { label: 'traffic', artifacts: ARTIFACTS, trace: true });
     let straceFile;
     try {
       await session.goto(relay.web);
@@ -67,7 +67,7 @@ function probe(engine, bare) {
   const r = spawnSync(
     'unshare',
     ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', process.execPath, PROBE, engine,
-      path.join(ARTIFACTS, 'traffic-probe'), bare ? 'bare' : 'locked'],
+      ARTIFACTS, bare ? 'bare' : 'locked'],
     { encoding: 'utf8', timeout: 200_000 },
   );
   const last = (r.stdout || '').trim().split('\n').pop();

@@ -6,7 +6,7 @@
 //   webkit   — WebKitGTK's MiniBrowser through WebKitWebDriver, on an Xvfb display of its own.
 //
 // `launch(engine, { artifacts })` → a Session: goto, click/fill/waitFor by role and accessible
-// name, by text or by CSS selector, evaluate, screenshot (into <artifacts>/<engine>/), the
+// name, by text or by CSS selector, evaluate, screenshot (into <artifacts>/<engine>/<label>/), the
 // browser's console (BiDi log.entryAdded where the driver has BiDi), close. With
 // `{ trace: true }` the driver and browser run under strace; `session.close()` then returns
 // the network calls they made (traffic.mjs reads them).
@@ -21,7 +21,7 @@
 //   not captured (MiniBrowser's --enable-write-console-messages-to-stdout reaches no output we
 //   get either). MiniBrowser has no headless mode: it runs on an Xvfb display.
 
-import { mkdirSync, writeFileSync, appendFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Builder } from 'selenium-webdriver';
 import { REPO } from './env.mjs';
@@ -211,31 +211,32 @@ function driverCommand(engine) {
 }
 
 /**
- * Where this engine's screenshots and logs go: <artifacts>/<engine>/, cleared of what an earlier
- * run of this harness left there. `artifacts` defaults to $WEBPOP_E2E_ARTIFACTS or
- * target/e2e-artifacts.
+ * Where one session's screenshots and logs go: <artifacts>/<engine>/<label>/, emptied of what an
+ * earlier run left there (so each test file's sessions keep their own). `artifacts` defaults to
+ * $WEBPOP_E2E_ARTIFACTS or target/e2e-artifacts.
  */
-export function engineArtifacts(engine, artifacts) {
+export function engineArtifacts(engine, label, artifacts) {
   const root = artifacts
     ? path.resolve(artifacts)
     : process.env.WEBPOP_E2E_ARTIFACTS
       ? path.resolve(process.env.WEBPOP_E2E_ARTIFACTS)
       : path.join(REPO, 'target', 'e2e-artifacts');
-  const dir = path.join(root, engine);
+  if (!/^[a-z0-9-]+$/.test(label)) throw new Error(`artifact label ${label}: use a-z, 0-9 and -`);
+  const dir = path.join(root, engine, label);
+  rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  const ours = /^(\d.*\.png|browser\.log|driver\.log|strace\.log)$/;
-  for (const name of readdirSync(dir)) {
-    if (ours.test(name)) rmSync(path.join(dir, name), { force: true });
-  }
   return dir;
 }
 
 /**
- * Starts `engine`'s driver (under strace with `trace`), a fresh browser profile and one window.
- * Returns a Session; always `close()` it.
+ * Starts `engine`'s driver (under strace with `trace`), a fresh browser profile and one window;
+ * artifacts go to <artifacts>/<engine>/<label>/. Returns a Session; always `close()` it.
  */
-export async function launch(engine, { artifacts, trace = false, timeout = 60_000, lockedDown = true } = {}) {
-  const dir = engineArtifacts(engine, artifacts);
+export async function launch(
+  engine,
+  { label = 'session', artifacts, trace = false, timeout = 60_000, lockedDown = true } = {},
+) {
+  const dir = engineArtifacts(engine, label, artifacts);
   const logFile = path.join(dir, 'browser.log');
   writeFileSync(logFile, '');
   writeFileSync(path.join(dir, 'driver.log'), '');
@@ -354,7 +355,7 @@ export async function launch(engine, { artifacts, trace = false, timeout = 60_00
       await element.sendKeys(String(value));
     },
 
-    /** Saves `<artifacts>/<engine>/<NN>-<name>.png` (the viewport) and returns its path. */
+    /** Saves `<artifacts>/<engine>/<label>/<NN>-<name>.png` (the viewport) and returns its path. */
     async screenshot(name) {
       shots += 1;
       const file = path.join(dir, `${String(shots).padStart(2, '0')}-${name}.png`);

@@ -1,5 +1,5 @@
 // The positive control of the traffic check, run by engines-traffic.test.mjs as
-//   unshare --net -- sh -c 'ip link set lo up && exec node lib/traffic-probe.mjs <engine> <artifacts>'
+//   unshare --net -- sh -c 'ip link set lo up && exec node lib/traffic-probe.mjs <engine> <artifacts> [bare]'
 // inside a network namespace of its own that has only loopback and no route anywhere. It refuses
 // to run anywhere else: its page reaches for 10.255.255.1 and for a host name on purpose, and
 // that must never leave the machine. In the namespace, the kernel answers such a connect() at
@@ -60,7 +60,8 @@ const server = createServer((req, res) => {
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const url = `http://127.0.0.1:${server.address().port}/`;
 
-const session = await launch(engine, { artifacts, trace: true, lockedDown });
+const label = lockedDown ? 'traffic-probe' : 'traffic-probe-bare';
+const session = await launch(engine, { label, artifacts, trace: true, lockedDown });
 let page = null;
 try {
   await session.goto(url);
