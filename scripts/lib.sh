@@ -50,3 +50,35 @@ fuzz_all() {
             -max_total_time="$seconds" -print_final_stats=1)
     done
 }
+
+# Runs the frontend's wasm-bindgen browser tests (frontend/tests, needs WEBPOP_TEST_ENV) in one
+# engine; further arguments go to `cargo test`:
+#   chromium  Debian's Chromium through chromedriver (caps: frontend/webdriver.json);
+#   firefox   Firefox ESR through geckodriver (scripts/setup builds it), with the e2e suite's
+#             locked-down prefs (frontend/e2e/lib/webdriver-json.mjs writes them for the runner);
+#   webkit    MiniBrowser through WebKitWebDriver, which the runner drives as it drives
+#             safaridriver (it sends no capabilities, so MiniBrowser starts with its defaults),
+#             on an Xvfb display of its own.
+browser_tests_in() {
+    local engine=$1 caps
+    shift
+    local cargo_test=(scripts/wasm-env cargo test -p webpop-frontend --target wasm32-unknown-unknown "$@")
+    case $engine in
+        chromium)
+            CHROMEDRIVER=${CHROMEDRIVER:-/usr/bin/chromedriver} "${cargo_test[@]}"
+            ;;
+        firefox)
+            # Absolute: the runner reads it from the crate's directory.
+            caps=$(realpath -m "${CARGO_TARGET_DIR:-target}/webdriver-firefox.json")
+            mkdir -p "$(dirname "$caps")"
+            node frontend/e2e/lib/webdriver-json.mjs firefox >"$caps"
+            env -u CHROMEDRIVER GECKODRIVER="${GECKODRIVER:-$(command -v geckodriver)}" \
+                WASM_BINDGEN_TEST_WEBDRIVER_JSON="$caps" "${cargo_test[@]}"
+            ;;
+        webkit)
+            env -u CHROMEDRIVER SAFARIDRIVER="${WEBKIT_WEBDRIVER:-/usr/bin/WebKitWebDriver}" \
+                xvfb-run -a -s '-nolisten tcp' "${cargo_test[@]}"
+            ;;
+        *) die "browser_tests_in: no engine '$engine' (chromium, firefox or webkit)" ;;
+    esac
+}

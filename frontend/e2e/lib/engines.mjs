@@ -1,0 +1,438 @@
+// Three browser engines behind one small API, through W3C WebDriver (selenium-webdriver), with
+// WebDriver BiDi where the driver has it:
+//   chromium — Debian's Chromium through Debian's chromedriver (flags: chromium-args.mjs);
+//   firefox  — Debian's Firefox ESR through geckodriver (built by scripts/setup), a fresh profile
+//              whose prefs send nothing anywhere and resolve every host name to 127.0.0.1;
+//   webkit   — WebKitGTK's MiniBrowser through WebKitWebDriver, on an Xvfb display of its own.
+//
+// `launch(engine, { artifacts })` → a Session: goto, click/fill/waitFor by role and accessible
+// name, by text or by CSS selector, evaluate, screenshot (into <artifacts>/<engine>/<label>/), the
+// browser's console (BiDi log.entryAdded where the driver has BiDi), close. With
+// `{ trace: true }` the driver and browser run under strace; `session.close()` then returns
+// the network calls they made (traffic.mjs reads them).
+//
+// Permission prompts keep their defaults on purpose: the app must not wait on one.
+//
+// What each driver offers (measured 2026-12 on Debian 12):
+//   chromedriver 156 + Chromium 156: W3C classic and BiDi (log.entryAdded works);
+//   geckodriver 0.37.1 + Firefox ESR 153.8: W3C classic and BiDi (log.entryAdded works);
+//   WebKitWebDriver 2.50.6 + MiniBrowser: W3C classic only. A session asking for BiDi
+//   (webSocketUrl: true) is refused ("Failed to match capabilities"), so WebKit's console is
+//   not captured (MiniBrowser's --enable-write-console-messages-to-stdout reaches no output we
+//   get either). MiniBrowser has no headless mode: it runs on an Xvfb display.
+
+import { mkdirSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { Builder } from 'selenium-webdriver';
+import { REPO } from './env.mjs';
+import { CHROMIUM_ARGS } from './chromium-args.mjs';
+import { startDriver, startXvfb, versionOf } from './webdriver.mjs';
+import { waitUntil } from './wait.mjs';
+
+export const ENGINES = ['chromium', 'firefox', 'webkit'];
+
+const CARGO_BIN = path.join(process.env.CARGO_HOME || path.join(process.env.HOME || '/root', '.cargo'), 'bin');
+
+/** Binaries, overridable from the environment (WEBPOP_<WHAT>). */
+export const BINARIES = {
+  chromium: process.env.WEBPOP_CHROMIUM || '/usr/bin/chromium',
+  chromedriver: process.env.CHROMEDRIVER || '/usr/bin/chromedriver',
+  firefox: process.env.WEBPOP_FIREFOX || '/usr/bin/firefox-esr',
+  geckodriver: process.env.GECKODRIVER || path.join(CARGO_BIN, 'geckodriver'),
+  minibrowser:
+    process.env.WEBPOP_MINIBROWSER || `/usr/lib/${multiarch()}/webkit2gtk-4.1/MiniBrowser`,
+  webkitdriver: process.env.WEBKIT_WEBDRIVER || '/usr/bin/WebKitWebDriver',
+};
+
+function multiarch() {
+  return { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch] || `${process.arch}-linux-gnu`;
+}
+
+/**
+ * Firefox prefs for a profile that makes no traffic of its own. geckodriver already sets its
+ * "recommended" automation prefs (no first-run pages, no update checks); these make sure and
+ * cover the rest. Whatever still asks for a host name gets 127.0.0.1.
+ */
+export const FIREFOX_PREFS = {
+  // Every host name resolves to 127.0.0.1; no DNS over HTTPS; no prefetching or pre-connects.
+  'network.dns.forceResolve': '127.0.0.1',
+  'network.trr.mode': 5,
+  'network.dns.disablePrefetch': true,
+  'network.prefetch-next': false,
+  'network.http.speculative-parallel-limit': 0,
+  'network.predictor.enabled': false,
+  'browser.urlbar.speculativeConnect.enabled': false,
+  'network.proxy.type': 0,
+  // Updates (the app, add-ons, system add-ons, search engines, region).
+  'app.update.disabledForTesting': true,
+  'app.update.auto': false,
+  'app.update.staging.enabled': false,
+  'extensions.update.enabled': false,
+  'extensions.getAddons.cache.enabled': false,
+  'extensions.systemAddon.update.enabled': false,
+  'extensions.systemAddon.update.url': '',
+  'extensions.blocklist.enabled': false,
+  'browser.search.update': false,
+  'browser.region.network.url': '',
+  'browser.region.update.enabled': false,
+  // Telemetry and studies.
+  'toolkit.telemetry.enabled': false,
+  'toolkit.telemetry.unified': false,
+  'toolkit.telemetry.archive.enabled': false,
+  'toolkit.telemetry.server': '',
+  'toolkit.coverage.endpoint.base': '',
+  'datareporting.healthreport.uploadEnabled': false,
+  'datareporting.policy.dataSubmissionEnabled': false,
+  'app.normandy.enabled': false,
+  'app.normandy.api_url': '',
+  'app.shield.optoutstudies.enabled': false,
+  'browser.ping-centre.telemetry': false,
+  'browser.discovery.enabled': false,
+  // Remote settings (and what fetches through it), pointed at a closed loopback port.
+  'services.settings.server': 'http://127.0.0.1:9/v1',
+  'security.remote_settings.crlite_filters.enabled': false,
+  'security.remote_settings.intermediates.enabled': false,
+  'security.OCSP.enabled': 0,
+  'browser.translations.enable': false,
+  'browser.ml.enable': false,
+  // Safe browsing.
+  'browser.safebrowsing.malware.enabled': false,
+  'browser.safebrowsing.phishing.enabled': false,
+  'browser.safebrowsing.blockedURIs.enabled': false,
+  'browser.safebrowsing.downloads.enabled': false,
+  'browser.safebrowsing.downloads.remote.enabled': false,
+  'browser.safebrowsing.provider.google4.updateURL': '',
+  'browser.safebrowsing.provider.google.updateURL': '',
+  'browser.safebrowsing.provider.mozilla.updateURL': '',
+  // Captive portal and connectivity checks.
+  'network.captive-portal-service.enabled': false,
+  'network.connectivity-service.enabled': false,
+  'captivedetect.canonicalURL': '',
+  // New tab, Pocket, sponsored tiles, accounts, push, geolocation, media plugins.
+  'browser.startup.page': 0,
+  'browser.startup.homepage': 'about:blank',
+  'browser.newtabpage.enabled': false,
+  'browser.newtabpage.activity-stream.feeds.section.topstories': false,
+  'browser.newtabpage.activity-stream.feeds.telemetry': false,
+  'browser.newtabpage.activity-stream.telemetry': false,
+  'browser.newtabpage.activity-stream.showSponsored': false,
+  'browser.newtabpage.activity-stream.showSponsoredTopSites': false,
+  'browser.topsites.contile.enabled': false,
+  'extensions.pocket.enabled': false,
+  'identity.fxaccounts.enabled': false,
+  'dom.push.connection.enabled': false,
+  'dom.push.serverURL': '',
+  'geo.provider.network.url': '',
+  'media.gmp-manager.url': '',
+  'media.gmp-gmpopenh264.enabled': false,
+  'media.gmp-widevinecdm.enabled': false,
+  'browser.uitour.enabled': false,
+};
+
+/**
+ * Added to CHROMIUM_ARGS: with those alone, Chromium still opened UDP sockets to the system's
+ * DNS server and to a public IPv6 address (its reachability probe), seen by traffic.test.mjs.
+ * Every host name but localhost fails to resolve without a DNS query; no async DNS client.
+ */
+export const CHROMIUM_NO_TRAFFIC_ARGS = [
+  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1',
+  '--disable-features=AsyncDns,DnsOverHttps,MediaRouter,OptimizationHints,Translate',
+  '--disable-domain-reliability',
+  '--no-pings',
+  '--dns-prefetch-disable',
+];
+
+/**
+ * MiniBrowser options: no DNS prefetching, no <a ping>, and an HTTP proxy on a closed loopback
+ * port for every host but loopback, so a request that would leave the machine fails at once.
+ */
+export const MINIBROWSER_ARGS = [
+  '--automation',
+  '--enable-dns-prefetching=false',
+  '--enable-hyperlink-auditing=false',
+  '--proxy=http://127.0.0.1:9',
+  // One host per option (a list in one value is taken as one host name).
+  '--ignore-host=127.0.0.1',
+  '--ignore-host=::1',
+  '--ignore-host=localhost',
+];
+
+// `lockedDown: false` drops what this file adds to keep a browser off the network (only the
+// traffic check's positive control does that, in a network namespace with no route out).
+function capabilities(engine, lockedDown) {
+  switch (engine) {
+    case 'chromium':
+      return {
+        browserName: 'chrome',
+        webSocketUrl: true,
+        'goog:chromeOptions': {
+          binary: BINARIES.chromium,
+          args: [...CHROMIUM_ARGS, ...(lockedDown ? CHROMIUM_NO_TRAFFIC_ARGS : []), '--window-size=1280,800'],
+        },
+      };
+    case 'firefox':
+      return {
+        browserName: 'firefox',
+        webSocketUrl: true,
+        'moz:firefoxOptions': {
+          binary: BINARIES.firefox,
+          args: ['-headless', '-width', '1280', '-height', '800'],
+          prefs: lockedDown ? FIREFOX_PREFS : {},
+        },
+      };
+    case 'webkit':
+      return {
+        browserName: 'MiniBrowser',
+        'webkitgtk:browserOptions': {
+          binary: BINARIES.minibrowser,
+          args: lockedDown ? MINIBROWSER_ARGS : ['--automation'],
+        },
+      };
+    default:
+      throw new Error(`unknown engine ${engine}: one of ${ENGINES.join(', ')}`);
+  }
+}
+
+function driverCommand(engine) {
+  switch (engine) {
+    case 'chromium':
+      return { binary: BINARIES.chromedriver, args: (port) => [`--port=${port}`, '--allowed-ips=127.0.0.1'] };
+    case 'firefox':
+      // --websocket-port 0: geckodriver's own default (9222) may be taken by another session.
+      return {
+        binary: BINARIES.geckodriver,
+        args: (port) => ['--host', '127.0.0.1', '--port', String(port), '--websocket-port', '0'],
+      };
+    case 'webkit':
+      return { binary: BINARIES.webkitdriver, args: (port) => [`--port=${port}`, '--host=local'] };
+    default:
+      throw new Error(`unknown engine ${engine}`);
+  }
+}
+
+/**
+ * Where one session's screenshots and logs go: <artifacts>/<engine>/<label>/, emptied of what an
+ * earlier run left there (so each test file's sessions keep their own). `artifacts` defaults to
+ * $WEBPOP_E2E_ARTIFACTS or target/e2e-artifacts.
+ */
+export function engineArtifacts(engine, label, artifacts) {
+  const root = artifacts
+    ? path.resolve(artifacts)
+    : process.env.WEBPOP_E2E_ARTIFACTS
+      ? path.resolve(process.env.WEBPOP_E2E_ARTIFACTS)
+      : path.join(REPO, 'target', 'e2e-artifacts');
+  if (!/^[a-z0-9-]+$/.test(label)) throw new Error(`artifact label ${label}: use a-z, 0-9 and -`);
+  const dir = path.join(root, engine, label);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * Starts `engine`'s driver (under strace with `trace`), a fresh browser profile and one window;
+ * artifacts go to <artifacts>/<engine>/<label>/. Returns a Session; always `close()` it.
+ */
+export async function launch(
+  engine,
+  { label = 'session', artifacts, trace = false, timeout = 60_000, lockedDown = true } = {},
+) {
+  const dir = engineArtifacts(engine, label, artifacts);
+  const logFile = path.join(dir, 'browser.log');
+  writeFileSync(logFile, '');
+  writeFileSync(path.join(dir, 'driver.log'), '');
+  const started = Date.now();
+  const stamp = () => `[${((Date.now() - started) / 1000).toFixed(3)}]`;
+  const note = (line) => appendFileSync(logFile, `${stamp()} ${line}\n`);
+  const driverLog = (line) => appendFileSync(path.join(dir, 'driver.log'), `${stamp()} ${line}\n`);
+
+  const straceFile = trace ? path.join(dir, 'strace.log') : null;
+  let xvfb = null;
+  let server = null;
+  let driver = null;
+  try {
+    const env = {};
+    if (engine === 'webkit') {
+      xvfb = await startXvfb();
+      env.DISPLAY = xvfb.display;
+      note(`Xvfb on ${xvfb.display}`);
+    }
+    // No session bus: MiniBrowser and Firefox would otherwise try to start or reach one.
+    env.DBUS_SESSION_BUS_ADDRESS = 'disabled:';
+    const { binary, args } = driverCommand(engine);
+    server = await startDriver({ binary, args, env, straceFile, log: driverLog });
+    note(`${path.basename(binary)} (${versionOf(binary)}) at ${server.url}${trace ? ', under strace' : ''}`);
+    driver = await new Builder().usingServer(server.url).withCapabilities(capabilities(engine, lockedDown)).build();
+    await driver.manage().setTimeouts({ script: timeout, pageLoad: 90_000 });
+    if (engine !== 'chromium') {
+      // Chromium's window size comes from its flags; the others from the window rectangle.
+      await driver.manage().window().setRect({ width: 1280, height: 800 }).catch(() => {});
+    }
+  } catch (e) {
+    if (driver) await driver.quit().catch(() => {});
+    if (server) await server.stop();
+    if (xvfb) await xvfb.stop();
+    throw e;
+  }
+
+  const caps = await driver.getCapabilities();
+  const info = {
+    engine,
+    browserName: caps.get('browserName'),
+    browserVersion: caps.get('browserVersion'),
+    bidi: typeof caps.get('webSocketUrl') === 'string',
+  };
+  note(`session: ${info.browserName} ${info.browserVersion}, BiDi ${info.bidi ? 'yes' : 'no'}`);
+
+  const consoleEntries = [];
+  if (info.bidi) {
+    try {
+      const bidi = await driver.getBidi();
+      bidi.on('log.entryAdded', (params) => {
+        const entry = {
+          level: params.level,
+          type: params.type,
+          text: params.text,
+          source: params.source?.context,
+        };
+        consoleEntries.push(entry);
+        note(`console.${params.level} (${params.type}): ${params.text}`);
+      });
+      await bidi.subscribe('log.entryAdded');
+    } catch (e) {
+      info.bidi = false;
+      note(`BiDi announced but failed: ${e.message}`);
+    }
+  }
+
+  let shots = 0;
+  const session = {
+    engine,
+    info,
+    driver,
+    artifacts: dir,
+    /** Console messages and uncaught errors (BiDi only; empty where the driver has none). */
+    console: consoleEntries,
+    note,
+
+    async goto(url) {
+      note(`goto ${url}`);
+      await driver.get(url);
+    },
+
+    /** Runs `fn` (a function or a script body) in the page with `args`; returns its result. */
+    async evaluate(fn, ...args) {
+      const script = typeof fn === 'function' ? `return (${fn}).apply(null, arguments);` : fn;
+      return driver.executeScript(script, ...args);
+    },
+
+    /**
+     * The first visible element matching `target`: `{ css }`, `{ text }` (an element whose own
+     * text contains it) or `{ role, name }` (role from the element or its tag; name from
+     * aria-label, aria-labelledby, a label, or the text). Null when there is none.
+     */
+    async find(target) {
+      return driver.executeScript(FIND_SCRIPT, target);
+    },
+
+    /** Waits until `target` (see find) is there and visible; returns its element. */
+    async waitFor(target, { timeout: wait = 60_000 } = {}) {
+      return waitUntil(() => session.find(target), { timeout: wait, what: describe(target) });
+    },
+
+    /** Waits for `target`, scrolls it into view, and clicks it as a person would. */
+    async click(target, options) {
+      const element = await session.waitFor(target, options);
+      note(`click ${describe(target)}`);
+      await driver.executeScript('arguments[0].scrollIntoView({block: "center"})', element);
+      await element.click();
+    },
+
+    /** Waits for `target`, empties it and types `value`. */
+    async fill(target, value, options) {
+      const element = await session.waitFor(target, options);
+      note(`fill ${describe(target)}`);
+      await element.clear();
+      await element.sendKeys(String(value));
+    },
+
+    /** Saves `<artifacts>/<engine>/<label>/<NN>-<name>.png` (the viewport) and returns its path. */
+    async screenshot(name) {
+      shots += 1;
+      const file = path.join(dir, `${String(shots).padStart(2, '0')}-${name}.png`);
+      const png = await driver.takeScreenshot();
+      writeFileSync(file, Buffer.from(png, 'base64'));
+      return file;
+    },
+
+    /** The page's visible text (for failure messages and "no raw error" checks). */
+    async text() {
+      return driver.executeScript('return document.body ? document.body.innerText : ""');
+    },
+
+    /**
+     * Ends the session and stops the driver, its browser and the display. Returns the path of
+     * the strace log (with `trace`) or null.
+     */
+    async close() {
+      await driver.quit().catch((e) => note(`quit failed: ${e.message}`));
+      await server.stop();
+      if (xvfb) await xvfb.stop();
+      note('closed');
+      return straceFile;
+    },
+  };
+  return session;
+}
+
+function describe(target) {
+  if (target.css) return `selector ${target.css}`;
+  if (target.text) return `text ${JSON.stringify(target.text)}`;
+  return `${target.role} ${JSON.stringify(target.name ?? '')}`;
+}
+
+// Runs in the page: an approximation of ARIA roles and accessible names good enough for the
+// app's own markup (the UI contract names every control).
+const FIND_SCRIPT = `
+const target = arguments[0];
+const IMPLICIT = {
+  button: 'button, input[type=button], input[type=submit], input[type=reset], summary',
+  link: 'a[href]',
+  textbox: 'input:not([type]), input[type=text], input[type=email], input[type=password], input[type=url], textarea',
+  searchbox: 'input[type=search]',
+  spinbutton: 'input[type=number]',
+  combobox: 'select:not([multiple]):not([size])',
+  listbox: 'select[multiple], select[size]',
+  option: 'option',
+  checkbox: 'input[type=checkbox]',
+  heading: 'h1, h2, h3, h4, h5, h6',
+  article: 'article',
+  form: 'form',
+  progressbar: 'progress',
+  status: 'output',
+  dialog: 'dialog',
+};
+const squash = (s) => (s || '').replace(/\\s+/g, ' ').trim();
+const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+function nameOf(el) {
+  const label = el.getAttribute('aria-label');
+  if (label) return squash(label);
+  const by = el.getAttribute('aria-labelledby');
+  if (by) return squash(by.split(/\\s+/).map((id) => document.getElementById(id)?.textContent || '').join(' '));
+  if (el.labels && el.labels.length) return squash([...el.labels].map((l) => l.textContent).join(' '));
+  return squash(el.textContent || el.value || el.getAttribute('title') || '');
+}
+let candidates;
+if (target.css) {
+  candidates = [...document.querySelectorAll(target.css)];
+} else if (target.text) {
+  candidates = [...document.querySelectorAll('body *')].filter((el) =>
+    [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.includes(target.text)));
+} else {
+  const implicit = IMPLICIT[target.role];
+  const explicit = '[role="' + target.role + '"]';
+  candidates = [...document.querySelectorAll(implicit ? explicit + ', ' + implicit : explicit)].filter(
+    (el) => !el.hasAttribute('role') || el.getAttribute('role') === target.role);
+  if (target.name !== undefined) candidates = candidates.filter((el) => nameOf(el) === target.name);
+}
+return candidates.find(visible) || null;
+`;
