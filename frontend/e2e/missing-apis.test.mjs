@@ -18,7 +18,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
-import { startDemoRelay } from './lib/relay.mjs';
+import { startDemoRelay } from './lib/demo-relay.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './lib/browser.mjs';
 import { ui, waitReady } from './lib/ui.mjs';
 import { waitUntil } from './lib/wait.mjs';
@@ -41,7 +41,7 @@ before(
 
 after(async () => {
   if (browser) await browser.close().catch(() => {});
-  if (relay) relay.stop();
+  if (relay) await relay.stop();
 });
 
 /** A fresh context whose pages first run `init` (which takes an API away). */
@@ -72,7 +72,7 @@ async function demoSyncs(page) {
   await waitUntil(async () => (await rows.count()) > 0, { timeout: 120_000, what: 'demo mail in the list' });
 }
 
-test('webkit_storage_estimate_missing_demo_still_syncs', { timeout: 240_000 }, async () => {
+test('storage_estimate_removed_the_demo_still_syncs', { timeout: 240_000 }, async () => {
   const { context, page, errors } = await pageWithout(() => {
     delete StorageManager.prototype.estimate;
   });
@@ -83,7 +83,7 @@ test('webkit_storage_estimate_missing_demo_still_syncs', { timeout: 240_000 }, a
   await context.close();
 });
 
-test('firefox_persist_prompt_does_not_block_startup', { timeout: 240_000 }, async () => {
+test('persist_never_answering_does_not_block_startup', { timeout: 240_000 }, async () => {
   // persist() and persisted() never answer, as with a permission prompt nobody answers.
   const { context, page } = await pageWithout(() => {
     window.__persistCalls = 0;

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { startDemoRelay } from './lib/relay.mjs';
+import { startDemoRelay } from './lib/demo-relay.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './lib/browser.mjs';
 import { ui, waitReady } from './lib/ui.mjs';
 import { waitUntil } from './lib/wait.mjs';
@@ -50,7 +50,7 @@ before(
 
 after(async () => {
   if (browser) await browser.close().catch(() => {});
-  if (stopRelay) stopRelay();
+  if (stopRelay) await stopRelay();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -8,8 +8,11 @@ import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { REPO } from './env.mjs';
 
-/** Starts the relay with `--demo`; returns `{ web, stop() }` (`web`: the page's URL). */
-export async function startDemoRelay() {
+/**
+ * Starts the relay with `--demo` and `extraArgs` (`--token-file`, ...); returns `{ web, stop() }`
+ * (`web`: the page's origin, http://127.0.0.1:<port>).
+ */
+export async function startDemoRelay(extraArgs = []) {
   const targetDir = process.env.CARGO_TARGET_DIR
     ? path.resolve(REPO, process.env.CARGO_TARGET_DIR)
     : path.join(REPO, 'target');
@@ -21,7 +24,7 @@ export async function startDemoRelay() {
   if (!existsSync(path.join(dist, 'index.html'))) {
     throw new Error(`${dist}/index.html is missing: scripts/wasm-env trunk build --release --offline`);
   }
-  const relay = spawn(bin, ['--listen', '127.0.0.1:0', '--web-root', dist, '--demo'], {
+  const relay = spawn(bin, ['--listen', '127.0.0.1:0', '--web-root', dist, '--demo', ...extraArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, RUST_LOG: 'info' },
   });
@@ -32,7 +35,7 @@ export async function startDemoRelay() {
       const addr = line.split('addr=')[1]?.split(/\s/)[0];
       if (addr && line.includes('serving')) {
         clearTimeout(timer);
-        resolve(`http://${addr}/`);
+        resolve(`http://${addr}`);
       }
     });
     relay.once('exit', (code) => {

@@ -25,7 +25,7 @@ import { mkdirSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { Builder } from 'selenium-webdriver';
 import { REPO } from './env.mjs';
-import { CHROMIUM_ARGS } from './chromium-args.mjs';
+import { CHROMIUM_BASE_ARGS, CHROMIUM_NO_TRAFFIC_ARGS } from './chromium-args.mjs';
 import { startDriver, startXvfb, versionOf } from './webdriver.mjs';
 import { waitUntil } from './wait.mjs';
 
@@ -130,19 +130,6 @@ export const FIREFOX_PREFS = {
 };
 
 /**
- * Added to CHROMIUM_ARGS: with those alone, Chromium still opened UDP sockets to the system's
- * DNS server and to a public IPv6 address (its reachability probe), seen by traffic.test.mjs.
- * Every host name but localhost fails to resolve without a DNS query; no async DNS client.
- */
-export const CHROMIUM_NO_TRAFFIC_ARGS = [
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1',
-  '--disable-features=AsyncDns,DnsOverHttps,MediaRouter,OptimizationHints,Translate',
-  '--disable-domain-reliability',
-  '--no-pings',
-  '--dns-prefetch-disable',
-];
-
-/**
  * MiniBrowser options: no DNS prefetching, no <a ping>, and an HTTP proxy on a closed loopback
  * port for every host but loopback, so a request that would leave the machine fails at once.
  */
@@ -167,7 +154,7 @@ function capabilities(engine, lockedDown) {
         webSocketUrl: true,
         'goog:chromeOptions': {
           binary: BINARIES.chromium,
-          args: [...CHROMIUM_ARGS, ...(lockedDown ? CHROMIUM_NO_TRAFFIC_ARGS : []), '--window-size=1280,800'],
+          args: [...CHROMIUM_BASE_ARGS, ...(lockedDown ? CHROMIUM_NO_TRAFFIC_ARGS : []), '--window-size=1280,800'],
         },
       };
     case 'firefox':

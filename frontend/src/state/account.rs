@@ -588,7 +588,7 @@ mod tests {
     }
 
     #[test]
-    fn firefox_persist_prompt_does_not_block_startup() {
+    fn persistence_is_requested_only_when_the_person_asks() {
         // bug: start-up awaited navigator.storage.persist(), which Firefox answers only after the
         // person answers a permission prompt: the app never became ready. Now start-up only
         // reads persisted(); persist() is asked when the person presses the button next to the

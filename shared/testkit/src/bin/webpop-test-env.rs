@@ -127,6 +127,10 @@ struct Options {
     web_root: Option<PathBuf>,
     e2e_fixtures: Option<PathBuf>,
     hostile_corpus: Option<PathBuf>,
+    /// The control API's port (0: any). A fixed one lets a fresh env replace a used one under
+    /// the same URL, which the browser tests are compiled with: they run once per engine, each
+    /// against mailboxes nobody has deleted from yet.
+    control_port: u16,
 }
 
 fn parse_args() -> Result<Options> {
@@ -159,10 +163,16 @@ fn parse_args() -> Result<Options> {
             "--web-root" => o.web_root = Some(value("--web-root")?),
             "--e2e-fixtures" => o.e2e_fixtures = Some(value("--e2e-fixtures")?),
             "--hostile-corpus" => o.hostile_corpus = Some(value("--hostile-corpus")?),
+            "--control-port" => {
+                o.control_port = value("--control-port")?
+                    .to_str()
+                    .and_then(|p| p.parse().ok())
+                    .context("--control-port wants a port number")?;
+            }
             "-h" | "--help" => {
                 println!(
                     "usage: webpop-test-env [COUNT] [--web-root DIR] [--e2e-fixtures DIR] \
-                     [--hostile-corpus FILE]"
+                     [--hostile-corpus FILE] [--control-port PORT]"
                 );
                 std::process::exit(0);
             }
@@ -1157,7 +1167,7 @@ async fn main() -> Result<()> {
         .route("/cert-change/restore", post(cert_change_restore))
         .with_state(Arc::clone(&env))
         .layer(CorsLayer::very_permissive());
-    let control = TcpListener::bind("127.0.0.1:0").await?;
+    let control = TcpListener::bind(("127.0.0.1", options.control_port)).await?;
     println!("http://{}", control.local_addr()?);
     let (closed, on_closed) = oneshot::channel::<()>();
     std::thread::spawn(move || {
