@@ -14,14 +14,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { REPO } from './lib/env.mjs';
+import { startDemoRelay } from './lib/relay.mjs';
 import { CHROMIUM, CHROMIUM_ARGS } from './lib/browser.mjs';
 import { ui, waitReady } from './lib/ui.mjs';
 import { waitUntil } from './lib/wait.mjs';
@@ -29,39 +27,17 @@ import { waitUntil } from './lib/wait.mjs';
 // Characters a subprotocol may not hold, so the page must encode it.
 const TOKEN = 'e2e/tok+en=7f3a';
 
-let relay; // the child process
+let stopRelay;
 let web; // http://127.0.0.1:<port>
 let browser;
 let tmp;
 
 before(
   async () => {
-    const targetDir = process.env.CARGO_TARGET_DIR
-      ? path.resolve(process.env.CARGO_TARGET_DIR)
-      : path.join(REPO, 'target');
-    const bin = process.env.WEBPOP_PROXY_BIN || path.join(targetDir, 'debug', 'webpop-proxy');
-    assert.ok(existsSync(bin), `${bin} is missing: run cargo build -p webpop-proxy`);
-    const dist = path.join(REPO, 'dist');
-    assert.ok(existsSync(path.join(dist, 'index.html')), 'dist/ is missing: build the web app');
     tmp = mkdtempSync(path.join(os.tmpdir(), 'webpop-token-'));
     const tokenFile = path.join(tmp, 'token');
     writeFileSync(tokenFile, `${TOKEN}\n`);
-    relay = spawn(
-      bin,
-      ['--listen', '127.0.0.1:0', '--web-root', dist, '--demo', '--token-file', tokenFile],
-      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, RUST_LOG: 'info' } },
-    );
-    web = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the relay logged no "serving" line')), 60_000);
-      createInterface({ input: relay.stdout }).on('line', (line) => {
-        const addr = line.split('addr=')[1]?.split(/\s/)[0];
-        if (addr && line.includes('serving')) {
-          clearTimeout(timer);
-          resolve(`http://${addr}`);
-        }
-      });
-      relay.on('exit', (code) => reject(new Error(`the relay exited (${code})`)));
-    });
+    ({ web, stop: stopRelay } = await startDemoRelay(['--token-file', tokenFile]));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -74,7 +50,7 @@ before(
 
 after(async () => {
   if (browser) await browser.close().catch(() => {});
-  if (relay) relay.kill('SIGTERM');
+  if (stopRelay) stopRelay();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 

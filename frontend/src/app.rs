@@ -29,7 +29,7 @@ use crate::state::account::{Account, AccountForm, FormAction};
 use crate::state::explain::{self, Problem};
 use crate::state::inbox::{self, Action, Effect, Inbox, Indexed, Row};
 use crate::state::progress;
-use crate::store::{self, MailStore, StoreError};
+use crate::store::{self, MailStore, Persistence, StoreError};
 use crate::sync::{Cancel, SyncFailure};
 
 /// The IndexedDB database the app uses.
@@ -575,12 +575,17 @@ impl Component for App {
     fn create(ctx: &Context<Self>) -> Self {
         ctx.link()
             .send_future(async { Msg::Opened(MailStore::open(DATABASE).await.map(Rc::new)) });
-        // Ask the browser to keep the mail under storage pressure. A refusal is allowed, but
-        // then a policy that deletes from the server needs the person's consent.
+        // Whether the browser already keeps the mail under storage pressure. Only asked, never
+        // requested: `persist()` prompts in Firefox, and start-up waits on no prompt. A policy
+        // that deletes from the server offers the request, and needs consent without it.
         ctx.link().send_future(async {
-            let persistent = store::request_persistence().await.unwrap_or(false);
+            let persistent = store::persisted().await.is_persistent();
             Msg::Form(FormAction::StoragePersistent(persistent))
         });
+        ctx.link()
+            .send_message(Msg::Form(FormAction::WebKitEviction(
+                store::webkit_may_evict_unvisited_sites(),
+            )));
         ctx.link().send_future(async {
             match load_demo().await {
                 Some(demo) => Msg::Demo(demo),
@@ -661,6 +666,16 @@ impl Component for App {
                 true
             }
             Msg::Form(action) => {
+                if action == FormAction::AskToKeep {
+                    ctx.link().send_future(async {
+                        let answer = match store::request_persistence().await {
+                            Persistence::Persistent => Some(true),
+                            Persistence::BestEffort => Some(false),
+                            Persistence::Unsupported => None,
+                        };
+                        Msg::Form(FormAction::KeepAnswer(answer))
+                    });
+                }
                 self.form.apply(action);
                 true
             }
@@ -771,7 +786,7 @@ impl Component for App {
                             "Sync cancelled; the mail stored so far is kept.".into()
                         } else {
                             let after = self.failed(&id, now, &failure);
-                            format!("{label}: {}{after}", problem.text())
+                            format!("{label}: {}{after}", problem.status_text())
                         };
                     }
                 }
@@ -852,7 +867,7 @@ impl Component for App {
                     .map(|a| a.label().to_owned())
                     .unwrap_or_default();
                 let after = self.failed(&id, mail::now_secs(), &failure);
-                self.status = format!("{label}: {}{after}", problem.text());
+                self.status = format!("{label}: {}{after}", problem.status_text());
                 true
             }
             Msg::MessageLoaded(account, uid, message) => {

@@ -202,7 +202,13 @@ impl Connection {
             ),
             None => WebSocket::open(&url),
         }
-        .map_err(|e| ConnectionError::Open(e.to_string()))?;
+        .map_err(|e| {
+            // The browser's own message may quote JavaScript; its error's name is enough.
+            ConnectionError::Open(format!(
+                "the browser refused the relay's address ({})",
+                e.name
+            ))
+        })?;
         let socket = RelaySocket {
             ws,
             target: request.target.clone(),

@@ -25,7 +25,11 @@ use webpop_shared::sync::{Batch, FetchMode, Known, KnownState};
 
 mod durable;
 mod sealed;
+mod storage_manager;
 pub use durable::Durability;
+pub use storage_manager::{
+    estimate, persisted, request_persistence, webkit_may_evict_unvisited_sites, Persistence, Space,
+};
 
 /// The schema version this code writes.
 pub const VERSION: u32 = 2;
@@ -40,7 +44,9 @@ const SEALED_PASSWORD: &str = "password_sealed";
 /// read it as headers-only, which they never delete from the server).
 const DELETED_HEADERS_ONLY: &str = "deleted-headers-only";
 
-/// Why the store failed.
+/// Why the store failed, in words a person can read: never a `JsValue`, a JavaScript message or
+/// a stack (a browser's message can be a JavaScript expression, as WebKit's "undefined is not an
+/// object (evaluating 'arg0.estimate')" was).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -52,9 +58,42 @@ pub enum StoreError {
     /// transaction without failing any single write).
     #[error("the browser did not save the mail: its storage for webpop is probably full")]
     Aborted,
-    /// IndexedDB failed otherwise.
+    /// The mail store was made by a newer webpop (IndexedDB's `VersionError`).
+    #[error("the mail store was made by a newer version of webpop: reload the page to get it")]
+    NewerVersion,
+    /// IndexedDB failed otherwise; the text is ours, naming the browser's error at most.
     #[error("the mail store failed: {0}")]
     Failed(String),
+}
+
+impl StoreError {
+    /// The error a browser reported, by its name (`QuotaExceededError`, `UnknownError`, ...).
+    fn from_browser(name: Option<&str>) -> Self {
+        match name {
+            Some("QuotaExceededError") => Self::QuotaExceeded,
+            Some("AbortError") => Self::Aborted,
+            Some("VersionError") => Self::NewerVersion,
+            Some(name) => Self::Failed(format!("the browser reported {name}")),
+            None => Self::Failed("the browser gave an unexpected answer".into()),
+        }
+    }
+}
+
+/// The name of a JavaScript error or DOMException, when it looks like one (`UnknownError`).
+fn error_name(e: &JsValue) -> Option<String> {
+    Reflect::get(e, &"name".into())
+        .ok()?
+        .as_string()
+        .filter(|name| is_error_name(name))
+}
+
+/// `QuotaExceededError`, `TypeError`, `DataCloneError`: a bare identifier, nothing that could
+/// carry a message or a stack.
+fn is_error_name(word: &str) -> bool {
+    word.len() <= 40
+        && word.starts_with(|c: char| c.is_ascii_uppercase())
+        && word.chars().all(|c| c.is_ascii_alphanumeric())
+        && (word.ends_with("Error") || word.ends_with("Exception"))
 }
 
 /// Waits for `tx` to end; only a committed transaction is a success. (`done()` reports an
@@ -68,21 +107,25 @@ async fn finish(tx: rexie::Transaction) -> Result<(), StoreError> {
 
 impl From<rexie::Error> for StoreError {
     fn from(e: rexie::Error) -> Self {
-        let text = format!("{e:?}");
-        if text.contains("QuotaExceeded") {
-            Self::QuotaExceeded
-        } else {
-            Self::Failed(text)
-        }
+        // rexie says only "idb error"; idb's text is "<what failed>: <Name>: <message>". Of
+        // that, only the browser's error name is kept.
+        let text = match &e {
+            rexie::Error::IdbError(e) => e.to_string(),
+            _ => return Self::Failed("the browser did not finish a transaction".into()),
+        };
+        let name = text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .find(|word| is_error_name(word));
+        Self::from_browser(name)
     }
 }
 
-fn range_err(e: impl std::fmt::Debug) -> StoreError {
-    StoreError::Failed(format!("bad key range: {e:?}"))
+fn range_err(_: impl std::fmt::Debug) -> StoreError {
+    StoreError::Failed("a key range could not be made".into())
 }
 
 fn js_err(e: JsValue) -> StoreError {
-    StoreError::Failed(format!("{e:?}"))
+    StoreError::from_browser(error_name(&e).as_deref())
 }
 
 /// The object stores of `version` (1 or 2): the upgrade path is "open with the newer list".
@@ -114,52 +157,6 @@ pub struct StoredSummary {
     pub subject: String,
     /// Date, seconds since the Unix epoch (0 when the message had none).
     pub date: f64,
-}
-
-/// How much the browser lets this site store.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Space {
-    /// Bytes in use.
-    pub usage: f64,
-    /// Bytes allowed.
-    pub quota: f64,
-}
-
-impl Space {
-    /// Bytes still free.
-    pub fn available(&self) -> f64 {
-        (self.quota - self.usage).max(0.0)
-    }
-}
-
-/// Asks the browser to keep this site's storage under pressure (`navigator.storage.persist()`);
-/// true when it agreed.
-pub async fn request_persistence() -> Result<bool, StoreError> {
-    let storage = storage_manager()?;
-    let granted = wasm_bindgen_futures::JsFuture::from(storage.persist().map_err(js_err)?)
-        .await
-        .map_err(js_err)?;
-    Ok(granted.as_bool().unwrap_or(false))
-}
-
-/// The browser's estimate of this site's usage and quota (`navigator.storage.estimate()`).
-pub async fn estimate() -> Result<Space, StoreError> {
-    let storage = storage_manager()?;
-    let estimate: web_sys::StorageEstimate =
-        wasm_bindgen_futures::JsFuture::from(storage.estimate().map_err(js_err)?)
-            .await
-            .map_err(js_err)?
-            .into();
-    Ok(Space {
-        usage: estimate.get_usage().unwrap_or(0.0),
-        quota: estimate.get_quota().unwrap_or(0.0),
-    })
-}
-
-fn storage_manager() -> Result<web_sys::StorageManager, StoreError> {
-    let window =
-        web_sys::window().ok_or_else(|| StoreError::Failed("no window (not in a page)".into()))?;
-    Ok(window.navigator().storage())
 }
 
 /// The mail store.
@@ -233,10 +230,11 @@ impl MailStore {
         self.discard_writes = true;
     }
 
-    /// The space this store may still use: the browser's estimate, or the simulated one.
-    pub async fn space(&self) -> Result<Space, StoreError> {
+    /// The space this store may still use: the browser's estimate, or the simulated one;
+    /// `None` when the browser gives no estimate (WebKitGTK has no `storage.estimate()`).
+    pub async fn space(&self) -> Option<Space> {
         match self.simulated_space {
-            Some(quota) => Ok(Space {
+            Some(quota) => Some(Space {
                 usage: self.stored_bytes.get() as f64,
                 quota: quota as f64,
             }),

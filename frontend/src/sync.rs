@@ -123,9 +123,13 @@ pub async fn run(
                 on_event(&event).await;
                 match event {
                     // Check the quota before a large sync; stop before anything is fetched.
+                    // A browser that gives no estimate (WebKitGTK) is not checked: a full
+                    // store then fails a commit, which keeps the mail on the server.
                     SyncEvent::Planned { bytes, .. } if bytes > 0 => {
-                        let space = store.space().await?;
-                        if bytes as f64 * STORAGE_MARGIN > space.available() {
+                        let space = store.space().await;
+                        if let Some(space) =
+                            space.filter(|s| bytes as f64 * STORAGE_MARGIN > s.available())
+                        {
                             conn.abort();
                             return Err(SyncFailure::NotEnoughStorage {
                                 needed: bytes.div_ceil(1_000_000),

@@ -105,25 +105,21 @@ impl Default for Resolver {
 }
 
 impl Resolver {
-    /// The name servers of `/etc/resolv.conf` (without its search domains); 127.0.0.1:53, as
-    /// for the C library, when it cannot be read.
+    /// The name servers of `/etc/resolv.conf` (without its search domains, see
+    /// [`config_from_resolv_conf`]); 127.0.0.1:53, as for the C library, when it cannot be read.
     pub fn system() -> Self {
-        let servers = match hickory_resolver::system_conf::read_system_conf() {
-            Ok((config, _)) => config
-                .name_servers()
-                .iter()
-                .map(|ns| ns.socket_addr)
-                .collect::<Vec<_>>(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read /etc/resolv.conf; asking 127.0.0.1:53");
-                Vec::new()
-            }
-        };
-        let mut servers = dedup(servers);
-        if servers.is_empty() {
-            servers.push(SocketAddr::from(([127, 0, 0, 1], 53)));
-        }
-        Self::name_servers(servers)
+        let text = std::fs::read_to_string(RESOLV_CONF).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read {RESOLV_CONF}; asking 127.0.0.1:53");
+            String::new()
+        });
+        let (config, options) = config_from_resolv_conf(&text, LOOKUP_TIMEOUT);
+        Self::from_config(
+            config,
+            options,
+            LOOKUP_TIMEOUT,
+            MAX_LOOKUPS,
+            MAX_LOOKUPS_PER_CLIENT,
+        )
     }
 
     /// These name servers (UDP, then TCP for long answers), with the default timeout and caps.
@@ -139,21 +135,17 @@ impl Resolver {
         max_lookups: usize,
         max_per_client: usize,
     ) -> Self {
-        let mut group = NameServerConfigGroup::new();
-        for addr in servers {
-            group.push(NameServerConfig::new(addr, Protocol::Udp));
-            group.push(NameServerConfig::new(addr, Protocol::Tcp));
-        }
-        // No domain and no search list: every name is looked up as given.
-        let config = ResolverConfig::from_parts(None, Vec::new(), group);
-        let mut options = ResolverOpts::default();
-        options.ndots = 0;
-        options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
-        // Two tries of a third of the budget each leave room for a second server.
-        options.timeout = (timeout / 3).max(Duration::from_millis(100));
-        options.attempts = 2;
-        options.negative_max_ttl = Some(NEGATIVE_TTL);
-        options.positive_max_ttl = Some(Duration::from_secs(300));
+        let (config, options) = resolver_config(servers, timeout);
+        Self::from_config(config, options, timeout, max_lookups, max_per_client)
+    }
+
+    fn from_config(
+        config: ResolverConfig,
+        options: ResolverOpts,
+        timeout: Duration,
+        max_lookups: usize,
+        max_per_client: usize,
+    ) -> Self {
         let mut builder =
             TokioResolver::builder_with_config(config, TokioConnectionProvider::default());
         *builder.options_mut() = options;
@@ -282,8 +274,117 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// Where the system's name servers are listed.
+const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// The resolver's configuration for the name servers a resolv.conf (`text`) lists, and
+/// nothing else from it: its `search` list, its `domain` and its options (`ndots`, timeouts)
+/// are dropped, so a page can never reach `pop.corp.example` by asking for `pop`. With no
+/// usable name server in it, 127.0.0.1:53, as for the C library.
+pub fn config_from_resolv_conf(text: &str, timeout: Duration) -> (ResolverConfig, ResolverOpts) {
+    let servers = match hickory_resolver::system_conf::parse_resolv_conf(text) {
+        Ok((config, _)) => config
+            .name_servers()
+            .iter()
+            .map(|ns| ns.socket_addr)
+            .collect::<Vec<_>>(),
+        Err(e) => {
+            tracing::warn!(error = %e, "no name server in {RESOLV_CONF}; asking 127.0.0.1:53");
+            Vec::new()
+        }
+    };
+    let mut servers = dedup(servers);
+    if servers.is_empty() {
+        servers.push(SocketAddr::from(([127, 0, 0, 1], 53)));
+    }
+    resolver_config(servers, timeout)
+}
+
+/// The resolver's configuration for these name servers (UDP, then TCP for long answers):
+/// no domain, no search list, `ndots` 0, a lookup taking at most `timeout`.
+fn resolver_config(
+    servers: impl IntoIterator<Item = SocketAddr>,
+    timeout: Duration,
+) -> (ResolverConfig, ResolverOpts) {
+    let mut group = NameServerConfigGroup::new();
+    for addr in servers {
+        group.push(NameServerConfig::new(addr, Protocol::Udp));
+        group.push(NameServerConfig::new(addr, Protocol::Tcp));
+    }
+    // No domain and no search list: every name is looked up as given.
+    let config = ResolverConfig::from_parts(None, Vec::new(), group);
+    let mut options = ResolverOpts::default();
+    options.ndots = 0;
+    options.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+    // Two tries of a third of the budget each leave room for a second server.
+    options.timeout = (timeout / 3).max(Duration::from_millis(100));
+    options.attempts = 2;
+    options.negative_max_ttl = Some(NEGATIVE_TTL);
+    options.positive_max_ttl = Some(Duration::from_secs(300));
+    (config, options)
+}
+
 /// Without duplicates, first occurrence kept.
 fn dedup<T: Eq + std::hash::Hash + Copy>(items: impl IntoIterator<Item = T>) -> Vec<T> {
     let mut seen = std::collections::HashSet::new();
     items.into_iter().filter(|i| seen.insert(*i)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resolv.conf's `search`, `domain` and `ndots` would turn `pop` into
+    /// `pop.corp.example`, a name inside the relay host's network that a page never named.
+    #[test]
+    fn a_resolv_conf_gives_its_name_servers_and_never_its_search_domains() {
+        let text = "# generated by the network manager\n\
+                    domain corp.example\n\
+                    search corp.example other.example\n\
+                    nameserver 192.0.2.53\n\
+                    nameserver 2001:db8::53\n\
+                    nameserver 192.0.2.53\n\
+                    options ndots:5 timeout:30 attempts:5\n";
+        let (config, options) = config_from_resolv_conf(text, LOOKUP_TIMEOUT);
+        let servers: Vec<(SocketAddr, Protocol)> = config
+            .name_servers()
+            .iter()
+            .map(|ns| (ns.socket_addr, ns.protocol))
+            .collect();
+        let v4: SocketAddr = "192.0.2.53:53".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::53]:53".parse().unwrap();
+        assert_eq!(
+            servers,
+            [
+                (v4, Protocol::Udp),
+                (v4, Protocol::Tcp),
+                (v6, Protocol::Udp),
+                (v6, Protocol::Tcp)
+            ]
+        );
+        assert_eq!(config.domain(), None);
+        assert!(config.search().is_empty(), "{:?}", config.search());
+        assert_eq!(options.ndots, 0);
+        // Its own timeouts, not the file's.
+        assert_eq!(options.timeout, LOOKUP_TIMEOUT / 3);
+        assert_eq!(options.attempts, 2);
+    }
+
+    /// Only `domain`, or nothing usable at all: still no search domain, and 127.0.0.1:53.
+    #[test]
+    fn a_resolv_conf_without_name_servers_asks_the_local_one() {
+        for text in ["domain corp.example\n", "", "this is not a resolv.conf"] {
+            let (config, options) = config_from_resolv_conf(text, LOOKUP_TIMEOUT);
+            let servers: Vec<SocketAddr> = config
+                .name_servers()
+                .iter()
+                .map(|ns| ns.socket_addr)
+                .collect();
+            let local: SocketAddr = "127.0.0.1:53".parse().unwrap();
+            assert_eq!(servers, [local, local], "{text:?}");
+            assert_eq!(config.domain(), None, "{text:?}");
+            assert!(config.search().is_empty(), "{text:?}");
+            assert_eq!(options.ndots, 0);
+        }
+    }
 }

@@ -1,32 +1,37 @@
 //! DNS through the relay: a name server that never answers holds up neither other clients'
-//! lookups nor the web app. The name server here is the test's own, on 127.0.0.1: it answers
-//! for `good.test`, says NXDOMAIN for other names, and never answers for names under
-//! `slow.test` (it reads the query and drops it).
+//! lookups nor the web app, and names are asked exactly as the page gave them (no search
+//! domain). The name server here is the test's own, on 127.0.0.1: it records every name it is
+//! asked, answers for `good.test`, says NXDOMAIN for other names, and never answers for names
+//! under `slow.test` (it reads the query and drops it).
 
 mod common;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use clap::Parser as _;
 use common::*;
+use hickory_resolver::config::{NameServerConfig, NameServerConfigGroup, ResolverConfig};
+use hickory_resolver::name_server::TokioConnectionProvider;
 use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
 use hickory_resolver::proto::rr::rdata::A;
 use hickory_resolver::proto::rr::{RData, Record, RecordType};
+use hickory_resolver::proto::xfer::Protocol;
+use hickory_resolver::TokioResolver;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use webpop_proxy::config::Args;
 use webpop_proxy::resolve::Resolver;
 use webpop_proxy::RelayConfig;
 use webpop_shared::relay::CloseReason;
 
-/// The test's name server: where it listens and the `slow.test` names it was asked (and
-/// never answered).
+/// The test's name server: where it listens and every name it was asked, in order (lower
+/// case, fully qualified: `good.test.`).
 struct NameServer {
     addr: SocketAddr,
-    dropped: Arc<Mutex<HashSet<String>>>,
-    queries: Arc<AtomicUsize>,
+    asked: Arc<Mutex<Vec<String>>>,
 }
 
 impl NameServer {
@@ -41,10 +46,8 @@ impl NameServer {
                 held.push(conn);
             }
         });
-        let dropped = Arc::new(Mutex::new(HashSet::new()));
-        let seen = Arc::clone(&dropped);
-        let queries = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&queries);
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&asked);
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             while let Ok((n, from)) = udp.recv_from(&mut buf).await {
@@ -54,10 +57,9 @@ impl NameServer {
                 let Some(question) = query.queries().first().cloned() else {
                     continue;
                 };
-                counter.fetch_add(1, Ordering::SeqCst);
                 let name = question.name().to_ascii().to_ascii_lowercase();
+                seen.lock().unwrap().push(name.clone());
                 if name.ends_with(".slow.test.") {
-                    seen.lock().unwrap().insert(name);
                     continue;
                 }
                 let mut answer = Message::new();
@@ -82,21 +84,29 @@ impl NameServer {
                 let _ = udp.send_to(&answer.to_vec().unwrap(), from).await;
             }
         });
-        Self {
-            addr,
-            dropped,
-            queries,
-        }
+        Self { addr, asked }
     }
 
-    /// Distinct `slow.test` names asked.
+    /// Forgets the names asked so far.
+    fn clear(&self) {
+        self.asked.lock().unwrap().clear();
+    }
+
+    /// Distinct names asked.
+    fn names(&self) -> BTreeSet<String> {
+        self.asked.lock().unwrap().iter().cloned().collect()
+    }
+
+    /// Distinct `slow.test` names asked (and never answered).
     fn dropped(&self) -> usize {
-        self.dropped.lock().unwrap().len()
+        let asked = self.asked.lock().unwrap();
+        let slow = asked.iter().filter(|name| name.ends_with(".slow.test."));
+        slow.collect::<HashSet<_>>().len()
     }
 
     /// Queries received, all names.
     fn queries(&self) -> usize {
-        self.queries.load(Ordering::SeqCst)
+        self.asked.lock().unwrap().len()
     }
 }
 
@@ -216,4 +226,76 @@ async fn a_failed_name_is_remembered_and_not_asked_again_for_a_while() {
         .resolve("nxdomain.test", 995, client)
         .await
         .is_err());
+}
+
+/// A relay host's `/etc/resolv.conf` usually names search domains (`search corp.example`):
+/// getaddrinfo, or a resolver that honours them, turns a page's `mail` into
+/// `mail.corp.example`, a server inside the relay's network the page never named. The relay,
+/// configured from its command line (`--name-server`), asks for exactly the names given, fully
+/// qualified, and for nothing else. (How `/etc/resolv.conf` itself is read, without its
+/// search list: `resolve::tests::a_resolv_conf_gives_its_name_servers_and_never_its_search_domains`.)
+#[tokio::test]
+async fn relay_lookups_never_append_search_domains() {
+    let dns = NameServer::start().await;
+    let echo = echo_server().await;
+
+    // Positive control: a resolver that honours a resolv.conf's search list, pointed at the
+    // same name server, asks it for `mail.corp.example.`, which the server records.
+    let (conf, options) = hickory_resolver::system_conf::parse_resolv_conf(
+        "search corp.example\nnameserver 127.0.0.1\noptions ndots:5\n",
+    )
+    .unwrap();
+    let servers = NameServerConfigGroup::from(vec![NameServerConfig::new(dns.addr, Protocol::Udp)]);
+    let config =
+        ResolverConfig::from_parts(conf.domain().cloned(), conf.search().to_vec(), servers);
+    let mut honouring =
+        TokioResolver::builder_with_config(config, TokioConnectionProvider::default());
+    *honouring.options_mut() = options;
+    let _ = honouring.build().lookup_ip("mail").await;
+    assert!(
+        dns.names().contains("mail.corp.example."),
+        "{:?}",
+        dns.names()
+    );
+    dns.clear();
+
+    let settings = Args::try_parse_from([
+        "webpop-proxy".to_owned(),
+        "--name-server".to_owned(),
+        dns.addr.to_string(),
+        "--allow-port".to_owned(),
+        echo.port().to_string(),
+        "--allow-private-targets".to_owned(),
+    ])
+    .unwrap()
+    .into_settings()
+    .unwrap();
+    let relay = TestRelay::start(RelayConfig {
+        new_sessions_per_client_per_minute: 0,
+        ..settings.relay
+    })
+    .await;
+
+    for host in ["mail", "mail.corp", "MAIL.Corp"] {
+        let mut ws = ws_connect(&relay.url(host, echo.port()), None, None)
+            .await
+            .unwrap();
+        // NXDOMAIN for the name as given: the session ends there.
+        assert_eq!(
+            close_code(&mut ws).await,
+            CloseReason::DnsFailure.code(),
+            "{host}"
+        );
+    }
+    // The good name still resolves through the same resolver and relays.
+    let mut ws = ws_connect(&relay.url("good.test", echo.port()), None, None)
+        .await
+        .unwrap();
+    assert_eq!(round_trip(&mut ws, b"resolved").await, b"resolved");
+
+    assert_eq!(
+        dns.names(),
+        BTreeSet::from(["mail.", "mail.corp.", "good.test."].map(String::from)),
+        "asked exactly the names given, nothing with a search suffix"
+    );
 }

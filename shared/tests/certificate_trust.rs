@@ -247,3 +247,35 @@ fn a_pinned_certificate_replaced_by_another_stops_with_certificate_changed() {
         Ok(SessionEvent::Ready { .. })
     ));
 }
+
+/// A self-signed certificate past its dates: the web PKI reports the dates before the
+/// issuer (rustls-webpki checks the certificate's own validity first), so it is refused as
+/// expired, not offered for trust as merely self-signed. The browser end-to-end test
+/// (`frontend/e2e/certificates.test.mjs`) relies on this.
+#[test]
+fn an_expired_self_signed_certificate_is_not_offered_for_trust() {
+    let key = KeyPair::generate().unwrap();
+    let mut params = leaf_params(HOST);
+    params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+    let cert = Cert {
+        der: params.self_signed(&key).unwrap().der().clone(),
+        key,
+    };
+    let (problem, fingerprint, trustable) = refused(&cert, Trust::default());
+    assert_eq!(problem, CertProblem::Expired);
+    assert_eq!(fingerprint, cert.fingerprint());
+    assert_eq!(trustable, None);
+
+    let key = KeyPair::generate().unwrap();
+    let mut params = leaf_params(HOST);
+    params.not_before = rcgen::date_time_ymd(2090, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2091, 1, 1);
+    let cert = Cert {
+        der: params.self_signed(&key).unwrap().der().clone(),
+        key,
+    };
+    let (problem, _, trustable) = refused(&cert, Trust::default());
+    assert_eq!(problem, CertProblem::NotYetValid);
+    assert_eq!(trustable, None);
+}

@@ -4,7 +4,9 @@
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use crate::state::account::{AccountForm, FormAction, AUTH_CHOICES, EVICTION_WARNING};
+use crate::state::account::{
+    AccountForm, FormAction, KeepRequest, AUTH_CHOICES, EVICTION_WARNING, WEBKIT_EVICTION_WARNING,
+};
 use crate::state::explain::Problem;
 
 /// What the form shows and reports.
@@ -65,6 +67,10 @@ pub fn account_form(props: &Props) -> Html {
             let checked = e.target_unchecked_into::<HtmlInputElement>().checked();
             on_change.emit(FormAction::AcceptEviction(checked))
         })
+    };
+    let ask_to_keep = {
+        let on_change = props.on_change.clone();
+        Callback::from(move |_| on_change.emit(FormAction::AskToKeep))
     };
     let submit = {
         let on_submit = props.on_submit.clone();
@@ -183,8 +189,20 @@ pub fn account_form(props: &Props) -> Html {
                                 oninput={text(FormAction::Days)} /></label>
                     }
                 </div>
+                if form.webkit_eviction && !form.storage_persistent {
+                    <p class="notice warning">{ WEBKIT_EVICTION_WARNING }</p>
+                }
                 if form.needs_eviction_consent() {
                     <p class="notice warning">{ EVICTION_WARNING }</p>
+                    <p class="keep-request">
+                        <button type="button" onclick={ask_to_keep}
+                            disabled={form.keep_request == KeepRequest::Asking}>
+                            { "Ask the browser to keep webpop's mail" }
+                        </button>
+                        if let Some(words) = form.keep_request.words() {
+                            { " " }<span role="status">{ words }</span>
+                        }
+                    </p>
                     <label class="check">
                         <input type="checkbox" checked={form.eviction_accepted}
                             onchange={accept_eviction} />

@@ -210,9 +210,16 @@ pub enum FormAction {
     Days(String),
     /// "Remember password on this device".
     Remember(bool),
-    /// The browser's answer to `navigator.storage.persist()`: whether it promised to keep
-    /// webpop's storage under pressure.
+    /// Whether the browser has promised to keep webpop's storage under pressure
+    /// (`navigator.storage.persisted()`, read at start-up without prompting).
     StoragePersistent(bool),
+    /// The person asked for the browser's promise (`persist()`, which may prompt).
+    AskToKeep,
+    /// The browser's answer to [`FormAction::AskToKeep`]: `Some(promised)`, or `None` when this
+    /// browser cannot be asked.
+    KeepAnswer(Option<bool>),
+    /// Whether WebKit's 7-day deletion of unvisited sites' storage applies here.
+    WebKitEviction(bool),
     /// "I understand" for a deleting policy while storage is not persistent.
     AcceptEviction(bool),
     /// Fill the whole form (the demo account) with these values.
@@ -251,6 +258,11 @@ pub struct AccountForm {
     pub storage_persistent: bool,
     /// The person confirmed a deleting policy although storage is not persistent.
     pub eviction_accepted: bool,
+    /// Where asking the browser to keep webpop's storage stands.
+    pub keep_request: KeepRequest,
+    /// WebKit may delete webpop's storage after 7 days without a visit
+    /// ([`WEBKIT_EVICTION_WARNING`]).
+    pub webkit_eviction: bool,
     user_edited: bool,
     host_edited: bool,
     port_edited: bool,
@@ -268,6 +280,46 @@ impl std::fmt::Debug for AccountForm {
             .finish_non_exhaustive()
     }
 }
+
+/// Where asking the browser to keep webpop's storage (`navigator.storage.persist()`) stands.
+/// It is asked only when the person presses the button next to [`EVICTION_WARNING`]: Firefox
+/// answers through a permission prompt, and nothing may wait on a prompt unasked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeepRequest {
+    /// Not asked yet.
+    #[default]
+    NotAsked,
+    /// Asked; the browser (or the person, at its prompt) has not answered yet.
+    Asking,
+    /// The browser promised.
+    Promised,
+    /// The browser did not promise.
+    Refused,
+    /// This browser cannot be asked.
+    Unsupported,
+}
+
+impl KeepRequest {
+    /// What to tell the person about the request, if anything.
+    pub fn words(self) -> Option<&'static str> {
+        match self {
+            Self::NotAsked => None,
+            Self::Asking => Some("Waiting for the browser's answer (it may ask you first)…"),
+            Self::Promised => Some("The browser promised to keep webpop's mail."),
+            Self::Refused => Some(
+                "The browser did not promise to keep webpop's mail. Browsers often agree once a \
+                 site is bookmarked, installed or used regularly.",
+            ),
+            Self::Unsupported => Some("This browser cannot be asked to keep webpop's mail."),
+        }
+    }
+}
+
+/// What WebKit does to a site's storage, in words: Safari (and every browser on an iPhone)
+/// deletes it after 7 days of use without a visit to the site.
+pub const WEBKIT_EVICTION_WARNING: &str = "This browser (WebKit, as in Safari and on every \
+    iPhone) may delete webpop's stored mail after 7 days without a visit. Add webpop to the Home \
+    Screen, or ask the browser to keep it, so that mail stays on this device.";
 
 /// Why a deleting policy needs consent when storage is not persistent, in words.
 pub const EVICTION_WARNING: &str = "This browser has not promised to keep webpop's stored mail: \
@@ -350,11 +402,27 @@ impl AccountForm {
             FormAction::Days(days) => self.days = days,
             FormAction::Remember(remember) => self.remember = remember,
             FormAction::StoragePersistent(persistent) => self.storage_persistent = persistent,
+            FormAction::AskToKeep => self.keep_request = KeepRequest::Asking,
+            FormAction::KeepAnswer(answer) => {
+                self.keep_request = match answer {
+                    Some(true) => KeepRequest::Promised,
+                    Some(false) => KeepRequest::Refused,
+                    None => KeepRequest::Unsupported,
+                };
+                self.storage_persistent |= answer == Some(true);
+            }
+            FormAction::WebKitEviction(applies) => self.webkit_eviction = applies,
             FormAction::AcceptEviction(accepted) => self.eviction_accepted = accepted,
             FormAction::Fill(form) => {
-                let persistent = self.storage_persistent;
+                let (persistent, keep, webkit) = (
+                    self.storage_persistent,
+                    self.keep_request,
+                    self.webkit_eviction,
+                );
                 *self = *form;
                 self.storage_persistent = persistent;
+                self.keep_request = keep;
+                self.webkit_eviction = webkit;
             }
         }
     }
@@ -517,6 +585,55 @@ mod tests {
         let mut form = typed(&[FormAction::StoragePersistent(true)]);
         form.apply(FormAction::Fill(Box::new(AccountForm::new())));
         assert!(form.storage_persistent);
+    }
+
+    #[test]
+    fn firefox_persist_prompt_does_not_block_startup() {
+        // bug: start-up awaited navigator.storage.persist(), which Firefox answers only after the
+        // person answers a permission prompt: the app never became ready. Now start-up only
+        // reads persisted(); persist() is asked when the person presses the button next to the
+        // eviction warning, and nothing waits for its answer.
+        let base = [
+            FormAction::Email("ana@example.org".into()),
+            FormAction::Password("s3cret".into()),
+            FormAction::Policy("remove".into()),
+        ];
+        let mut form = typed(&base);
+        assert_eq!(form.keep_request, KeepRequest::NotAsked);
+        assert_eq!(form.keep_request.words(), None);
+        form.apply(FormAction::AskToKeep);
+        assert_eq!(form.keep_request, KeepRequest::Asking);
+        assert!(form.keep_request.words().unwrap().contains("Waiting"));
+        // The prompt is still open: consent alone lets the account be added.
+        assert!(form.needs_eviction_consent());
+        form.apply(FormAction::AcceptEviction(true));
+        assert!(form.validate().is_ok());
+
+        for (answer, request, persistent) in [
+            (Some(true), KeepRequest::Promised, true),
+            (Some(false), KeepRequest::Refused, false),
+            (None, KeepRequest::Unsupported, false),
+        ] {
+            let mut form = typed(&base);
+            form.apply(FormAction::AskToKeep);
+            form.apply(FormAction::KeepAnswer(answer));
+            assert_eq!(form.keep_request, request);
+            assert_eq!(form.needs_eviction_consent(), !persistent, "{answer:?}");
+            assert!(form.keep_request.words().is_some());
+            // Filling the form (the demo) keeps the answer.
+            form.apply(FormAction::Fill(Box::new(AccountForm::new())));
+            assert_eq!(form.keep_request, request);
+            assert_eq!(form.storage_persistent, persistent);
+        }
+    }
+
+    #[test]
+    fn webkit_eviction_is_said_plainly_and_survives_filling_the_form() {
+        let mut form = typed(&[FormAction::WebKitEviction(true)]);
+        assert!(form.webkit_eviction);
+        assert!(WEBKIT_EVICTION_WARNING.contains("7 days"));
+        form.apply(FormAction::Fill(Box::new(AccountForm::new())));
+        assert!(form.webkit_eviction);
     }
 
     #[test]

@@ -60,6 +60,27 @@ impl Problem {
             Self::Certificate { text, .. } | Self::CertificateRefused { text, .. } => text,
         }
     }
+
+    /// The problem in one line, for the status line, which has no fingerprint block: the
+    /// sentence, then a refused certificate's fingerprint in its groups, so that words asking
+    /// to compare it always come with it.
+    pub fn status_text(&self) -> String {
+        match self {
+            Self::Certificate {
+                text,
+                fingerprint_groups,
+                ..
+            }
+            | Self::CertificateRefused {
+                text,
+                fingerprint_groups,
+            } => format!(
+                "{text} SHA-256 fingerprint of the certificate presented: {}.",
+                fingerprint_groups.join(" ")
+            ),
+            other => other.text().to_owned(),
+        }
+    }
 }
 
 fn capitalized(s: &str) -> String {
@@ -140,7 +161,8 @@ fn certificate(problem: &CertProblem, fingerprint: &Fingerprint) -> Problem {
              certificate from the one you trusted for this account, so webpop stopped before \
              sending your password. Providers do replace certificates, but someone intercepting \
              the connection would look just the same. Ask your provider for the fingerprint of \
-             its new certificate; only if it is the one below, enter it in the account's \
+             its new certificate; only if it matches the one presented, group by group, add the \
+             account again (same user name, server and port) with that fingerprint in the \
              certificate fingerprint field."
             .to_owned(),
         _ => format!(
@@ -320,6 +342,36 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// bug: a sync that met a changed certificate said, in the status line, "only if it is the
+    /// one below" — and the status line showed no fingerprint, below or anywhere — and pointed
+    /// at an account field no screen has.
+    #[test]
+    fn a_changed_certificate_in_the_status_line_shows_the_fingerprint_it_asks_to_compare() {
+        let presented = Fingerprint(std::array::from_fn(|i| (0xA0 + i) as u8));
+        let problem = refused(
+            CertProblem::Changed {
+                pinned: Fingerprint::of(b"old"),
+            },
+            presented,
+        );
+        let status = problem.status_text();
+        assert!(status.starts_with(problem.text()), "{status}");
+        assert!(
+            status.ends_with(
+                "SHA-256 fingerprint of the certificate presented: A0:A1:A2:A3 A4:A5:A6:A7 \
+                 A8:A9:AA:AB AC:AD:AE:AF B0:B1:B2:B3 B4:B5:B6:B7 B8:B9:BA:BB BC:BD:BE:BF."
+            ),
+            "{status}"
+        );
+        assert!(!status.contains("below"), "{status}");
+        assert!(status.contains("add the account again"), "{status}");
+        // Every certificate problem carries its fingerprint there; other problems are as shown.
+        let expired = refused(CertProblem::Expired, presented).status_text();
+        assert!(expired.ends_with("BC:BD:BE:BF."), "{expired}");
+        let later = connection(&ConnectionError::Stalled);
+        assert_eq!(later.status_text(), later.text());
     }
 
     #[test]

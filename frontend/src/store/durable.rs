@@ -72,7 +72,7 @@ impl RawDb {
             .map_err(js_err)?;
         let tx = open
             .call3(&self.0, &names, &"readwrite".into(), &options)
-            .map_err(quota_or_failed)?
+            .map_err(js_err)?
             .dyn_into::<web_sys::IdbTransaction>()
             .map_err(js_err)?;
         Ok(Writer { tx })
@@ -98,7 +98,7 @@ impl Writer {
             .map_err(js_err)?
             .put(value)
             .map(|_| ())
-            .map_err(quota_or_failed)
+            .map_err(js_err)
     }
 
     /// The durability the browser gave the transaction (`"strict"`, `"relaxed"`, `"default"`),
@@ -139,11 +139,4 @@ async fn settle(target: &JsValue, ok: &str, fail: &[&str]) -> Result<bool, Store
     });
     handlers.map_err(js_err)?;
     Ok(JsFuture::from(promise).await.is_ok())
-}
-
-fn quota_or_failed(e: JsValue) -> StoreError {
-    match e.dyn_ref::<web_sys::DomException>() {
-        Some(d) if d.name() == "QuotaExceededError" => StoreError::QuotaExceeded,
-        _ => js_err(e),
-    }
 }

@@ -26,9 +26,20 @@ pub struct DeviceKey {
     crypto: web_sys::Crypto,
 }
 
+/// WebCrypto, when the page has it: browsers offer `crypto.subtle` only to https:// and
+/// localhost pages, so a relay served over plain http from another host cannot remember a
+/// password (and says so) rather than failing on `undefined`.
 fn crypto() -> Result<web_sys::Crypto, StoreError> {
-    Reflect::get(&js_sys::global(), &"crypto".into())
-        .map_err(js_err)?
+    let crypto = Reflect::get(&js_sys::global(), &"crypto".into()).map_err(js_err)?;
+    let subtle = Reflect::get(&crypto, &"subtle".into()).unwrap_or(JsValue::UNDEFINED);
+    if subtle.is_undefined() || subtle.is_null() {
+        return Err(StoreError::Failed(
+            "this page cannot encrypt a remembered password: browsers offer that only to \
+             https:// pages (and localhost)"
+                .into(),
+        ));
+    }
+    crypto
         .dyn_into()
         .map_err(|_| StoreError::Failed("this browser has no WebCrypto".into()))
 }

@@ -17,9 +17,11 @@
 //!
 //! Some faults are the server's whole manner rather than one event, and are set in [`Config`]:
 //! no `PIPELINING` in CAPA (the client then works in lock-step), every message listed at 0
-//! octets ([`Config::zero_octet_listing`]), and bare LFs passed through unstuffed
+//! octets ([`Config::zero_octet_listing`]), bare LFs passed through unstuffed
 //! ([`Config::bare_lf_passthrough`], with [`bare_lf_split_message`] as the mailbox's hostile
-//! message).
+//! message), and a certificate past its dates ([`Config::expired_certificate`]). The
+//! certificate can also change while the server runs ([`FaultyPop3::replace_certificate`],
+//! [`FaultyPop3::restore_certificate`]): what a client that pinned the first one must stop at.
 //!
 //! ```no_run
 //! # async fn f() -> std::io::Result<()> {
@@ -239,6 +241,9 @@ pub struct Config {
     /// Seconds advertised as `LOGIN-DELAY` in CAPA (RFC 2449); a login sooner than that after
     /// the last successful one is refused with `-ERR [LOGIN-DELAY]`.
     pub login_delay: Option<u32>,
+    /// Present a self-signed certificate whose validity ended in 2020: refused as expired,
+    /// which no one may be offered to trust (unlike a merely self-signed one).
+    pub expired_certificate: bool,
 }
 
 impl Config {
@@ -253,6 +258,7 @@ impl Config {
             zero_octet_listing: false,
             bare_lf_passthrough: false,
             login_delay: None,
+            expired_certificate: false,
         }
     }
 }
@@ -415,11 +421,61 @@ impl Reached {
     }
 }
 
+/// A certificate the server presents, with the acceptor that presents it.
+#[derive(Clone)]
+struct Presented {
+    der: Arc<[u8]>,
+    acceptor: TlsAcceptor,
+}
+
+impl std::fmt::Debug for Presented {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Presented({})", Fingerprint::of(&self.der))
+    }
+}
+
+impl Presented {
+    /// A fresh self-signed certificate for `localhost` and 127.0.0.1; with `expired`, valid
+    /// in 2019 only.
+    fn self_signed(expired: bool) -> std::io::Result<Self> {
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let mut params = rcgen::CertificateParams::new(names).map_err(std::io::Error::other)?;
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2019, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2020, 1, 1);
+        }
+        let key_pair = rcgen::KeyPair::generate().map_err(std::io::Error::other)?;
+        let cert = params
+            .self_signed(&key_pair)
+            .map_err(std::io::Error::other)?;
+        let der: Arc<[u8]> = Arc::from(cert.der().as_ref());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pair.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?
+            .with_no_client_auth()
+            .with_single_cert(vec![CertificateDer::from(der.to_vec())], key)
+            .map_err(std::io::Error::other)?;
+        Ok(Self {
+            der,
+            acceptor: TlsAcceptor::from(Arc::new(tls)),
+        })
+    }
+}
+
+/// The certificate presented to new connections, and the one the server started with.
+#[derive(Debug)]
+struct Certificates {
+    current: Presented,
+    first: Presented,
+}
+
 /// A running server; dropping it stops it and closes every session.
 #[derive(Debug)]
 pub struct FaultyPop3 {
     addr: SocketAddr,
-    cert_der: Vec<u8>,
+    certificates: Arc<Mutex<Certificates>>,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
@@ -434,20 +490,11 @@ impl FaultyPop3 {
     /// Starts the server on 127.0.0.1 (a free port) with a fresh self-signed certificate for
     /// `localhost` and 127.0.0.1. Call it inside a tokio runtime.
     pub async fn start(config: Config) -> std::io::Result<Self> {
-        let certified =
-            rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".into()])
-                .map_err(std::io::Error::other)?;
-        let cert_der = certified.cert.der().to_vec();
-        let key =
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.key_pair.serialize_der()));
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(std::io::Error::other)?
-            .with_no_client_auth()
-            .with_single_cert(vec![CertificateDer::from(cert_der.clone())], key)
-            .map_err(std::io::Error::other)?;
-        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        let first = Presented::self_signed(config.expired_certificate)?;
+        let certificates = Arc::new(Mutex::new(Certificates {
+            current: first.clone(),
+            first,
+        }));
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let original: Vec<Message> = config
@@ -471,13 +518,23 @@ impl FaultyPop3 {
             bare_lf_passthrough: config.bare_lf_passthrough,
             login_delay: config.login_delay,
         });
-        let task = tokio::spawn(accept(listener, acceptor, Arc::clone(&shared)));
+        let task = tokio::spawn(accept(
+            listener,
+            Arc::clone(&certificates),
+            Arc::clone(&shared),
+        ));
         Ok(Self {
             addr,
-            cert_der,
+            certificates,
             shared,
             task,
         })
+    }
+
+    fn certificates(&self) -> MutexGuard<'_, Certificates> {
+        self.certificates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Where it listens.
@@ -485,14 +542,34 @@ impl FaultyPop3 {
         self.addr
     }
 
-    /// Its certificate (DER).
-    pub fn cert_der(&self) -> &[u8] {
-        &self.cert_der
+    /// The certificate it presents now (DER).
+    pub fn cert_der(&self) -> Vec<u8> {
+        self.certificates().current.der.to_vec()
     }
 
-    /// The SHA-256 fingerprint of its certificate, to pin.
+    /// The SHA-256 fingerprint of the certificate it presents now, to pin.
     pub fn fingerprint(&self) -> Fingerprint {
-        Fingerprint::of(&self.cert_der)
+        Fingerprint::of(&self.certificates().current.der)
+    }
+
+    /// Presents a fresh self-signed certificate (same names, valid dates) from the next
+    /// connection on; sessions already open keep theirs. Its fingerprint.
+    ///
+    /// # Errors
+    /// When the certificate cannot be made.
+    pub fn replace_certificate(&self) -> std::io::Result<Fingerprint> {
+        let fresh = Presented::self_signed(false)?;
+        let fingerprint = Fingerprint::of(&fresh.der);
+        self.certificates().current = fresh;
+        Ok(fingerprint)
+    }
+
+    /// Presents the certificate it started with again, from the next connection on. Its
+    /// fingerprint.
+    pub fn restore_certificate(&self) -> Fingerprint {
+        let mut certificates = self.certificates();
+        certificates.current = certificates.first.clone();
+        Fingerprint::of(&certificates.current.der)
     }
 
     /// Arms one more fault.
@@ -528,7 +605,11 @@ impl FaultyPop3 {
     }
 }
 
-async fn accept(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+async fn accept(
+    listener: TcpListener,
+    certificates: Arc<Mutex<Certificates>>,
+    shared: Arc<Shared>,
+) {
     // Sessions live in this set, so aborting this task ends them too.
     let mut sessions = JoinSet::new();
     loop {
@@ -541,7 +622,13 @@ async fn accept(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared
                     state.stats.connections += 1;
                     state.stats.connections
                 };
-                let (acceptor, shared) = (acceptor.clone(), Arc::clone(&shared));
+                let acceptor = certificates
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .current
+                    .acceptor
+                    .clone();
+                let shared = Arc::clone(&shared);
                 sessions.spawn(async move {
                     let Ok(Ok(tls)) =
                         tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
@@ -946,6 +1033,18 @@ impl Session<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_replaced_certificate_is_another_one_until_the_first_is_restored() {
+        let server = FaultyPop3::start(Config::new(Vec::new())).await.unwrap();
+        let first = server.fingerprint();
+        let replaced = server.replace_certificate().unwrap();
+        assert_ne!(replaced, first);
+        assert_eq!(server.fingerprint(), replaced);
+        assert_eq!(Fingerprint::of(&server.cert_der()), replaced);
+        assert_eq!(server.restore_certificate(), first);
+        assert_eq!(server.fingerprint(), first);
+    }
 
     #[test]
     fn offsets_cut_where_they_say() {

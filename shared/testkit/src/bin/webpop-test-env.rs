@@ -31,6 +31,11 @@
 //! once; the browser's memory test). `/env` gives it as `zero_octets`; the relay allows its
 //! port.
 //!
+//! Two more [`FaultyPop3`] servers for the certificate checks, each with the same user and a
+//! small mailbox of [`CERT_MESSAGES`]: `expired_cert`, whose self-signed certificate is past
+//! its dates (refused as expired, never offered for trust), and `cert_change`, whose
+//! certificate the control API can replace and restore (a pinned certificate that changes).
+//!
 //! Control API (CORS open, 127.0.0.1 only):
 //! - `GET /env`: JSON with the relay URL, POP3 ports, users and password, certificate
 //!   fingerprint; with the options above also `web`, `canary` and `e2e` (user, password, message
@@ -46,6 +51,12 @@
 //!   `login_delay` server (a [`FaultyPop3`] that advertises `LOGIN-DELAY 900`).
 //! - `POST /relay/stop`, `POST /relay/start`: stops the relay (open sessions are closed at once)
 //!   and starts it again on the same port.
+//! - `GET /stats/{server}`: connections and logins at a [`FaultyPop3`] server (`zero_octets`,
+//!   `login_delay`, `expired_cert`, `cert_change`): a refused certificate means no login.
+//! - `POST /cert-change/replace`: from the next connection on, `cert_change` presents a fresh
+//!   self-signed certificate; returns its fingerprint (`cert_sha256`).
+//! - `POST /cert-change/restore`: `cert_change` presents its first certificate again; returns
+//!   its fingerprint.
 
 use std::io::Read as _;
 use std::net::SocketAddr;
@@ -89,6 +100,8 @@ const CANARY_PLACEHOLDER: &[u8] = b"CANARY";
 const HOSTILE_USER: &str = "hostile";
 /// Vectors per message of the hostile mailbox, at most (plus one that may swallow the rest).
 const VECTORS_PER_MESSAGE: usize = 15;
+/// Messages at each of the certificate servers (`expired_cert`, `cert_change`).
+const CERT_MESSAGES: usize = 3;
 
 struct Env {
     dovecot: Dovecot,
@@ -96,6 +109,10 @@ struct Env {
     zero_octets: FaultyPop3,
     /// A server that advertises LOGIN-DELAY and refuses logins sooner than that.
     login_delay: FaultyPop3,
+    /// A server whose self-signed certificate has expired.
+    expired_cert: FaultyPop3,
+    /// A server whose certificate the control API changes.
+    cert_change: FaultyPop3,
     relay_addr: SocketAddr,
     relay: Mutex<Option<LocalRelay>>,
     web_root: Option<PathBuf>,
@@ -910,7 +927,59 @@ async fn env_json(State(env): State<Arc<Env>>) -> Json<Value> {
             "count": env.login_delay.original().len(),
             "seconds": LOGIN_DELAY_SECONDS,
         },
+        "expired_cert": faulty_json(&env.expired_cert),
+        "cert_change": faulty_json(&env.cert_change),
     }))
+}
+
+/// Where a [`FaultyPop3`] listens, its account and the certificate it presents now.
+fn faulty_json(server: &FaultyPop3) -> Value {
+    json!({
+        "host": "127.0.0.1",
+        "pop3s_port": server.addr().port(),
+        "user": faulty_pop3::USER,
+        "password": faulty_pop3::PASSWORD,
+        "cert_sha256": server.fingerprint().to_string(),
+        "count": server.original().len(),
+    })
+}
+
+impl Env {
+    /// The ports the relay allows: every POP3 server of the env.
+    fn relay_ports(&self) -> [u16; 6] {
+        [
+            self.dovecot.pop3_port(),
+            self.dovecot.pop3s_port(),
+            self.zero_octets.addr().port(),
+            self.login_delay.addr().port(),
+            self.expired_cert.addr().port(),
+            self.cert_change.addr().port(),
+        ]
+    }
+}
+
+async fn server_stats(State(env): State<Arc<Env>>, Path(server): Path<String>) -> Response {
+    let server = match server.as_str() {
+        "zero_octets" => &env.zero_octets,
+        "login_delay" => &env.login_delay,
+        "expired_cert" => &env.expired_cert,
+        "cert_change" => &env.cert_change,
+        _ => return axum::http::StatusCode::NOT_FOUND.into_response(),
+    };
+    let stats = server.stats();
+    Json(json!({ "connections": stats.connections, "logins": stats.logins })).into_response()
+}
+
+async fn cert_change_replace(State(env): State<Arc<Env>>) -> Json<Value> {
+    match env.cert_change.replace_certificate() {
+        Ok(fingerprint) => Json(json!({ "ok": true, "cert_sha256": fingerprint.to_string() })),
+        Err(e) => Json(json!({ "ok": false, "error": e.to_string() })),
+    }
+}
+
+async fn cert_change_restore(State(env): State<Arc<Env>>) -> Json<Value> {
+    let fingerprint = env.cert_change.restore_certificate();
+    Json(json!({ "ok": true, "cert_sha256": fingerprint.to_string() }))
 }
 
 async fn digests(State(env): State<Arc<Env>>, Path(user): Path<String>) -> Json<Value> {
@@ -963,12 +1032,7 @@ async fn relay_start(State(env): State<Arc<Env>>) -> Json<Value> {
     if env.relay.lock().unwrap().is_some() {
         return Json(json!({ "ok": true, "already": true }));
     }
-    let ports = [
-        env.dovecot.pop3_port(),
-        env.dovecot.pop3s_port(),
-        env.zero_octets.addr().port(),
-        env.login_delay.addr().port(),
-    ];
+    let ports = env.relay_ports();
     match LocalRelay::start_serving(env.relay_addr, &ports, env.web_root.as_deref()).await {
         Ok(relay) => {
             *env.relay.lock().unwrap() = Some(relay);
@@ -1054,26 +1118,31 @@ async fn main() -> Result<()> {
         ..Config::new(corpus::generate(LOGIN_DELAY_MESSAGES, 2027))
     })
     .await?;
-    let ports = [
-        dovecot.pop3_port(),
-        dovecot.pop3s_port(),
-        zero_octets.addr().port(),
-        login_delay.addr().port(),
-    ];
-    let relay =
-        LocalRelay::start_serving("127.0.0.1:0".parse()?, &ports, options.web_root.as_deref())
-            .await?;
-    let env = Arc::new(Env {
+    let expired_cert = FaultyPop3::start(Config {
+        expired_certificate: true,
+        ..Config::new(corpus::generate(CERT_MESSAGES, 2028))
+    })
+    .await?;
+    let cert_change = FaultyPop3::start(Config::new(corpus::generate(CERT_MESSAGES, 2029))).await?;
+    let mut env = Env {
         dovecot,
         zero_octets,
         login_delay,
-        relay_addr: relay.addr(),
-        relay: Mutex::new(Some(relay)),
+        expired_cert,
+        cert_change,
+        relay_addr: "127.0.0.1:0".parse()?,
+        relay: Mutex::new(None),
         web_root: options.web_root,
         canary,
         e2e,
         hostile,
-    });
+    };
+    let relay =
+        LocalRelay::start_serving(env.relay_addr, &env.relay_ports(), env.web_root.as_deref())
+            .await?;
+    env.relay_addr = relay.addr();
+    env.relay = Mutex::new(Some(relay));
+    let env = Arc::new(env);
     let app = Router::new()
         .route("/env", get(env_json))
         .route("/digests/{user}", get(digests))
@@ -1083,6 +1152,9 @@ async fn main() -> Result<()> {
         .route("/relay/stop", post(relay_stop))
         .route("/relay/start", post(relay_start))
         .route("/canary", get(canary_log))
+        .route("/stats/{server}", get(server_stats))
+        .route("/cert-change/replace", post(cert_change_replace))
+        .route("/cert-change/restore", post(cert_change_restore))
         .with_state(Arc::clone(&env))
         .layer(CorsLayer::very_permissive());
     let control = TcpListener::bind("127.0.0.1:0").await?;
