@@ -20,11 +20,13 @@
 // - requests: WebDriver BiDi's network.beforeRequestSent where the driver has BiDi (every
 //   context, frames included); otherwise (WebKitGTK) the page's resource timing. The canary
 //   server's own log is the authority on leaks in every engine.
-// - console, page errors and CSP reports: BiDi log.entryAdded where the driver has BiDi,
-//   MiniBrowser's console on its stdout (driver.log) in WebKitGTK; and in every engine a
-//   `securitypolicyviolation`/`error` listener in the app's document (a BiDi preload script
-//   where there is BiDi, so it is there before the app's first line; installed after each load
-//   otherwise).
+// - console, page errors and CSP reports: BiDi log.entryAdded where the driver has BiDi (in
+//   Firefox it carries the browser's own CSP messages; in Chromium it does not, so chromedriver's
+//   browser log is read too), MiniBrowser's console on its stdout (driver.log) in WebKitGTK,
+//   which prints no CSP message; and in every engine a `securitypolicyviolation`/`error`
+//   listener in the app's document (a BiDi preload script where there is BiDi, so it is there
+//   before the app's first line; installed after each load otherwise). So in WebKitGTK a CSP
+//   refusal inside the reader's frame (which runs no script) would go unseen.
 // - downloads: a click on an `<a download>` (the app's links, and the one it makes for an
 //   export) is caught in the page, which reads the Blob behind the object URL (kept from
 //   URL.createObjectURL; fetch(blob:) is refused by the app's connect-src) as base64; the
@@ -275,6 +277,13 @@ for (const engine of SELECTED) {
         }
       }
       consoleReports();
+      if (engine === 'chromium') {
+        // chromedriver's browser log: the browser's own console messages, every frame's.
+        const entries = await session.driver.manage().logs().get('browser').catch(() => []);
+        for (const entry of entries) {
+          if (CSP_TEXT.test(entry.message) && !entry.message.includes(WATCH_PREFIX)) csp.push(`console: ${entry.message}`);
+        }
+      }
       if (engine === 'webkit') {
         // MiniBrowser writes the console to its stdout, which lands in driver.log.
         const file = path.join(session.artifacts, 'driver.log');
@@ -444,11 +453,11 @@ for (const engine of SELECTED) {
           await collectWatch();
           sawEvent ||= csp.some((r) => r.includes('securitypolicyviolation script-src'));
           sawConsole ||= csp.some((r) => r.startsWith('console: ') && !r.includes(WATCH_PREFIX) && /inline|script/i.test(r));
-          // The browser's own console message about it is not a console API call, so BiDi's
-          // log.entryAdded may not carry it (Chromium's does not): written down, not required.
-          return sawEvent;
+          // The browser's own console message about it: from BiDi's log.entryAdded in Firefox,
+          // chromedriver's browser log in Chromium; MiniBrowser does not print it (written down).
+          return sawEvent && (sawConsole || engine === 'webkit');
         },
-        { what: 'the CSP watch to see the refused inline script (securitypolicyviolation)' },
+        { what: 'the CSP watch to see the refused inline script (securitypolicyviolation, and the console but in WebKitGTK)' },
       );
       if (!sawConsole) {
         await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -457,7 +466,7 @@ for (const engine of SELECTED) {
       }
       how.cspConsole = sawConsole
         ? "the browser's console reports CSP refusals too"
-        : "the browser's own CSP messages do not reach the harness: the event listener alone (frames that run no script are not watched)";
+        : "the browser's own CSP messages do not reach the harness: the event listener in the app's document alone (frames that run no script are not watched)";
       t.diagnostic(`CSP control: event ${sawEvent}, console ${sawConsole}`);
       assert.equal(await session.evaluate(() => typeof window.__cspControl), 'undefined', 'the inline script did not run');
       csp.splice(0);
