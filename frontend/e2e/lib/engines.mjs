@@ -152,6 +152,9 @@ function capabilities(engine, lockedDown) {
       return {
         browserName: 'chrome',
         webSocketUrl: true,
+        // chromedriver's own browser log carries what the browser itself prints to the console
+        // (a CSP refusal in any frame), which BiDi's log.entryAdded leaves out.
+        'goog:loggingPrefs': { browser: 'ALL' },
         'goog:chromeOptions': {
           binary: BINARIES.chromium,
           args: [...CHROMIUM_BASE_ARGS, ...(lockedDown ? CHROMIUM_NO_TRAFFIC_ARGS : []), '--window-size=1280,800'],
