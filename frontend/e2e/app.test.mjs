@@ -12,7 +12,7 @@
 // a reload with the relay stopped (the service worker serves the app), then load an HTML
 // message's remote images. A step after a failed one is skipped (in that engine only); after
 // every step, no Content Security Policy may have refused anything. Every step saves a
-// screenshot to <artifacts>/<engine>/ (WEBPOP_E2E_ARTIFACTS, default target/e2e-artifacts), a
+// screenshot to <artifacts>/<engine>/app/ (WEBPOP_E2E_ARTIFACTS, default target/e2e-artifacts), a
 // failing one `NN-…-FAILED.png`; per-step timings go to app-timings.json there.
 //
 // Where WebDriver has no counterpart of what the Playwright version used, the test says what it
@@ -345,7 +345,7 @@ for (const engine of SELECTED) {
       async () => {
         t0 = Date.now();
         canaryFrom = (await testEnv.canaryLog()).length;
-        session = await launch(engine);
+        session = await launch(engine, { label: 'app' });
         timings.browser = `${session.info.browserName} ${session.info.browserVersion}`;
         timings.launched = (Date.now() - t0) / 1000;
         if (session.info.bidi) {

@@ -409,8 +409,13 @@ pub enum RelayError {
     /// The connection to the mail server failed mid-session.
     #[error("the connection to {0} failed")]
     ServerLost(Target),
-    /// Anything else: the code and reason as received.
-    #[error("the relay closed the connection (code {code}: {reason})")]
+    /// The WebSocket ended without a close frame (code 1006): the relay could not be reached,
+    /// or the connection to it dropped.
+    #[error("could not reach the relay, or the connection to it dropped")]
+    Unreachable,
+    /// Anything else: the code and reason as received (the reason is not shown: it is whatever
+    /// the other end sent).
+    #[error("the relay closed the connection unexpectedly (code {code})")]
     Other {
         /// The close code.
         code: u16,
@@ -418,6 +423,9 @@ pub enum RelayError {
         reason: String,
     },
 }
+
+/// The close code a browser reports when the connection ended without a close frame.
+const ABNORMAL_CLOSURE: u16 = 1006;
 
 impl RelayError {
     /// The error for a close with `code` and `reason` of a session to `target`, or `None` for
@@ -442,6 +450,7 @@ impl RelayError {
                 | CloseReason::BadRequest
                 | CloseReason::Internal),
             ) => Self::Closed(r.reason()),
+            None if code == ABNORMAL_CLOSURE => Self::Unreachable,
             None => Self::Other {
                 code,
                 reason: reason.to_owned(),
@@ -561,9 +570,16 @@ mod tests {
             say(4006).unwrap(),
             "the relay closed the connection: closed after being idle too long"
         );
+        // bug: a relay that was down read "The relay closed the connection (code 1006: )".
         assert_eq!(
             RelayError::from_close(&t, 1006, "").unwrap().to_string(),
-            "the relay closed the connection (code 1006: )"
+            "could not reach the relay, or the connection to it dropped"
+        );
+        assert_eq!(
+            RelayError::from_close(&t, 1013, "<script>")
+                .unwrap()
+                .to_string(),
+            "the relay closed the connection unexpectedly (code 1013)"
         );
         for reason in CloseReason::ALL {
             let _ = RelayError::from_close(&t, reason.code(), reason.reason());
