@@ -70,6 +70,10 @@ for (const engine of SELECTED) {
       await session.waitFor({ css: READY }, { timeout: 90_000 });
       mark('ready');
       await session.screenshot('demo-ready');
+      // WebKit (Safari, every iPhone browser) may delete a site's storage after 7 days without
+      // a visit: the form says so there, and only there.
+      const warned = (await session.text()).includes('7 days without a visit');
+      assert.equal(warned, engine === 'webkit', `the 7-day warning shows in ${engine}: ${warned}`);
       await session.click({ role: 'button', name: 'Try the demo mailbox' });
       await waitUntil(async () => (await session.evaluate(listedMail)) > 0, {
         timeout: 120_000,
