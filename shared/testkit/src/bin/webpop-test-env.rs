@@ -31,6 +31,11 @@
 //! once; the browser's memory test). `/env` gives it as `zero_octets`; the relay allows its
 //! port.
 //!
+//! And a third, `big_message`: a [`FaultyPop3`] whose mailbox is one message of
+//! [`BIG_MESSAGE_BYTES`], far more than the relay's flow-control window, for the test that a
+//! page which stops reading holds at most that window. `/env` gives it with its size and
+//! digest.
+//!
 //! Control API (CORS open, 127.0.0.1 only):
 //! - `GET /env`: JSON with the relay URL, POP3 ports, users and password, certificate
 //!   fingerprint; with the options above also `web`, `canary` and `e2e` (user, password, message
@@ -89,6 +94,9 @@ const CANARY_PLACEHOLDER: &[u8] = b"CANARY";
 const HOSTILE_USER: &str = "hostile";
 /// Vectors per message of the hostile mailbox, at most (plus one that may swallow the rest).
 const VECTORS_PER_MESSAGE: usize = 15;
+/// The size of the `big_message` server's one message: six times the relay's flow-control
+/// window, and more than the kernel's socket buffers on the way.
+const BIG_MESSAGE_BYTES: usize = 24 * 1024 * 1024;
 
 struct Env {
     dovecot: Dovecot,
@@ -96,6 +104,11 @@ struct Env {
     zero_octets: FaultyPop3,
     /// A server that advertises LOGIN-DELAY and refuses logins sooner than that.
     login_delay: FaultyPop3,
+    /// A server with one message of BIG_MESSAGE_BYTES.
+    big_message: FaultyPop3,
+    /// That message's size and digest.
+    big_message_size: usize,
+    big_message_digest: String,
     relay_addr: SocketAddr,
     relay: Mutex<Option<LocalRelay>>,
     web_root: Option<PathBuf>,
@@ -901,6 +914,15 @@ async fn env_json(State(env): State<Arc<Env>>) -> Json<Value> {
             "cert_sha256": env.zero_octets.fingerprint().to_string(),
             "count": env.zero_octets.original().len(),
         },
+        "big_message": {
+            "host": "127.0.0.1",
+            "pop3s_port": env.big_message.addr().port(),
+            "user": faulty_pop3::USER,
+            "password": faulty_pop3::PASSWORD,
+            "cert_sha256": env.big_message.fingerprint().to_string(),
+            "size": env.big_message_size,
+            "digest": env.big_message_digest,
+        },
         "login_delay": {
             "host": "127.0.0.1",
             "pop3s_port": env.login_delay.addr().port(),
@@ -911,6 +933,24 @@ async fn env_json(State(env): State<Arc<Env>>) -> Json<Value> {
             "seconds": LOGIN_DELAY_SECONDS,
         },
     }))
+}
+
+/// A plain-text message of [`BIG_MESSAGE_BYTES`] (CRLF lines, none starting with a dot).
+fn big_message() -> Vec<u8> {
+    let mut m = b"From: Big Sender <big@example.com>\r\nTo: faulty@example.com\r\n\
+Subject: one big message\r\nDate: Thu, 03 Dec 2026 12:00:00 +0000\r\n\
+Message-ID: <big-message@example.com>\r\n\r\n"
+        .to_vec();
+    let mut line = 0u64;
+    while m.len() < BIG_MESSAGE_BYTES {
+        let text = format!(
+            "line {line:08}: the quick brown fox jumps over the lazy dog {:016x}\r\n",
+            line.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        );
+        m.extend_from_slice(text.as_bytes());
+        line += 1;
+    }
+    m
 }
 
 async fn digests(State(env): State<Arc<Env>>, Path(user): Path<String>) -> Json<Value> {
@@ -968,6 +1008,7 @@ async fn relay_start(State(env): State<Arc<Env>>) -> Json<Value> {
         env.dovecot.pop3s_port(),
         env.zero_octets.addr().port(),
         env.login_delay.addr().port(),
+        env.big_message.addr().port(),
     ];
     match LocalRelay::start_serving(env.relay_addr, &ports, env.web_root.as_deref()).await {
         Ok(relay) => {
@@ -1054,11 +1095,15 @@ async fn main() -> Result<()> {
         ..Config::new(corpus::generate(LOGIN_DELAY_MESSAGES, 2027))
     })
     .await?;
+    let big = big_message();
+    let (big_message_size, big_message_digest) = (big.len(), digest(&big));
+    let big_message = FaultyPop3::start(Config::new(vec![big])).await?;
     let ports = [
         dovecot.pop3_port(),
         dovecot.pop3s_port(),
         zero_octets.addr().port(),
         login_delay.addr().port(),
+        big_message.addr().port(),
     ];
     let relay =
         LocalRelay::start_serving("127.0.0.1:0".parse()?, &ports, options.web_root.as_deref())
@@ -1067,6 +1112,9 @@ async fn main() -> Result<()> {
         dovecot,
         zero_octets,
         login_delay,
+        big_message,
+        big_message_size,
+        big_message_digest,
         relay_addr: relay.addr(),
         relay: Mutex::new(Some(relay)),
         web_root: options.web_root,
