@@ -12,7 +12,9 @@ use common::*;
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use webpop_shared::relay::flow::{self, Grants};
 use webpop_shared::relay::{token_protocol, CloseReason, FLOW_PROTOCOL, MAX_FRAME, PROTOCOL};
 use webpop_shared::secret::Secret;
@@ -60,10 +62,75 @@ async fn a_page_that_stops_reading_stops_the_relay_reading_the_server() {
     let (mut ws, picked) = ws_connect_protocols(&url, &[PROTOCOL, FLOW_PROTOCOL])
         .await
         .unwrap();
+    assert_eq!(picked.as_deref(), Some(FLOW_PROTOCOL));
+    stop_reading_then_consume(&mut ws, &relay, &written).await;
+}
 
-    // Like a browser, the page takes every frame off its socket, but consumes (and so
-    // acknowledges) none, until the source has not written for a second (it is blocked, or
-    // done).
+/// The same through the relay's own TLS, where frames go out through tungstenite rather than
+/// straight to the page's socket.
+#[tokio::test]
+async fn a_page_behind_the_relays_own_tls_also_stops_the_relay_reading_the_server() {
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
+    let (server, written) = source().await;
+    let relay = TestRelay::start_with(
+        loopback_config(&[server.port()]),
+        webpop_proxy::ServeOptions {
+            tls: Some(webpop_proxy::tls::acceptor(&cert, &key).unwrap()),
+            ..webpop_proxy::ServeOptions::default()
+        },
+        Duration::from_secs(1),
+    )
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(generated.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    let url = format!(
+        "wss://localhost:{}/relay?host=127.0.0.1&port={}",
+        relay.addr.port(),
+        server.port()
+    );
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        format!("{PROTOCOL}, {FLOW_PROTOCOL}").parse().unwrap(),
+    );
+    let (mut ws, response) = tokio_tungstenite::client_async(request, tls).await.unwrap();
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        FLOW_PROTOCOL
+    );
+    stop_reading_then_consume(&mut ws, &relay, &written).await;
+}
+
+/// Like a browser, the page takes every frame off its socket but consumes (and so acknowledges)
+/// none, until the [`source`] has not written for a second: it must then be blocked, with the
+/// page holding at most the window. Then the page consumes what it holds and what follows,
+/// acknowledging as it goes: every byte arrives, in order, then the server's end.
+async fn stop_reading_then_consume<S>(
+    ws: &mut WebSocketStream<S>,
+    relay: &TestRelay,
+    written: &AtomicU64,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut held: Vec<u8> = Vec::new();
     let (mut last, mut still) = (0, 0);
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -86,7 +153,7 @@ async fn a_page_that_stops_reading_stops_the_relay_reading_the_server() {
             }
         }
     }
-    let forwarded = metric(&relay, "webpop_relay_bytes_to_client_total");
+    let forwarded = metric(relay, "webpop_relay_bytes_to_client_total");
     eprintln!(
         "the source stalled after {last} bytes; the relay forwarded {forwarded}; the page holds {}",
         held.len()
@@ -104,10 +171,7 @@ async fn a_page_that_stops_reading_stops_the_relay_reading_the_server() {
         relay.relay.metrics().buffered_bytes() <= webpop_proxy::relay::READ_SIZE as u64,
         "the relay's memory grew"
     );
-    assert_eq!(picked.as_deref(), Some(FLOW_PROTOCOL));
 
-    // The page consumes what it holds and what follows, acknowledging as it goes: every byte
-    // arrives, in order, then the server's end.
     let mut grants = Grants::new();
     let mut seen: u64 = 0;
     let mut consume = |data: &[u8], seen: &mut u64| {
@@ -135,7 +199,12 @@ async fn a_page_that_stops_reading_stops_the_relay_reading_the_server() {
             other => panic!("after {seen} bytes: {other:?}"),
         }
     }
-    assert_eq!(close_code(&mut ws).await, CloseReason::Done.code());
+    match tokio::time::timeout(Duration::from_secs(30), ws.next()).await {
+        Ok(Some(Ok(Message::Close(Some(frame))))) => {
+            assert_eq!(u16::from(frame.code), CloseReason::Done.code());
+        }
+        other => panic!("no close frame after the data: {other:?}"),
+    }
     assert_eq!(written.load(Ordering::SeqCst), TOTAL);
 }
 
