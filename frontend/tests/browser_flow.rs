@@ -92,8 +92,18 @@ async fn a_page_that_stops_reading_holds_at_most_the_flow_control_window() {
             panic!("the whole message came at once: {event:?}");
         }
     }
-    TimeoutFuture::new(2_000).await;
-    let held = conn.unconsumed_bytes();
+    // Until what the page holds has not grown for a second (a debug-built server may take a
+    // while to start sending).
+    let (mut held, mut still) = (0, 0);
+    for _ in 0..600 {
+        TimeoutFuture::new(100).await;
+        let now = conn.unconsumed_bytes();
+        still = if now == held && now > 0 { still + 1 } else { 0 };
+        held = now;
+        if still >= 10 {
+            break;
+        }
+    }
     console_log!(
         "a page that stopped reading holds {held} bytes (window {WINDOW}, message {size})"
     );
@@ -104,12 +114,17 @@ async fn a_page_that_stops_reading_holds_at_most_the_flow_control_window() {
     );
 
     // Reading again, the rest comes, whole.
+    let resumed = js_sys::Date::now();
     loop {
         match conn.next_event().await.unwrap() {
             Event::Reply {
                 handle: h,
                 reply: Reply::Message(raw),
             } if h == handle => {
+                console_log!(
+                    "the rest of the message came in {:.0} ms",
+                    js_sys::Date::now() - resumed
+                );
                 assert_eq!(raw.len() as u64, size);
                 assert_eq!(digest(&raw), s(big, "digest"));
                 break;
