@@ -12,9 +12,9 @@
 //! flight towards it: the relay reads the server only as far as the page's credit reaches, and
 //! waits for its acknowledgements when there is none left, so a page that stops consuming (a
 //! browser's WebSocket takes every frame whether or not the app wants it) stops the server's
-//! TCP stream too. Acknowledgements are read with the page's other frames; a session whose page
-//! floods the server with bytes the server does not read therefore cannot take acknowledgements
-//! either, and ends by the idle timeout.
+//! TCP stream too; a session waiting for credit holds no buffer. Acknowledgements are read
+//! with the page's other frames, so a session whose page floods the server with bytes the
+//! server does not read cannot take acknowledgements either, and ends by the idle timeout.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
@@ -125,6 +125,10 @@ pub(super) async fn run(
                 // What the page may be sent now: with no credit left, wait for its
                 // acknowledgement instead of the server (whose TCP window then fills).
                 let allowed = available();
+                if allowed == 0 {
+                    // The page may take its time: wait without a buffer, like a quiet session.
+                    buf = BytesMut::new();
+                }
                 let ready = match direct {
                     // Control frames tungstenite queued go out between batches.
                     Some(direct) => tokio::select! {
