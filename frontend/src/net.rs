@@ -6,12 +6,25 @@
 //! ([`webpop_shared::relay::token_protocol`]), never in the URL, where access logs record it.
 //! The page learns the token from its address's fragment (`#token=...`, never sent to a
 //! server) and keeps it in `localStorage` ([`adopt_token_from_fragment`]).
+//!
+//! The page also asks for flow control ([`webpop_shared::relay::flow`]): a browser's WebSocket
+//! takes every frame the relay sends, whether or not the sync wants more, so without it a sync
+//! that stops reading (its window full of mail not yet stored) would still fill the page's
+//! memory with everything the server sends. With it, the relay sends at most
+//! [`WINDOW`](webpop_shared::relay::flow::WINDOW) bytes the session has not taken, and the page
+//! acknowledges bytes as it hands them to the session.
+
+use std::cell::Cell;
+use std::rc::Rc;
 
 use futures_util::{SinkExt as _, StreamExt as _};
+use gloo_events::EventListener;
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
+use wasm_bindgen::JsCast as _;
 use webpop_shared::pop3::{AuthMethod, Capabilities, Command, Event, Handle, Reply, ServerError};
-use webpop_shared::relay::{RelayError, RelayRequest, Target, PROTOCOL};
+use webpop_shared::relay::flow::Grants;
+use webpop_shared::relay::{RelayError, RelayRequest, Target, FLOW_PROTOCOL, PROTOCOL};
 use webpop_shared::secret::{Credentials, Secret};
 use webpop_shared::session::{SessionConfig, SessionError};
 use webpop_shared::transport::{DriveError, Driver, Transport};
@@ -96,11 +109,79 @@ pub enum ConnectionError {
 pub const STALL_TIMEOUT_MS: u32 = 90_000;
 
 /// The relay's WebSocket as a [`Transport`]: binary frames carry the bytes; a close frame's
-/// code becomes a [`RelayError`].
+/// code becomes a [`RelayError`]; with flow control, bytes handed to the session are
+/// acknowledged.
 struct RelaySocket {
     ws: WebSocket,
+    /// The same socket, for what gloo does not offer: the protocol the relay picked, and
+    /// acknowledgements sent at once (a `Transport` future may be dropped at any await).
+    raw: web_sys::WebSocket,
     target: Target,
     last: Vec<u8>,
+    /// Flow control, once the first bytes have come (the relay's answer is known by then):
+    /// `Some(grants)` when the relay agreed to it.
+    flow: Option<Option<Grants>>,
+    /// Payload bytes the browser has delivered to the page, counted as they arrive.
+    arrived: Rc<Cell<u64>>,
+    /// Payload bytes handed to the session.
+    consumed: u64,
+    _count_arrivals: EventListener,
+}
+
+impl RelaySocket {
+    /// Opens `url`, offering `protocols`.
+    fn open(url: &str, protocols: &[String], target: Target) -> Result<Self, ConnectionError> {
+        let offered: js_sys::Array = protocols
+            .iter()
+            .map(|p| wasm_bindgen::JsValue::from_str(p))
+            .collect();
+        // The browser's own message may quote JavaScript; its error's name is enough.
+        let refused = |name: Option<String>| {
+            ConnectionError::Open(match name {
+                Some(name) => format!("the browser refused the relay's address ({name})"),
+                None => "the browser refused the relay's address".into(),
+            })
+        };
+        let raw = web_sys::WebSocket::new_with_str_sequence(url, &offered)
+            .map_err(|e| refused(e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.name()))))?;
+        // gloo sets `binaryType` to `arraybuffer` before any message can arrive.
+        let ws = WebSocket::try_from(raw.clone()).map_err(|e| refused(Some(e.name)))?;
+        let arrived = Rc::new(Cell::new(0u64));
+        let count = Rc::clone(&arrived);
+        let count_arrivals = EventListener::new(&raw, "message", move |event| {
+            let bytes = event
+                .dyn_ref::<web_sys::MessageEvent>()
+                .and_then(|m| m.data().dyn_into::<js_sys::ArrayBuffer>().ok())
+                .map_or(0, |b| u64::from(b.byte_length()));
+            count.set(count.get().saturating_add(bytes));
+        });
+        Ok(Self {
+            ws,
+            raw,
+            target,
+            last: Vec::new(),
+            flow: None,
+            arrived,
+            consumed: 0,
+            _count_arrivals: count_arrivals,
+        })
+    }
+
+    /// Counts `bytes` as handed to the session and, with flow control, acknowledges them once
+    /// enough are pending.
+    fn consumed(&mut self, bytes: usize) -> Result<(), SocketError> {
+        self.consumed = self.consumed.saturating_add(bytes as u64);
+        let raw = &self.raw;
+        let grants = self
+            .flow
+            .get_or_insert_with(|| (raw.protocol() == FLOW_PROTOCOL).then(Grants::new));
+        if let Some(ack) = grants.as_mut().and_then(|g| g.consumed(bytes)) {
+            self.raw
+                .send_with_str(&ack.to_string())
+                .map_err(|_| SocketError::Transport)?;
+        }
+        Ok(())
+    }
 }
 
 /// Why the WebSocket failed.
@@ -133,6 +214,7 @@ impl Transport for RelaySocket {
             };
             match next {
                 Some(Ok(Message::Bytes(bytes))) => {
+                    self.consumed(bytes.len())?;
                     self.last = bytes;
                     return Ok(Some(&self.last));
                 }
@@ -191,32 +273,29 @@ impl Connection {
         now: rustls_pki_types::UnixTime,
     ) -> Result<Self, ConnectionError> {
         let url = format!("{relay}?{}", request.to_query());
-        // The relay answers with the plain protocol; the token's is only offered.
-        let ws = match stored_token() {
-            Some(token) => WebSocket::open_with_protocols(
-                &url,
-                &[
-                    PROTOCOL.to_owned(),
-                    webpop_shared::relay::token_protocol(&token),
-                ],
-            ),
-            None => WebSocket::open(&url),
+        // The relay answers with flow control, or the plain protocol where it predates flow
+        // control; the token's is only offered.
+        let mut protocols = vec![PROTOCOL.to_owned(), FLOW_PROTOCOL.to_owned()];
+        if let Some(token) = stored_token() {
+            protocols.push(webpop_shared::relay::token_protocol(&token));
         }
-        .map_err(|e| {
-            // The browser's own message may quote JavaScript; its error's name is enough.
-            ConnectionError::Open(format!(
-                "the browser refused the relay's address ({})",
-                e.name
-            ))
-        })?;
-        let socket = RelaySocket {
-            ws,
-            target: request.target.clone(),
-            last: Vec::new(),
-        };
+        let socket = RelaySocket::open(&url, &protocols, request.target.clone())?;
         Ok(Self {
             driver: Driver::start(socket, config, now).await?,
         })
+    }
+
+    /// Bytes the relay has delivered to this page that the session has not taken yet: what a
+    /// page that stops reading holds in memory. With flow control, at most
+    /// [`WINDOW`](webpop_shared::relay::flow::WINDOW).
+    pub fn unconsumed_bytes(&mut self) -> u64 {
+        let socket = self.driver.transport_mut();
+        socket.arrived.get().saturating_sub(socket.consumed)
+    }
+
+    /// Whether the relay agreed to flow control (`webpop.flow.v1`).
+    pub fn flow_control(&mut self) -> bool {
+        self.driver.transport_mut().raw.protocol() == FLOW_PROTOCOL
     }
 
     /// What the server said it can do (after TLS).

@@ -8,12 +8,20 @@
 //! frame whose code is one of [`CloseReason`]: a browser cannot read the HTTP status of a failed
 //! WebSocket handshake, so everything the page should be able to explain is reported after the
 //! upgrade, as a close code.
+//!
+//! A page that also offers [`FLOW_PROTOCOL`] gets flow control ([`flow`]): the relay sends it
+//! at most [`flow::WINDOW`] bytes it has not acknowledged, and the page acknowledges with text
+//! frames as it consumes them, so a page that stops reading stops the relay reading the server.
 
 use std::fmt;
 
 use rustls_pki_types::ServerName;
 
 use crate::secret::Secret;
+
+pub mod flow;
+
+pub use flow::PROTOCOL as FLOW_PROTOCOL;
 
 /// The relay endpoint's path.
 pub const PATH: &str = "/relay";
@@ -284,11 +292,14 @@ pub enum CloseReason {
     BadRequest,
     /// The connection to the mail server failed mid-session (4010).
     UpstreamError,
+    /// The page broke flow control: it acknowledged bytes it was never sent, or sent a text
+    /// frame that is not an acknowledgement (4011; see [`flow`]).
+    FlowViolation,
 }
 
 impl CloseReason {
     /// Every reason, for tables and tests.
-    pub const ALL: [CloseReason; 15] = [
+    pub const ALL: [CloseReason; 16] = [
         Self::Done,
         Self::ShuttingDown,
         Self::TextFrame,
@@ -304,6 +315,7 @@ impl CloseReason {
         Self::Unauthorized,
         Self::BadRequest,
         Self::UpstreamError,
+        Self::FlowViolation,
     ];
 
     /// The WebSocket close code.
@@ -324,6 +336,7 @@ impl CloseReason {
             Self::Unauthorized => 4008,
             Self::BadRequest => 4009,
             Self::UpstreamError => 4010,
+            Self::FlowViolation => 4011,
         }
     }
 
@@ -350,6 +363,7 @@ impl CloseReason {
             Self::Unauthorized => "missing or wrong relay access token",
             Self::BadRequest => "malformed relay request",
             Self::UpstreamError => "the connection to the mail server failed",
+            Self::FlowViolation => "the page broke the relay's flow control",
         }
     }
 
@@ -371,6 +385,7 @@ impl CloseReason {
             Self::Unauthorized => "unauthorized",
             Self::BadRequest => "bad_request",
             Self::UpstreamError => "upstream_error",
+            Self::FlowViolation => "flow_violation",
         }
     }
 }
@@ -448,6 +463,7 @@ impl RelayError {
                 | CloseReason::TextFrame
                 | CloseReason::FrameTooLarge
                 | CloseReason::BadRequest
+                | CloseReason::FlowViolation
                 | CloseReason::Internal),
             ) => Self::Closed(r.reason()),
             None if code == ABNORMAL_CLOSURE => Self::Unreachable,

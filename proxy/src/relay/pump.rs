@@ -7,15 +7,26 @@
 //! allocated when data arrives and dropped after a short read, so an idle session holds none.
 //! While a download streams to a plain-TCP page, its reads go through a kernel pipe instead
 //! (see [`super::splice`]), which holds at most the same [`READ_SIZE`].
+//!
+//! A page that asked for flow control ([`webpop_shared::relay::flow`]) also bounds what is in
+//! flight towards it: the relay reads the server only as far as the page's credit reaches, and
+//! waits for its acknowledgements when there is none left, so a page that stops consuming (a
+//! browser's WebSocket takes every frame whether or not the app wants it) stops the server's
+//! TCP stream too; a session waiting for credit holds no buffer. Acknowledgements are read
+//! with the page's other frames, so a session whose page floods the server with bytes the
+//! server does not read cannot take acknowledgements either, and ends by the idle timeout.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
 
 use bytes::{BufMut as _, BytesMut};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio::time::{sleep_until, Duration, Instant};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use webpop_shared::relay::flow::{Ack, Credit};
 use webpop_shared::relay::{CloseReason, MAX_FRAME};
 
 use super::direct::Client;
@@ -62,12 +73,14 @@ pub(super) struct Outcome {
     pub(super) to_client: u64,
 }
 
-/// Relays until one side ends, a timeout fires, or the relay stops sessions.
+/// Relays until one side ends, a timeout fires, or the relay stops sessions. With `credit`
+/// (the page asked for flow control), sends the page only what the credit allows.
 pub(super) async fn run(
     relay: &Relay,
     ws: &mut Ws,
     direct: Option<&Client>,
     upstream: TcpStream,
+    credit: Option<Credit>,
 ) -> Outcome {
     let config = &relay.config;
     let started = Instant::now();
@@ -80,6 +93,20 @@ pub(super) async fn run(
     let (to_server, to_client) = (AtomicU64::new(0), AtomicU64::new(0));
     let (server_read, mut server_write) = upstream.into_split();
     let (mut sink, mut stream) = ws.split();
+    // Flow control: the page's credit (locked only between awaits), and a wake-up for the
+    // reading side when an acknowledgement adds to it.
+    let credit = credit.map(Mutex::new);
+    let acked = Notify::new();
+    let available = || {
+        credit.as_ref().map_or(usize::MAX, |c| {
+            c.lock().unwrap_or_else(PoisonError::into_inner).available()
+        })
+    };
+    let record_sent = |n: usize| {
+        if let Some(c) = &credit {
+            c.lock().unwrap_or_else(PoisonError::into_inner).sent(n);
+        }
+    };
 
     let reason = {
         let down = async {
@@ -95,6 +122,13 @@ pub(super) async fn run(
             let mut pipe: Option<Pipe> = None;
             let mut may_splice = true;
             loop {
+                // What the page may be sent now: with no credit left, wait for its
+                // acknowledgement instead of the server (whose TCP window then fills).
+                let allowed = available();
+                if allowed == 0 {
+                    // The page may take its time: wait without a buffer, like a quiet session.
+                    buf = BytesMut::new();
+                }
                 let ready = match direct {
                     // Control frames tungstenite queued go out between batches.
                     Some(direct) => tokio::select! {
@@ -105,32 +139,39 @@ pub(super) async fn run(
                             }
                             continue;
                         }
-                        ready = server_read.readable() => ready,
+                        () = acked.notified(), if allowed == 0 => continue,
+                        ready = server_read.readable(), if allowed > 0 => ready,
                     },
-                    None => server_read.readable().await,
+                    None => tokio::select! {
+                        () = acked.notified(), if allowed == 0 => continue,
+                        ready = server_read.readable(), if allowed > 0 => ready,
+                    },
                 };
                 if ready.is_err() {
                     return Some(CloseReason::UpstreamError);
                 }
                 // Streaming to a plain-TCP page: through the pipe, without copying.
                 if let (Some(direct), Some(through)) = (direct, &pipe) {
-                    let n = match through.try_fill(server_read.as_ref(), READ_SIZE) {
+                    let limit = READ_SIZE.min(allowed);
+                    let n = match through.try_fill(server_read.as_ref(), limit) {
                         Ok(0) => return Some(CloseReason::Done),
                         Ok(n) => n,
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
                         Err(_) => return Some(CloseReason::UpstreamError),
                     };
                     touch();
+                    record_sent(n);
                     let held = Held::new(&relay.metrics, n);
-                    let sent = direct.send_piped(through, n).await.is_ok();
+                    let piped = direct.send_piped(through, n).await.is_ok();
                     drop(held);
-                    if !sent {
+                    if !piped {
                         return None;
                     }
                     // A small read (a POP3 reply, the end of a download) ends the stream: the
                     // session lets go of its pipe. Reads that merely found less than a full
-                    // pipe (the relay outpacing the server) keep it.
-                    if n < SMALL_READ / 2 {
+                    // pipe (the relay outpacing the server), or all the page's credit allowed,
+                    // keep it.
+                    if n < SMALL_READ / 2 && n < limit {
                         pipe = None;
                         streaming = false;
                         want = SMALL_READ;
@@ -141,7 +182,10 @@ pub(super) async fn run(
                     continue;
                 }
                 buf.reserve(want);
-                let n = match server_read.try_read_buf(&mut (&mut buf).limit(want)) {
+                // Whether the page's credit, rather than the usual read size, bounds this read.
+                let cut = allowed < want;
+                let limit = want.min(allowed);
+                let n = match server_read.try_read_buf(&mut (&mut buf).limit(limit)) {
                     Ok(0) => return Some(CloseReason::Done),
                     Ok(n) => n,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -157,6 +201,7 @@ pub(super) async fn run(
                     Err(_) => return Some(CloseReason::UpstreamError),
                 };
                 touch();
+                record_sent(n);
                 let held = Held::new(&relay.metrics, n);
                 // One read becomes frames of at most 64 KiB, written to the socket together.
                 let sent = match direct {
@@ -181,7 +226,8 @@ pub(super) async fn run(
                 if !sent {
                     return None;
                 }
-                streaming = n >= READ_SIZE / 2;
+                // A read that took all the credit allowed is a stream held back by the page.
+                streaming = n >= READ_SIZE / 2 || (cut && n == limit);
                 if !streaming {
                     buf = BytesMut::new();
                 } else if direct.is_some() && may_splice {
@@ -197,7 +243,7 @@ pub(super) async fn run(
                         }
                     }
                 }
-                want = if n >= SMALL_READ / 2 {
+                want = if n >= SMALL_READ / 2 || cut {
                     READ_SIZE
                 } else {
                     SMALL_READ
@@ -210,7 +256,25 @@ pub(super) async fn run(
             while let Some(message) = stream.next().await {
                 let data = match message {
                     Ok(Message::Binary(data)) => data,
-                    Ok(Message::Text(_)) => return Some(CloseReason::TextFrame),
+                    // With flow control, text frames are the page's acknowledgements.
+                    Ok(Message::Text(text)) => {
+                        let Some(credit) = &credit else {
+                            return Some(CloseReason::TextFrame);
+                        };
+                        let taken = Ack::parse(&text).and_then(|ack| {
+                            credit
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .acked(ack)
+                        });
+                        if let Err(e) = taken {
+                            tracing::debug!(error = %e, "flow control broken");
+                            return Some(CloseReason::FlowViolation);
+                        }
+                        touch();
+                        acked.notify_one();
+                        continue;
+                    }
                     Ok(Message::Close(_)) => return None,
                     Ok(_) => continue,
                     Err(WsError::Capacity(_)) => return Some(CloseReason::FrameTooLarge),

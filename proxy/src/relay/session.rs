@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use tokio_util::either::Either;
+use webpop_shared::relay::flow::{self, Credit};
 use webpop_shared::relay::{CloseReason, Target, MAX_FRAME};
 
 use super::direct::{self, Client, ClientIo};
@@ -49,12 +50,13 @@ fn ws_config() -> WebSocketConfig {
         .max_message_size(Some(MAX_FRAME))
 }
 
-/// Runs one session to its end.
+/// Runs one session to its end; `flow`: the page asked for flow control (and was told yes).
 pub(crate) async fn run(
     relay: Arc<Relay>,
     on_upgrade: OnUpgrade,
     admission: Result<Admitted, CloseReason>,
     client: IpAddr,
+    flow: bool,
 ) {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
@@ -97,7 +99,8 @@ pub(crate) async fn run(
         }
     };
     relay.metrics.opened(started.elapsed());
-    let outcome = pump::run(&relay, &mut ws, direct, upstream).await;
+    let credit = flow.then(|| Credit::new(flow::WINDOW));
+    let outcome = pump::run(&relay, &mut ws, direct, upstream, credit).await;
     // The slot is free once the relaying is over; a page that will not take the close frame
     // gets CLOSE_WAIT, then the socket is dropped.
     drop(permit);

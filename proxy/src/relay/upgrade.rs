@@ -181,11 +181,22 @@ pub(crate) async fn handle(
             .iter()
             .filter_map(|v| v.to_str().ok())
     };
-    // Answer with the plain protocol when offered (a browser that offered protocols fails a
-    // handshake that picks none); never with the one carrying the token.
-    let speaks_webpop = protocols()
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == wire::PROTOCOL);
+    // A browser that offered protocols fails a handshake that picks none, or one it did not
+    // offer, and a handshake picks one: flow control when offered (the page then knows it may
+    // acknowledge), else the plain protocol when offered; never the one carrying the token.
+    let offers = |name: &str| {
+        protocols()
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim() == name)
+    };
+    let flow = offers(wire::FLOW_PROTOCOL);
+    let answer = if flow {
+        Some(wire::FLOW_PROTOCOL)
+    } else if offers(wire::PROTOCOL) {
+        Some(wire::PROTOCOL)
+    } else {
+        None
+    };
     let admission = match wire::token_from_protocols(protocols()) {
         Ok(token) => admit(&relay, request.uri().query().unwrap_or(""), token, client),
         Err(e) => {
@@ -195,9 +206,9 @@ pub(crate) async fn handle(
     };
     let on_upgrade = hyper::upgrade::on(&mut request);
     let task_relay = Arc::clone(&relay);
-    relay
-        .sessions
-        .spawn(session::run(task_relay, on_upgrade, admission, client));
+    relay.sessions.spawn(session::run(
+        task_relay, on_upgrade, admission, client, flow,
+    ));
     let mut response = (
         StatusCode::SWITCHING_PROTOCOLS,
         [
@@ -210,10 +221,10 @@ pub(crate) async fn handle(
         ],
     )
         .into_response();
-    if speaks_webpop {
+    if let Some(answer) = answer {
         response.headers_mut().insert(
             header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(wire::PROTOCOL),
+            HeaderValue::from_static(answer),
         );
     }
     response

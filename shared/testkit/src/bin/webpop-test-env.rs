@@ -36,6 +36,10 @@
 //! its dates (refused as expired, never offered for trust), and `cert_change`, whose
 //! certificate the control API can replace and restore (a pinned certificate that changes).
 //!
+//! And `big_message`: a [`FaultyPop3`] whose mailbox is one message of [`BIG_MESSAGE_BYTES`],
+//! far more than the relay's flow-control window, for the test that a page which stops reading
+//! holds at most that window. `/env` gives it with its size and digest.
+//!
 //! Control API (CORS open, 127.0.0.1 only):
 //! - `GET /env`: JSON with the relay URL, POP3 ports, users and password, certificate
 //!   fingerprint; with the options above also `web`, `canary` and `e2e` (user, password, message
@@ -102,6 +106,9 @@ const HOSTILE_USER: &str = "hostile";
 const VECTORS_PER_MESSAGE: usize = 15;
 /// Messages at each of the certificate servers (`expired_cert`, `cert_change`).
 const CERT_MESSAGES: usize = 3;
+/// The size of the `big_message` server's one message: six times the relay's flow-control
+/// window, and more than the kernel's socket buffers on the way.
+const BIG_MESSAGE_BYTES: usize = 24 * 1024 * 1024;
 
 struct Env {
     dovecot: Dovecot,
@@ -113,6 +120,11 @@ struct Env {
     expired_cert: FaultyPop3,
     /// A server whose certificate the control API changes.
     cert_change: FaultyPop3,
+    /// A server with one message of BIG_MESSAGE_BYTES.
+    big_message: FaultyPop3,
+    /// That message's size and digest.
+    big_message_size: usize,
+    big_message_digest: String,
     relay_addr: SocketAddr,
     relay: Mutex<Option<LocalRelay>>,
     web_root: Option<PathBuf>,
@@ -939,7 +951,34 @@ async fn env_json(State(env): State<Arc<Env>>) -> Json<Value> {
         },
         "expired_cert": faulty_json(&env.expired_cert),
         "cert_change": faulty_json(&env.cert_change),
+        "big_message": {
+            "host": "127.0.0.1",
+            "pop3s_port": env.big_message.addr().port(),
+            "user": faulty_pop3::USER,
+            "password": faulty_pop3::PASSWORD,
+            "cert_sha256": env.big_message.fingerprint().to_string(),
+            "size": env.big_message_size,
+            "digest": env.big_message_digest,
+        },
     }))
+}
+
+/// A plain-text message of [`BIG_MESSAGE_BYTES`] (CRLF lines, none starting with a dot).
+fn big_message() -> Vec<u8> {
+    let mut m = b"From: Big Sender <big@example.com>\r\nTo: faulty@example.com\r\n\
+Subject: one big message\r\nDate: Thu, 03 Dec 2026 12:00:00 +0000\r\n\
+Message-ID: <big-message@example.com>\r\n\r\n"
+        .to_vec();
+    let mut line = 0u64;
+    while m.len() < BIG_MESSAGE_BYTES {
+        let text = format!(
+            "line {line:08}: the quick brown fox jumps over the lazy dog {:016x}\r\n",
+            line.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        );
+        m.extend_from_slice(text.as_bytes());
+        line += 1;
+    }
+    m
 }
 
 /// Where a [`FaultyPop3`] listens, its account and the certificate it presents now.
@@ -956,7 +995,7 @@ fn faulty_json(server: &FaultyPop3) -> Value {
 
 impl Env {
     /// The ports the relay allows: every POP3 server of the env.
-    fn relay_ports(&self) -> [u16; 6] {
+    fn relay_ports(&self) -> [u16; 7] {
         [
             self.dovecot.pop3_port(),
             self.dovecot.pop3s_port(),
@@ -964,6 +1003,7 @@ impl Env {
             self.login_delay.addr().port(),
             self.expired_cert.addr().port(),
             self.cert_change.addr().port(),
+            self.big_message.addr().port(),
         ]
     }
 }
@@ -1134,12 +1174,18 @@ async fn main() -> Result<()> {
     })
     .await?;
     let cert_change = FaultyPop3::start(Config::new(corpus::generate(CERT_MESSAGES, 2029))).await?;
+    let big = big_message();
+    let (big_message_size, big_message_digest) = (big.len(), digest(&big));
+    let big_message = FaultyPop3::start(Config::new(vec![big])).await?;
     let mut env = Env {
         dovecot,
         zero_octets,
         login_delay,
         expired_cert,
         cert_change,
+        big_message,
+        big_message_size,
+        big_message_digest,
         relay_addr: "127.0.0.1:0".parse()?,
         relay: Mutex::new(None),
         web_root: options.web_root,
