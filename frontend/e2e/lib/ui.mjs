@@ -263,6 +263,7 @@ const IMPLICIT = {
   checkbox: 'input[type=checkbox]',
   heading: 'h1, h2, h3, h4, h5, h6',
   article: 'article',
+  code: 'code',
   form: 'form',
   img: 'img',
   list: 'ul, ol',
