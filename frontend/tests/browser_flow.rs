@@ -4,9 +4,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use futures_util::future::{select, Either};
-use gloo_net::http::Request;
 use gloo_timers::future::TimeoutFuture;
-use serde_json::Value;
 use wasm_bindgen_test::*;
 use webpop_frontend::net::Connection;
 use webpop_shared::pop3::{AuthMethod, Command, Event, Reply};
@@ -15,40 +13,10 @@ use webpop_shared::relay::{RelayRequest, Target, MAX_FRAME};
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Fingerprint, Security, SessionConfig, Trust};
 
+mod common;
+use common::{digest, get, s};
+
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// The control API of the test environment, fixed when the tests were built.
-fn control() -> &'static str {
-    env!(
-        "WEBPOP_TEST_ENV",
-        "build the browser tests with WEBPOP_TEST_ENV set (scripts/test does)"
-    )
-}
-
-async fn get(path: &str) -> Value {
-    Request::get(&format!("{}{path}", control()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-fn s(v: &Value, key: &str) -> String {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {v}"))
-        .to_owned()
-}
-
-fn digest(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// bug: the browser's WebSocket queued every frame the relay sent, whether or not the sync
 /// wanted more, and the relay read the server as fast as the browser drained the socket: a

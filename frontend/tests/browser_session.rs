@@ -3,7 +3,6 @@
 //! WebSocket; certificate problems with their fingerprint; relay refusals as typed errors.
 #![cfg(target_arch = "wasm32")]
 
-use gloo_net::http::Request;
 use serde_json::Value;
 use wasm_bindgen_test::*;
 use webpop_frontend::net::{Connection, ConnectionError};
@@ -12,43 +11,13 @@ use webpop_shared::relay::{RelayError, RelayRequest, Target};
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Fingerprint, Security, SessionConfig, SessionError, Trust};
 
+mod common;
+use common::{digest, get, s};
+
 wasm_bindgen_test_configure!(run_in_browser);
-
-/// The control API of the test environment, fixed when the tests were built.
-fn control() -> &'static str {
-    env!(
-        "WEBPOP_TEST_ENV",
-        "build the browser tests with WEBPOP_TEST_ENV set (scripts/test does)"
-    )
-}
-
-async fn get(path: &str) -> Value {
-    Request::get(&format!("{}{path}", control()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-fn s(v: &Value, key: &str) -> String {
-    v[key]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {v}"))
-        .to_owned()
-}
 
 fn port(v: &Value, key: &str) -> u16 {
     v[key].as_u64().unwrap() as u16
-}
-
-fn digest(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 async fn open(

@@ -7,7 +7,6 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::rc::Rc;
 
-use gloo_net::http::Request;
 use serde_json::Value;
 use wasm_bindgen_test::*;
 use webpop_frontend::net::Connection;
@@ -19,38 +18,12 @@ use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Fingerprint, Security, SessionConfig, Trust};
 use webpop_shared::sync::{EngineConfig, PlanOptions, Report, ServerPolicy, SyncError, SyncEvent};
 
+mod common;
+use common::{call, digest, s};
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 const DAY: u64 = 86_400;
-
-fn control() -> &'static str {
-    env!(
-        "WEBPOP_TEST_ENV",
-        "build the browser tests with WEBPOP_TEST_ENV set (scripts/test does)"
-    )
-}
-
-async fn call(method: &str, path: &str) -> Value {
-    let url = format!("{}{path}", control());
-    let request = if method == "POST" {
-        Request::post(&url)
-    } else {
-        Request::get(&url)
-    };
-    request.send().await.unwrap().json().await.unwrap()
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap().to_owned()
-}
-
-fn digest(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 async fn server_digests(user: &str) -> HashSet<String> {
     call("GET", &format!("/digests/{user}"))
@@ -96,7 +69,7 @@ async fn connect(user: &str, security: Security) -> Connection {
         Security::ImplicitTls => env["pop3s_port"].as_u64().unwrap(),
         _ => env["pop3_port"].as_u64().unwrap(),
     } as u16;
-    let session = SessionConfig::new(text(&env, "server_name"), security);
+    let session = SessionConfig::new(s(&env, "server_name"), security);
     login(&env, &env, port, session, user).await
 }
 
@@ -109,11 +82,10 @@ async fn login(
     session: SessionConfig,
     user: &str,
 ) -> Connection {
-    let request = RelayRequest::new(Target::new(&text(server, "host"), port).unwrap());
-    let trust =
-        Trust::default().with_pin(text(server, "cert_sha256").parse::<Fingerprint>().unwrap());
+    let request = RelayRequest::new(Target::new(&s(server, "host"), port).unwrap());
+    let trust = Trust::default().with_pin(s(server, "cert_sha256").parse::<Fingerprint>().unwrap());
     let mut conn = Connection::open(
-        &text(env, "relay"),
+        &s(env, "relay"),
         &request,
         session.trust(trust),
         rustls_pki_types::UnixTime::now(),
@@ -121,7 +93,7 @@ async fn login(
     .await
     .unwrap();
     conn.login(
-        Credentials::new(user, text(server, "password")).unwrap(),
+        Credentials::new(user, s(server, "password")).unwrap(),
         AuthMethod::Auto,
     )
     .await
@@ -209,7 +181,7 @@ async fn full_sync_then_nothing_new_then_only_the_new_message() {
     assert_eq!(third.stored, 1);
     assert!(stored_digests(&store, user)
         .await
-        .contains(&text(&added, "digest")));
+        .contains(&s(&added, "digest")));
 }
 
 #[wasm_bindgen_test]
@@ -607,7 +579,7 @@ async fn a_server_listing_every_message_at_zero_octets_gets_bounded_memory_and_n
     let before = page_memory();
     let port = z["pop3s_port"].as_u64().unwrap() as u16;
     let session = SessionConfig::new("localhost", Security::ImplicitTls);
-    let conn = login(&env, z, port, session, &text(z, "user")).await;
+    let conn = login(&env, z, port, session, &s(z, "user")).await;
     let peak = Rc::new(Cell::new(before));
     let seen = Rc::clone(&peak);
     let result = sync::run(
