@@ -80,8 +80,8 @@ async fn a_bulk_download_arrives_whole_in_frames_without_copies_and_the_pipe_is_
 
     if cfg!(target_os = "linux") {
         // How much goes through the pipe depends on how fast the server writes: on a loaded
-        // machine its reads come short, and each short read ends a stream (half of it once,
-        // 21 of 64 MiB in another run). The pipe must have been used, and released below.
+        // machine its reads come short, and each short read ends a stream (21 of 64 MiB went
+        // through it in one run under load). The pipe must have been used, and released below.
         let spliced = metric(&relay, "webpop_relay_bytes_spliced_total");
         assert!(
             spliced > 0,
