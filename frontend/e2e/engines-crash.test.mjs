@@ -124,7 +124,7 @@ for (const engine of SELECTED) {
       test(name, { timeout: 900_000 }, async (t) => {
         const t0 = Date.now();
         const lap = (what) => t.diagnostic(`${engine}: ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-        const session = await launch(engine, { label: `crash-batch-${batch}` });
+        const session = await launch(engine, { label: `crash-batch-${batch}`, surviveTabCrash: true });
         try {
           t.diagnostic(`${session.info.browserName} ${session.info.browserVersion}`);
           // The first tab stays parked: the app is loaded in a second one, and after the crash

@@ -148,7 +148,7 @@ export const MINIBROWSER_ARGS = [
 // traffic check's positive control does that, in a network namespace with no route out).
 // `bidi: false` asks for a classic-only session (Chromium then runs no BiDi mapper tab, a
 // renderer of its own that a test killing the page's renderers must not take down).
-function capabilities(engine, lockedDown, bidi = true) {
+function capabilities(engine, lockedDown, bidi = true, survive = null) {
   switch (engine) {
     case 'chromium':
       return {
@@ -167,7 +167,11 @@ function capabilities(engine, lockedDown, bidi = true) {
         browserName: 'firefox',
         webSocketUrl: bidi,
         'moz:firefoxOptions': {
-          binary: BINARIES.firefox,
+          // geckodriver sets MOZ_CRASHREPORTER_SHUTDOWN, with which Firefox quits as soon as a
+          // content process dies ("A content process crashed and MOZ_CRASHREPORTER_SHUTDOWN is
+          // set, shutting down"); a test that kills one on purpose (`surviveTabCrash`) starts
+          // Firefox through a script that drops it (firefoxOptions.env cannot unset it).
+          binary: survive ? survivingFirefox(survive) : BINARIES.firefox,
           args: ['-headless', '-width', '1280', '-height', '800'],
           prefs: lockedDown ? FIREFOX_PREFS : {},
         },
@@ -183,6 +187,13 @@ function capabilities(engine, lockedDown, bidi = true) {
     default:
       throw new Error(`unknown engine ${engine}: one of ${ENGINES.join(', ')}`);
   }
+}
+
+/** An executable script in `dir` that starts Firefox without MOZ_CRASHREPORTER_SHUTDOWN. */
+function survivingFirefox(dir) {
+  const script = path.join(dir, 'firefox');
+  writeFileSync(script, `#!/bin/sh\nunset MOZ_CRASHREPORTER_SHUTDOWN\nexec '${BINARIES.firefox.replace(/'/g, "'\\''")}' "$@"\n`, { mode: 0o755 });
+  return script;
 }
 
 function driverCommand(engine) {
@@ -226,7 +237,7 @@ export function engineArtifacts(engine, label, artifacts) {
  */
 export async function launch(
   engine,
-  { label = 'session', artifacts, trace = false, timeout = 60_000, lockedDown = true, bidi = true } = {},
+  { label = 'session', artifacts, trace = false, timeout = 60_000, lockedDown = true, bidi = true, surviveTabCrash = false } = {},
 ) {
   const dir = engineArtifacts(engine, label, artifacts);
   const logFile = path.join(dir, 'browser.log');
@@ -253,7 +264,7 @@ export async function launch(
     const { binary, args } = driverCommand(engine);
     server = await startDriver({ binary, args, env, straceFile, log: driverLog });
     note(`${path.basename(binary)} (${versionOf(binary)}) at ${server.url}${trace ? ', under strace' : ''}`);
-    driver = await new Builder().usingServer(server.url).withCapabilities(capabilities(engine, lockedDown, bidi)).build();
+    driver = await new Builder().usingServer(server.url).withCapabilities(capabilities(engine, lockedDown, bidi, surviveTabCrash ? dir : null)).build();
     await driver.manage().setTimeouts({ script: timeout, pageLoad: 90_000 });
     if (engine !== 'chromium') {
       // Chromium's window size comes from its flags; the others from the window rectangle.
