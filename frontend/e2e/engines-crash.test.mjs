@@ -112,26 +112,36 @@ async function listCount(session) {
   return Number(await session.driver.executeScript('return arguments[0].getAttribute("data-count")', list));
 }
 
+/**
+ * Engines where the proof cannot run, and why (printed, and the tests are reported as skipped).
+ * WebKitGTK: WebKitWebDriver ends the whole session when any page of it loses its web process
+ * ("session deleted because of page crash or hang"), even a tab that is not the current one,
+ * and its sessions keep their website data in memory only, so a new session (or a restarted
+ * MiniBrowser) starts with an empty IndexedDB: there is nothing left to reopen the store in.
+ */
+const CANNOT = {
+  webkit:
+    'WebKitWebDriver deletes the session when a page of it loses its web process ("session deleted because of ' +
+    'page crash or hang"), and a new session starts with an empty website data store, so the store cannot be reopened after the crash',
+};
+
 for (const engine of SELECTED) {
   describe(`a crash in the middle of a batch write in ${engine}`, { concurrency: 1 }, () => {
     times[engine] = {};
+    const skip = CANNOT[engine] ? `not in ${engine}: ${CANNOT[engine]}` : false;
+    if (skip) console.log(`# ${skip}`);
 
     for (const batch of [1, 2]) {
       const name =
         batch === 1
           ? 'a_crash_in_the_middle_of_a_batch_write_leaves_the_store_consistent'
           : 'a_crash_in_the_middle_of_the_second_batch_write_keeps_the_first_and_nothing_of_the_second';
-      test(name, { timeout: 900_000 }, async (t) => {
+      test(name, { timeout: 900_000, skip }, async (t) => {
         const t0 = Date.now();
         const lap = (what) => t.diagnostic(`${engine}: ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         const session = await launch(engine, { label: `crash-batch-${batch}`, surviveTabCrash: true });
         try {
           t.diagnostic(`${session.info.browserName} ${session.info.browserVersion}`);
-          // The first tab stays parked: the app is loaded in a second one, and after the crash
-          // the driver goes on in the parked tab (a driver may refuse any command in a crashed
-          // one).
-          const parked = await session.driver.getWindowHandle();
-          await session.driver.switchTo().newWindow('tab');
           await openApp(session);
           await waitFor(session, UI.form);
           await session.evaluate(batchHold, batch);
@@ -144,10 +154,20 @@ for (const engine of SELECTED) {
             security: 'tls',
             fingerprint: colonHex(env.cert_sha256),
           });
-          await clickOn(session, { role: 'button', name: 'Add account', within: UI.form });
+          // A click from a script, in a task of its own: WebKitWebDriver does not answer a click
+          // (by element or by script) whose handler starts the sync that is then held.
+          const add = await waitFor(session, { role: 'button', name: 'Add account', within: UI.form });
+          session.note('click button "Add account" (from a script, in a task of its own)');
+          await session.driver.executeScript('const b = arguments[0]; setTimeout(() => b.click(), 0);', add);
+          let lastSaid = Date.now();
           const held = await waitUntil(
             async () => {
-              const h = await session.evaluate(() => window.__e2eHold);
+              const h = JSON.parse((await session.evaluate(() => JSON.stringify(window.__e2eHold ?? null))) ?? 'null');
+              if (Date.now() - lastSaid > 10_000) {
+                lastSaid = Date.now();
+                const status = await textOf(session, UI.syncStatus).catch(() => '?');
+                session.note(`waiting for the hold: ${JSON.stringify({ ...h, batches: h?.batches?.map((b) => [b.n, b.uids.length, b.messages, b.committed]) })}; status ${JSON.stringify(status)}`);
+              }
               return h && h.written && h;
             },
             { timeout: 480_000, interval: 250, what: `batch ${batch}'s write to be held with its first message put` },
@@ -159,12 +179,14 @@ for (const engine of SELECTED) {
           // in slices, which tells its process from the browser's others.
           const victim = await busyContentProcess(session);
           session.note(`the page's process: ${victim.pid} (${victim.ticks} ticks; others ${victim.others.join(', ')}): ${victim.argv.join(' ').slice(0, 160)}`);
-          await session.driver.switchTo().window(parked);
+          // The driver goes on in a new tab (a driver may refuse every command in a crashed one:
+          // chromedriver says "tab crashed", WebKitWebDriver deletes the session).
+          await session.driver.switchTo().newWindow('tab');
           process.kill(victim.pid, 'SIGKILL');
           await gone([victim.pid]);
           lap(`the page's process ${victim.pid} killed (others: ${victim.others.join(', ') || 'none'})`);
 
-          // The same browser (so the same IndexedDB) loads the app again, in the parked tab.
+          // The same browser (so the same IndexedDB) loads the app again, in the new tab.
           await openApp(session);
           lap('app reloaded');
           const label = `${engine}, crash in batch ${batch}`;

@@ -380,9 +380,9 @@ export function batchHold(batch) {
         // While held, the page burns CPU in slices (and stays responsive between them), so that
         // the test can tell its process from the browser's other web-content processes.
         const burn = () => {
-          const end = performance.now() + 40;
+          const end = performance.now() + 20;
           while (performance.now() < end) state.burnt = (state.burnt || 0) + 1;
-          setTimeout(burn, 10);
+          setTimeout(burn, 20);
         };
         setTimeout(burn, 0);
         const keep = tx.objectStore('uids');
