@@ -19,6 +19,19 @@
 // interrupted batch left nothing and earlier batches are whole. "Sync now" (the password is asked
 // for again) must then report exactly the missing messages as new, and the store end with all
 // of them, none twice.
+//
+// Which process: the held page burns CPU in slices, and the web-content process whose CPU time
+// grows most (and clearly more than the others) is killed (lib/engines.mjs busyContentProcess).
+// The driver goes on in a new tab opened just before the kill: chromedriver refuses every
+// command in a crashed tab ("tab crashed"). Firefox runs without geckodriver's
+// MOZ_CRASHREPORTER_SHUTDOWN, which would make it quit when a content process dies (launch's
+// surviveTabCrash). The "Add account" click is a script's, in a task of its own: WebKitWebDriver
+// does not answer a click whose handler starts the sync that is then held.
+//
+// WebKitGTK is left out (its tests are reported as skipped, with the reason): WebKitWebDriver
+// deletes the whole session when any page of it loses its web process ("session deleted because
+// of page crash or hang"), even a tab that is not the current one, and a new session starts with
+// an empty website data store, so the store cannot be reopened after the crash.
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,8 +53,11 @@ before(
   async () => {
     testEnv = await startEnv();
     env = testEnv.env;
-    serverDigests = new Set(await testEnv.get(`/digests/${env.e2e.user}`));
-    assert.equal(serverDigests.size, env.e2e.count, `the server holds ${env.e2e.count} distinct messages`);
+    // The env may be shared (scripts/test's WEBPOP_TEST_ENV): what the server holds now counts.
+    const digests = await testEnv.get(`/digests/${env.e2e.user}`);
+    serverDigests = new Set(digests);
+    assert.equal(serverDigests.size, digests.length, 'the server holds distinct messages');
+    assert.ok(serverDigests.size > 100, 'the e2e mailbox fills more than one batch (100 messages)');
   },
   { timeout: 300_000 },
 );
