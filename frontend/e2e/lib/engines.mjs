@@ -21,7 +21,7 @@
 //   not captured (MiniBrowser's --enable-write-console-messages-to-stdout reaches no output we
 //   get either). MiniBrowser has no headless mode: it runs on an Xvfb display.
 
-import { mkdirSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
+import { mkdirSync, writeFileSync, appendFileSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Builder } from 'selenium-webdriver';
 import { REPO } from './env.mjs';
@@ -146,12 +146,14 @@ export const MINIBROWSER_ARGS = [
 
 // `lockedDown: false` drops what this file adds to keep a browser off the network (only the
 // traffic check's positive control does that, in a network namespace with no route out).
-function capabilities(engine, lockedDown) {
+// `bidi: false` asks for a classic-only session (Chromium then runs no BiDi mapper tab, a
+// renderer of its own that a test killing the page's renderers must not take down).
+function capabilities(engine, lockedDown, bidi = true, survive = null) {
   switch (engine) {
     case 'chromium':
       return {
         browserName: 'chrome',
-        webSocketUrl: true,
+        webSocketUrl: bidi,
         // chromedriver's own browser log carries what the browser itself prints to the console
         // (a CSP refusal in any frame), which BiDi's log.entryAdded leaves out.
         'goog:loggingPrefs': { browser: 'ALL' },
@@ -163,9 +165,13 @@ function capabilities(engine, lockedDown) {
     case 'firefox':
       return {
         browserName: 'firefox',
-        webSocketUrl: true,
+        webSocketUrl: bidi,
         'moz:firefoxOptions': {
-          binary: BINARIES.firefox,
+          // geckodriver sets MOZ_CRASHREPORTER_SHUTDOWN, with which Firefox quits as soon as a
+          // content process dies ("A content process crashed and MOZ_CRASHREPORTER_SHUTDOWN is
+          // set, shutting down"); a test that kills one on purpose (`surviveTabCrash`) starts
+          // Firefox through a script that drops it (firefoxOptions.env cannot unset it).
+          binary: survive ? survivingFirefox(survive) : BINARIES.firefox,
           args: ['-headless', '-width', '1280', '-height', '800'],
           prefs: lockedDown ? FIREFOX_PREFS : {},
         },
@@ -181,6 +187,13 @@ function capabilities(engine, lockedDown) {
     default:
       throw new Error(`unknown engine ${engine}: one of ${ENGINES.join(', ')}`);
   }
+}
+
+/** An executable script in `dir` that starts Firefox without MOZ_CRASHREPORTER_SHUTDOWN. */
+function survivingFirefox(dir) {
+  const script = path.join(dir, 'firefox');
+  writeFileSync(script, `#!/bin/sh\nunset MOZ_CRASHREPORTER_SHUTDOWN\nexec '${BINARIES.firefox.replace(/'/g, "'\\''")}' "$@"\n`, { mode: 0o755 });
+  return script;
 }
 
 function driverCommand(engine) {
@@ -224,7 +237,7 @@ export function engineArtifacts(engine, label, artifacts) {
  */
 export async function launch(
   engine,
-  { label = 'session', artifacts, trace = false, timeout = 60_000, lockedDown = true } = {},
+  { label = 'session', artifacts, trace = false, timeout = 60_000, lockedDown = true, bidi = true, surviveTabCrash = false } = {},
 ) {
   const dir = engineArtifacts(engine, label, artifacts);
   const logFile = path.join(dir, 'browser.log');
@@ -251,7 +264,7 @@ export async function launch(
     const { binary, args } = driverCommand(engine);
     server = await startDriver({ binary, args, env, straceFile, log: driverLog });
     note(`${path.basename(binary)} (${versionOf(binary)}) at ${server.url}${trace ? ', under strace' : ''}`);
-    driver = await new Builder().usingServer(server.url).withCapabilities(capabilities(engine, lockedDown)).build();
+    driver = await new Builder().usingServer(server.url).withCapabilities(capabilities(engine, lockedDown, bidi, surviveTabCrash ? dir : null)).build();
     await driver.manage().setTimeouts({ script: timeout, pageLoad: 90_000 });
     if (engine !== 'chromium') {
       // Chromium's window size comes from its flags; the others from the window rectangle.
@@ -300,6 +313,8 @@ export async function launch(
     info,
     driver,
     artifacts: dir,
+    /** The driver server's process id: the browser and its processes descend from it. */
+    driverPid: server.child.pid,
     /** Console messages and uncaught errors (BiDi only; empty where the driver has none). */
     console: consoleEntries,
     note,
@@ -426,3 +441,86 @@ if (target.css) {
 }
 return candidates.find(visible) || null;
 `;
+
+/**
+ * The processes that descend from process `root` (read from /proc): `{ pid, ppid, argv }`.
+ * Linux only.
+ */
+export function descendants(root) {
+  const procs = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, so split after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      procs.push({ pid: Number(name), ppid, argv });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const inside = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const p of procs) {
+      if (!inside.has(p.pid) && inside.has(p.ppid)) {
+        inside.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return procs.filter((p) => p.pid !== root && inside.has(p.pid));
+}
+
+/**
+ * The processes of `session`'s browser that run web content (pages, their frames and workers):
+ * Chromium's renderers (`--type=renderer`), Firefox's content processes (`-contentproc` …
+ * `tab`), WebKitGTK's WebKitWebProcess. Storage (IndexedDB) lives elsewhere in each: Chromium's
+ * browser process and storage service, Firefox's parent process, WebKit's NetworkProcess; so
+ * killing these is a tab crash, not a browser crash.
+ */
+export function contentProcesses(session) {
+  // Chromium rewrites its command line into one string (its process title): match words.
+  const isContent = {
+    chromium: (words) => words.includes('--type=renderer') && !words.includes('--top-chrome-webui'),
+    firefox: (words) => words.includes('-contentproc') && words.includes('-isForBrowser'),
+    webkit: (words) => path.basename(words[0] || '') === 'WebKitWebProcess',
+  }[session.engine];
+  return descendants(session.driverPid).filter((p) => isContent(p.argv.join(' ').split(' ')));
+}
+
+/** CPU time (user + system, in clock ticks) process `pid` has used, or null once it is gone. */
+function cpuTicks(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Which of `session`'s web-content processes hosts a page that is kept busy on purpose (the
+ * test makes the page burn CPU; the browser names no tab in a process's command line): the one
+ * whose CPU time grows most over `ms`, once it grew at least `minTicks` (clock ticks, 1/100 s)
+ * and more than twice as much as any other. Returns `{ pid, argv, ticks, others }` or throws.
+ */
+export async function busyContentProcess(session, { ms = 3_000, minTicks = 50 } = {}) {
+  const procs = contentProcesses(session);
+  const before = new Map(procs.map((p) => [p.pid, cpuTicks(p.pid)]));
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const grown = procs
+    .map((p) => ({ ...p, ticks: (cpuTicks(p.pid) ?? 0) - (before.get(p.pid) ?? 0) }))
+    .sort((a, b) => b.ticks - a.ticks);
+  const [top, next] = grown;
+  const others = grown.slice(1).map((p) => `${p.pid}: ${p.ticks}`);
+  if (!top || top.ticks < minTicks || (next && next.ticks * 2 > top.ticks)) {
+    throw new Error(
+      `no web-content process stands out as the busy page: ${grown.map((p) => `${p.pid}: ${p.ticks}`).join(', ')} ticks in ${ms} ms`,
+    );
+  }
+  return { pid: top.pid, argv: top.argv, ticks: top.ticks, others };
+}

@@ -158,48 +158,54 @@ export const CSP_REFUSED = /Refused to (load|apply|connect|frame|create|prefetch
  * of the raw bytes, whether it ends its header block) and every summary.
  */
 export async function readStore(page) {
-  return page.evaluate(async () => {
-    const db = await new Promise((resolve, reject) => {
-      const open = indexedDB.open('webpop');
-      open.onsuccess = () => resolve(open.result);
-      open.onerror = () => reject(open.error);
-      open.onblocked = () => reject(new Error('opening webpop was blocked'));
-    });
-    try {
-      const all = (name) =>
-        new Promise((resolve, reject) => {
-          const r = db.transaction(name, 'readonly').objectStore(name).getAll();
-          r.onsuccess = () => resolve(r.result);
-          r.onerror = () => reject(r.error);
-        });
-      const [accounts, uids, messages, summaries] = await Promise.all(
-        ['accounts', 'uids', 'messages', 'summaries'].map(all),
-      );
-      const hex = (buffer) =>
-        [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
-      const stored = [];
-      for (const m of messages) {
-        const raw = m.raw instanceof Uint8Array ? m.raw : new Uint8Array(m.raw ?? []);
-        const head = new TextDecoder('latin1').decode(raw.subarray(0, Math.min(raw.length, 65536)));
-        stored.push({
-          account: m.account,
-          uid: m.uid,
-          bytes: raw.length,
-          sha256: hex(await crypto.subtle.digest('SHA-256', raw)),
-          hasHeaderBlock: /\r?\n\r?\n/.test(head),
-        });
-      }
-      return {
-        version: db.version,
-        accounts: accounts.map((a) => a.id),
-        uids: uids.map((u) => ({ account: u.account, uid: u.uid, state: u.state })),
-        messages: stored,
-        summaries: summaries.map((s) => ({ account: s.account, uid: s.uid, subject: s.subject })),
-      };
-    } finally {
-      db.close();
-    }
+  return page.evaluate(snapshotStore);
+}
+
+/**
+ * In a page (self-contained, for `page.evaluate` or a WebDriver script): the snapshot
+ * `readStore` returns.
+ */
+export async function snapshotStore() {
+  const db = await new Promise((resolve, reject) => {
+    const open = indexedDB.open('webpop');
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+    open.onblocked = () => reject(new Error('opening webpop was blocked'));
   });
+  try {
+    const all = (name) =>
+      new Promise((resolve, reject) => {
+        const r = db.transaction(name, 'readonly').objectStore(name).getAll();
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+    const [accounts, uids, messages, summaries] = await Promise.all(
+      ['accounts', 'uids', 'messages', 'summaries'].map(all),
+    );
+    const hex = (buffer) =>
+      [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
+    const stored = [];
+    for (const m of messages) {
+      const raw = m.raw instanceof Uint8Array ? m.raw : new Uint8Array(m.raw ?? []);
+      const head = new TextDecoder('latin1').decode(raw.subarray(0, Math.min(raw.length, 65536)));
+      stored.push({
+        account: m.account,
+        uid: m.uid,
+        bytes: raw.length,
+        sha256: hex(await crypto.subtle.digest('SHA-256', raw)),
+        hasHeaderBlock: /\r?\n\r?\n/.test(head),
+      });
+    }
+    return {
+      version: db.version,
+      accounts: accounts.map((a) => a.id),
+      uids: uids.map((u) => ({ account: u.account, uid: u.uid, state: u.state })),
+      messages: stored,
+      summaries: summaries.map((s) => ({ account: s.account, uid: s.uid, subject: s.subject })),
+    };
+  } finally {
+    db.close();
+  }
 }
 
 /**
@@ -319,4 +325,74 @@ export async function holdBatch(page, holdUrl, batch) {
     },
     { holdUrl, batch },
   );
+}
+
+/**
+ * In a page (self-contained; run it after the app has loaded, before its sync starts): holds
+ * the sync's `batch`-th write (a readwrite transaction over uids, messages and summaries) in
+ * the middle, without blocking the page and without any request of its own (so the app's
+ * Content-Security-Policy needs no bypass, and the driver can still run scripts). Every UIDL
+ * state of the batch and its first message are put; the app's later puts in that transaction
+ * are not issued; and the transaction is kept open by a chain of reads, each issued from the
+ * previous one's success, so it can neither commit nor end. `window.__e2eHold` tells the test:
+ * `{ batch, held, written, batches }`, `written` once the first message's put has succeeded
+ * (it is in the open transaction); `batches` lists every batch write so far (number, UIDLs,
+ * messages put, whether it committed).
+ */
+export function batchHold(batch) {
+  const state = { batch, held: false, written: false, spins: 0, batches: [] };
+  window.__e2eHold = state;
+  const transaction = IDBDatabase.prototype.transaction;
+  IDBDatabase.prototype.transaction = function (names, mode, ...rest) {
+    const tx = transaction.call(this, names, mode, ...rest);
+    const list = typeof names === 'string' ? [names] : Array.from(names);
+    if (mode === 'readwrite' && ['uids', 'messages', 'summaries'].every((n) => list.includes(n))) {
+      const entry = { n: state.batches.length + 1, uids: [], messages: 0, committed: false, aborted: false };
+      state.batches.push(entry);
+      tx.__e2eBatch = entry;
+      tx.addEventListener('complete', () => {
+        entry.committed = true;
+      });
+      tx.addEventListener('abort', () => {
+        entry.aborted = true;
+      });
+    }
+    return tx;
+  };
+  const put = IDBObjectStore.prototype.put;
+  IDBObjectStore.prototype.put = function (...args) {
+    const tx = this.transaction;
+    const entry = tx.__e2eBatch;
+    if (entry && tx.__e2eHeld) {
+      // Held: the app's later puts are not issued (a harmless read stands in for each).
+      return this.count();
+    }
+    const request = put.apply(this, args);
+    if (entry && this.name === 'uids') entry.uids.push(String(args[0] && args[0].uid));
+    if (entry && this.name === 'messages') {
+      entry.messages += 1;
+      if (entry.n === batch && entry.messages === 1 && !state.held) {
+        tx.__e2eHeld = true;
+        state.held = true;
+        request.addEventListener('success', () => {
+          state.written = true;
+        });
+        // While held, the page burns CPU in slices (and stays responsive between them), so that
+        // the test can tell its process from the browser's other web-content processes.
+        const burn = () => {
+          const end = performance.now() + 20;
+          while (performance.now() < end) state.burnt = (state.burnt || 0) + 1;
+          setTimeout(burn, 20);
+        };
+        setTimeout(burn, 0);
+        const keep = tx.objectStore('uids');
+        const spin = () => {
+          state.spins += 1;
+          keep.count().onsuccess = spin;
+        };
+        spin();
+      }
+    }
+    return request;
+  };
 }
