@@ -38,7 +38,7 @@ import assert from 'node:assert/strict';
 
 import { startEnv, colonHex } from './lib/env.mjs';
 import { ENGINES, launch, busyContentProcess } from './lib/engines.mjs';
-import { batchHold, snapshotStore } from './lib/hardening.mjs';
+import { batchHold, consistentSnapshot, snapshotStore } from './lib/hardening.mjs';
 import { waitUntil } from './lib/wait.mjs';
 import { READY, UI, clickOn, textOf, typeInto, waitFor, waitGone, query, fillAccountFormIn } from './lib/ui.mjs';
 
@@ -79,33 +79,9 @@ async function openApp(session) {
   });
 }
 
-/**
- * The store as the page sees it, checked: uids (stored or headers-only), messages and summaries
- * hold the same keys; every message has bytes and a header block; every whole message is one of
- * the server's, none twice. Returns the UIDLs and counts.
- */
+/** The store as the page sees it, checked (`consistentSnapshot`). */
 async function consistentStore(session, label) {
-  const snap = await session.evaluate(snapshotStore);
-  assert.equal(snap.accounts.length, 1, `${label}: one account is stored`);
-  const account = snap.accounts[0];
-  const mine = (xs) => xs.filter((x) => x.account === account);
-  const uids = mine(snap.uids);
-  const messages = mine(snap.messages);
-  const summaries = mine(snap.summaries);
-  const states = new Map(uids.map((u) => [u.uid, u.state]));
-  const odd = uids.filter((u) => u.state !== 'stored' && u.state !== 'headers');
-  assert.deepEqual(odd, [], `${label}: every UIDL state is "stored" or "headers"`);
-  const sorted = (xs) => xs.map((x) => x.uid).sort();
-  assert.deepEqual(sorted(messages), sorted(uids), `${label}: every UIDL state has its message and no message is without one`);
-  assert.deepEqual(sorted(summaries), sorted(uids), `${label}: every message has its summary and no summary is without one`);
-  for (const m of messages) {
-    assert.ok(m.bytes > 0 && m.hasHeaderBlock, `${label}: message ${m.uid} has its bytes (${m.bytes})`);
-  }
-  const whole = messages.filter((m) => states.get(m.uid) === 'stored');
-  const foreign = whole.filter((m) => !serverDigests.has(m.sha256));
-  assert.deepEqual(foreign.map((m) => m.uid), [], `${label}: every stored message is byte for byte one of the server's`);
-  assert.equal(new Set(whole.map((m) => m.sha256)).size, whole.length, `${label}: no message is stored twice`);
-  return { uids: new Set(uids.map((u) => u.uid)), count: uids.length, whole: whole.length };
+  return consistentSnapshot(await session.evaluate(snapshotStore), serverDigests, label);
 }
 
 /** Waits until no process of `pids` is left. */

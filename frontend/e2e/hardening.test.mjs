@@ -76,6 +76,7 @@ import {
   watchNetwork,
   recordPage,
   readStore,
+  consistentSnapshot,
   holdServer,
   holdBatch,
   SCRIPT_RAN,
@@ -660,40 +661,11 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
 
   let serverDigests; // SHA-256 of every message of SYNC_USER on the server
 
-  /**
-   * The store of `page` checked for consistency: uids (stored or headers-only), messages and
-   * summaries hold the same keys; every message has bytes and a header block; every whole
-   * message is one of the server's, none twice. Returns the UIDLs and counts.
-   */
+  /** The store of `page` checked for consistency (`consistentSnapshot`), at schema version 2. */
   async function consistentStore(page, label) {
     const snap = await readStore(page);
     assert.equal(snap.version, 2, `${label}: the store is at schema version 2`);
-    assert.equal(snap.accounts.length, 1, `${label}: one account is stored`);
-    const account = snap.accounts[0];
-    const mine = (xs) => xs.filter((x) => x.account === account);
-    const uids = mine(snap.uids);
-    const messages = mine(snap.messages);
-    const summaries = mine(snap.summaries);
-    const states = new Map(uids.map((u) => [u.uid, u.state]));
-    const odd = uids.filter((u) => u.state !== 'stored' && u.state !== 'headers');
-    assert.deepEqual(odd, [], `${label}: every UIDL state is "stored" or "headers"`);
-    const sorted = (xs) => xs.map((x) => x.uid).sort();
-    assert.deepEqual(sorted(messages), sorted(uids), `${label}: every UIDL state has its message and no message is without one`);
-    assert.deepEqual(sorted(summaries), sorted(uids), `${label}: every message has its summary and no summary is without one`);
-    for (const m of messages) {
-      assert.ok(m.bytes > 0 && m.hasHeaderBlock, `${label}: message ${m.uid} has its bytes (${m.bytes})`);
-    }
-    const whole = messages.filter((m) => states.get(m.uid) === 'stored');
-    const foreign = whole.filter((m) => !serverDigests.has(m.sha256));
-    assert.deepEqual(foreign.map((m) => m.uid), [], `${label}: every stored message is byte for byte one of the server's`);
-    assert.equal(new Set(whole.map((m) => m.sha256)).size, whole.length, `${label}: no message is stored twice`);
-    return {
-      account,
-      uids: new Set(uids.map((u) => u.uid)),
-      count: uids.length,
-      whole: whole.length,
-      headers: uids.length - whole.length,
-    };
+    return consistentSnapshot(snap, serverDigests, label);
   }
 
   /** The list shows `count` rows, and the first, a middle and the last open in the reader. */

@@ -3,6 +3,7 @@
 // page does, a direct reader of the web app's IndexedDB, and a "hold" server that stops a page
 // in the middle of a sync's write.
 
+import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -159,6 +160,40 @@ export const CSP_REFUSED = /Refused to (load|apply|connect|frame|create|prefetch
  */
 export async function readStore(page) {
   return page.evaluate(snapshotStore);
+}
+
+/**
+ * Checks a store snapshot (`snapshotStore`): uids (stored or headers-only), messages and
+ * summaries hold the same keys; every message has bytes and a header block; every whole message
+ * is one of `serverDigests` (SHA-256 hex), none twice. Returns the account, the UIDLs and counts.
+ */
+export function consistentSnapshot(snap, serverDigests, label) {
+  assert.equal(snap.accounts.length, 1, `${label}: one account is stored`);
+  const account = snap.accounts[0];
+  const mine = (xs) => xs.filter((x) => x.account === account);
+  const uids = mine(snap.uids);
+  const messages = mine(snap.messages);
+  const summaries = mine(snap.summaries);
+  const states = new Map(uids.map((u) => [u.uid, u.state]));
+  const odd = uids.filter((u) => u.state !== 'stored' && u.state !== 'headers');
+  assert.deepEqual(odd, [], `${label}: every UIDL state is "stored" or "headers"`);
+  const sorted = (xs) => xs.map((x) => x.uid).sort();
+  assert.deepEqual(sorted(messages), sorted(uids), `${label}: every UIDL state has its message and no message is without one`);
+  assert.deepEqual(sorted(summaries), sorted(uids), `${label}: every message has its summary and no summary is without one`);
+  for (const m of messages) {
+    assert.ok(m.bytes > 0 && m.hasHeaderBlock, `${label}: message ${m.uid} has its bytes (${m.bytes})`);
+  }
+  const whole = messages.filter((m) => states.get(m.uid) === 'stored');
+  const foreign = whole.filter((m) => !serverDigests.has(m.sha256));
+  assert.deepEqual(foreign.map((m) => m.uid), [], `${label}: every stored message is byte for byte one of the server's`);
+  assert.equal(new Set(whole.map((m) => m.sha256)).size, whole.length, `${label}: no message is stored twice`);
+  return {
+    account,
+    uids: new Set(uids.map((u) => u.uid)),
+    count: uids.length,
+    whole: whole.length,
+    headers: uids.length - whole.length,
+  };
 }
 
 /**
