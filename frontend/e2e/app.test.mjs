@@ -70,6 +70,7 @@ import {
   openMessageIn,
   sandboxTokensOf,
   inspectSrcdocOf,
+  failureEvidence,
 } from './lib/ui.mjs';
 
 const SELECTED = (process.env.WEBPOP_ENGINES || ENGINES.join(',')).split(',').map((e) => e.trim()).filter(Boolean);
@@ -174,13 +175,6 @@ function catchDownloads() {
   };
 }
 
-/** The app's status lines (what a person reads), for failure messages. */
-function statusLines() {
-  return [...document.querySelectorAll('[role="status"], [role="alert"]')]
-    .map((el) => `${el.getAttribute('aria-label') || el.getAttribute('role')}: ${el.textContent.trim()}`)
-    .filter((line) => !line.endsWith(': '))
-    .join('\n');
-}
 
 let testEnv; // handle from startEnv
 let env; // its /env JSON
@@ -238,13 +232,7 @@ for (const engine of SELECTED) {
         } catch (e) {
           broken = name;
           const slug = name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase().slice(0, 60);
-          if (session) {
-            const file = await session.screenshot(`${slug}-FAILED`).catch(() => null);
-            if (file) t.diagnostic(`screenshot: ${file}`);
-            const seen = await session.evaluate(statusLines).catch(() => '?');
-            session.note(`FAILED ${name}: ${e.message}\nstatus lines:\n${seen}`);
-            t.diagnostic(`status lines: ${JSON.stringify(seen)}`);
-          }
+          if (session) await failureEvidence(session, t, slug, e.message);
           throw e;
         } finally {
           timings.steps[name] = (Date.now() - started) / 1000;

@@ -45,6 +45,7 @@ import {
   clickOn,
   typeInto,
   fillAccountFormIn,
+  failureEvidence,
 } from './lib/ui.mjs';
 
 const SELECTED = (process.env.WEBPOP_ENGINES || ENGINES.join(',')).split(',').map((e) => e.trim()).filter(Boolean);
@@ -72,13 +73,6 @@ function watchErrors() {
   window.addEventListener('unhandledrejection', (e) => errors.push(`unhandledrejection ${e.reason && (e.reason.stack || e.reason)}`));
 }
 
-/** The app's status lines (what a person reads), for failure messages. */
-function statusLines() {
-  return [...document.querySelectorAll('[role="status"], [role="alert"]')]
-    .map((el) => `${el.getAttribute('aria-label') || el.getAttribute('role')}: ${el.textContent.trim()}`)
-    .filter((line) => !line.endsWith(': '))
-    .join('\n');
-}
 
 let testEnv;
 let env;
@@ -126,12 +120,7 @@ for (const engine of SELECTED) {
           assert.ok(session, `${engine} did not start`);
           await body(t);
         } catch (e) {
-          if (session) {
-            const file = await session.screenshot(`${name}-FAILED`.replace(/_/g, '-').slice(0, 60)).catch(() => null);
-            if (file) t.diagnostic(`screenshot: ${file}`);
-            const seen = await session.evaluate(statusLines).catch(() => '?');
-            t.diagnostic(`status lines: ${JSON.stringify(seen)}`);
-          }
+          if (session) await failureEvidence(session, t, name.replace(/_/g, '-').slice(0, 53), e.message);
           throw e;
         } finally {
           timings.tests[name] = (Date.now() - started) / 1000;

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { ENGINES, launch } from './lib/engines.mjs';
 import { startDemoRelay } from './lib/demo-relay.mjs';
 import { readTraffic } from './lib/traffic.mjs';
-import { READY } from './lib/ui.mjs';
+import { READY, statusLines } from './lib/ui.mjs';
 import { waitUntil } from './lib/wait.mjs';
 
 const SELECTED = (process.env.WEBPOP_ENGINES || ENGINES.join(',')).split(',').filter(Boolean);
@@ -45,13 +45,6 @@ function listedMail() {
   return list ? list.querySelectorAll('[role="option"]').length : 0;
 }
 
-/** The app's status lines, for a failure message that says what the person saw. */
-function statusText() {
-  return [...document.querySelectorAll('[role="status"], [role="alert"]')]
-    .map((el) => `${el.getAttribute('aria-label') || el.getAttribute('role')}: ${el.textContent.trim()}`)
-    .filter((line) => !line.endsWith(': '))
-    .join('\n');
-}
 
 for (const engine of SELECTED) {
   test(NAMES[engine] || `${engine}_demo_mailbox_syncs`, { timeout: 360_000 }, async () => {
@@ -97,7 +90,7 @@ for (const engine of SELECTED) {
     } catch (e) {
       failure = e;
       await session.screenshot('demo-failed').catch(() => {});
-      const seen = await session.evaluate(statusText).catch(() => '?');
+      const seen = await session.evaluate(statusLines).catch(() => '?');
       session.note(`FAILED: ${e.message}\nstatus lines:\n${seen}`);
       failure = new Error(`${e.message}\nthe page's status lines:\n${seen || '(none)'}`);
     } finally {

@@ -31,7 +31,7 @@ import path from 'node:path';
 
 import { ENGINES, launch } from './lib/engines.mjs';
 import { startDemoRelay } from './lib/demo-relay.mjs';
-import { READY, clickOn, evaluateAsync } from './lib/ui.mjs';
+import { READY, clickOn, evaluateAsync, failureEvidence } from './lib/ui.mjs';
 import { waitUntil } from './lib/wait.mjs';
 
 const SELECTED = (process.env.WEBPOP_ENGINES || ENGINES.join(',')).split(',').map((e) => e.trim()).filter(Boolean);
@@ -108,13 +108,6 @@ function listedMail() {
   return list ? list.querySelectorAll('[role="option"]').length : 0;
 }
 
-/** The app's status lines, for a failure message that says what the person saw. */
-function statusLines() {
-  return [...document.querySelectorAll('[role="status"], [role="alert"]')]
-    .map((el) => `${el.getAttribute('aria-label') || el.getAttribute('role')}: ${el.textContent.trim()}`)
-    .filter((line) => !line.endsWith(': '))
-    .join('\n');
-}
 
 for (const engine of SELECTED) {
   describe(`the relay's access token in ${engine}`, { concurrency: 1 }, () => {
@@ -132,13 +125,7 @@ for (const engine of SELECTED) {
           assert.ok(session, `${engine} did not start`);
           await body(t);
         } catch (e) {
-          if (session) {
-            const slug = name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50);
-            const file = await session.screenshot(`${slug}-FAILED`).catch(() => null);
-            if (file) t.diagnostic(`screenshot: ${file}`);
-            const seen = await session.evaluate(statusLines).catch(() => '?');
-            t.diagnostic(`status lines: ${JSON.stringify(seen)}`);
-          }
+          if (session) await failureEvidence(session, t, name.replace(/[^a-z0-9]+/gi, '-').slice(0, 50), e.message);
           throw e;
         } finally {
           timings[name] = (Date.now() - started) / 1000;

@@ -468,3 +468,25 @@ export async function sandboxTokensOf(session, iframe) {
 export async function inspectSrcdocOf(session, iframe) {
   return session.evaluate(srcdocInspector, iframe);
 }
+
+/** In the page: the app's status and alert lines (what a person reads), for failure messages. */
+export function statusLines() {
+  return [...document.querySelectorAll('[role="status"], [role="alert"]')]
+    .map((el) => `${el.getAttribute('aria-label') || el.getAttribute('role')}: ${el.textContent.trim()}`)
+    .filter((line) => !line.endsWith(': '))
+    .join('\n');
+}
+
+/**
+ * After a failed test in a Session: a screenshot `<slug>-FAILED` and the page's status lines,
+ * as diagnostics of the test `t` and in the session's log. Returns the status lines ('?' when
+ * the page cannot answer).
+ */
+export async function failureEvidence(session, t, slug, why) {
+  const file = await session.screenshot(`${slug}-FAILED`).catch(() => null);
+  if (file) t.diagnostic(`screenshot: ${file}`);
+  const seen = await session.evaluate(statusLines).catch(() => '?');
+  session.note(`FAILED ${slug}: ${why}\nstatus lines:\n${seen}`);
+  t.diagnostic(`status lines: ${JSON.stringify(seen)}`);
+  return seen;
+}
