@@ -36,10 +36,18 @@ struct NameServer {
 
 impl NameServer {
     async fn start() -> Self {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = udp.local_addr().unwrap();
-        // Over TCP (tried after a truncated answer) it accepts and never answers either.
-        let tcp = TcpListener::bind(addr).await.unwrap();
+        // Over TCP (tried after a truncated answer) it accepts and never answers either. The
+        // TCP port must equal the UDP one, which another test may hold: try fresh ports until
+        // both are free (CI stop 19 failed on AddrInUse here).
+        let (udp, tcp, addr) = loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let addr = udp.local_addr().unwrap();
+            match TcpListener::bind(addr).await {
+                Ok(tcp) => break (udp, tcp, addr),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => continue,
+                Err(e) => panic!("test name server over TCP: {e}"),
+            }
+        };
         tokio::spawn(async move {
             let mut held = Vec::new();
             while let Ok((conn, _)) = tcp.accept().await {
