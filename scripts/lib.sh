@@ -33,20 +33,23 @@ timed() {
 # (fuzz/regressions/<target>) and hand-made seeds (fuzz/seeds/<target>) are replayed first; new
 # inputs go to fuzz/corpus/<target> (git-ignored), so longer runs build on earlier ones.
 fuzz_all() {
-    local seconds=$1 targets target dir
+    local seconds=$1 sanitizer=${2:-address} targets target dir
     if ! rustup toolchain list | grep -q '^nightly'; then
         die "fuzzing needs rustup's nightly toolchain (scripts/setup installs it where it can)"
     fi
     targets=$(cd shared && cargo +nightly fuzz list)
     [[ -n $targets ]] || die "shared/fuzz has no fuzz targets"
+    # Every target in one cargo build: the crates they share build once, both cores busy.
+    step "cargo +nightly fuzz build --sanitizer $sanitizer (all targets)"
+    (cd shared && timed cargo +nightly fuzz build --sanitizer "$sanitizer")
     for target in $targets; do
-        step "cargo +nightly fuzz run $target (${seconds} s)"
+        step "cargo +nightly fuzz run --sanitizer $sanitizer $target (${seconds} s)"
         local corpora=("fuzz/corpus/$target")
         for dir in seeds regressions; do
             if [[ -d shared/fuzz/$dir/$target ]]; then corpora+=("fuzz/$dir/$target"); fi
         done
         mkdir -p "shared/fuzz/corpus/$target"
-        (cd shared && timed cargo +nightly fuzz run "$target" "${corpora[@]}" -- \
+        (cd shared && timed cargo +nightly fuzz run --sanitizer "$sanitizer" "$target" "${corpora[@]}" -- \
             -max_total_time="$seconds" -print_final_stats=1)
     done
 }
