@@ -173,6 +173,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_page_holds_only_the_rows_in_view_with_their_positions() {
+        let rows: Vec<Row> = (0..5_000i64)
+            .map(|i| Row {
+                account: "a".into(),
+                uid: format!("u{i}"),
+                from: String::new(),
+                subject: String::new(),
+                date: i,
+                size: 1,
+                has_attachments: false,
+                read: false,
+                snippet: String::new(),
+                search: String::new(),
+            })
+            .collect();
+        let mut inbox = Inbox::new();
+        inbox.apply(crate::state::inbox::Action::Load(rows));
+        inbox.apply(crate::state::inbox::Action::Select(2_001));
+        let page = ListPage::of(&inbox, 2_000 * ROW_PX, 10 * ROW_PX);
+        assert_eq!(page.len, 5_000);
+        assert_eq!(page.total_px, 5_000 * ROW_PX);
+        assert_eq!(page.selected, Some(2_001));
+        assert!(page.rows.len() < 50, "{} rows", page.rows.len());
+        assert!(page.first <= 2_000 && page.first + page.rows.len() > 2_010);
+        // Newest first: the row at position p is the (4,999 - p)th by date.
+        assert_eq!(page.rows[0].date, 4_999 - page.first as i64);
+        assert!(ListPage::of(&Inbox::new(), 0, 800).rows.is_empty());
+    }
+
+    #[test]
     fn sizes_read_naturally() {
         assert_eq!(human_size(820), "820 B");
         assert_eq!(human_size(14_200), "15 KB");
