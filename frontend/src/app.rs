@@ -14,23 +14,24 @@ use std::time::Duration;
 
 use gloo_events::EventListener;
 use gloo_timers::callback::Interval;
-use web_sys::{HtmlElement, HtmlInputElement};
+use web_sys::HtmlElement;
 use webpop_shared::secret::Secret;
 use yew::prelude::*;
 
 use crate::components::add_account::{AddAccount, SignedIn};
 use crate::components::header::Header;
-use crate::components::message_list::{ListPage, MessageList, ROW_PX};
+use crate::components::message_list::{ListPage, MessageList};
 use crate::components::password_prompt::PasswordPrompt;
 use crate::components::reader::{self, Opened, Reader};
 use crate::components::store::StoreContext;
 use crate::components::sync_bar::SyncBar;
 use crate::model::Account;
-use crate::state::inbox::{self, Action, Effect, Inbox, Indexed, Row};
+use crate::state::inbox::{Action, Inbox, Indexed, Row};
 use crate::state::progress;
 use crate::state::scheduler::{SyncAction, SyncQueue};
 use crate::store::{MailStore, StoreError};
 use crate::sync::Cancel;
+pub use list::ListMsg;
 
 /// The IndexedDB database the app uses.
 pub const DATABASE: &str = "webpop";
@@ -56,20 +57,10 @@ pub enum Msg {
     Sync(SyncAction),
     /// A password was typed for an account whose password is not remembered.
     PasswordGiven(String, String),
-    /// An inbox action (keyboard, click, search, account choice).
-    Inbox(Action),
-    /// The list scrolled.
-    Scrolled(u32, u32),
-    /// A key was pressed outside a text field.
-    Key(String),
-    /// "/" was pressed: focus the search box.
-    FocusSearch,
-    /// A message was read from the store.
-    MessageLoaded(String, String, Option<(Vec<u8>, bool)>),
+    /// Something for the list or the reader (see [`ListMsg`]).
+    List(ListMsg),
     /// "Download the whole message".
     FetchWhole,
-    /// Close the reader (narrow screens).
-    CloseReader,
     /// Something to tell the person in the status line.
     Status(String),
 }
@@ -233,55 +224,6 @@ impl Component for App {
                 }
                 true
             }
-            Msg::Inbox(action) => {
-                let opening = matches!(action, Action::Select(_) | Action::Open);
-                let effect = self.inbox.apply(action);
-                if !(opening && effect == Effect::None) {
-                    self.apply_effect(ctx, effect);
-                }
-                true
-            }
-            Msg::Key(key) => {
-                if let Some(action) = inbox::key_action(&key) {
-                    let moved = matches!(action, Action::Next | Action::Previous);
-                    let effect = self.inbox.apply(action);
-                    if moved {
-                        self.scroll_to_selected();
-                    }
-                    self.apply_effect(ctx, effect);
-                }
-                true
-            }
-            Msg::FocusSearch => {
-                if let Some(input) = self.search_ref.cast::<HtmlInputElement>() {
-                    let _ = input.focus();
-                    input.select();
-                }
-                false
-            }
-            Msg::Scrolled(top, height) => {
-                let changed = (top / ROW_PX) != (self.scroll_px / ROW_PX) || height != self.view_px;
-                self.scroll_px = top;
-                self.view_px = height;
-                changed
-            }
-            Msg::MessageLoaded(account, uid, message) => {
-                let current = self.inbox.selected_row().map(|r| (&r.account, &r.uid));
-                if current != Some((&account, &uid)) {
-                    return false;
-                }
-                self.opened = match message {
-                    Some((raw, headers_only)) => {
-                        self.opened_count += 1;
-                        Some(Rc::new(Opened::new(account, uid, raw, headers_only)))
-                    }
-                    None => {
-                        self.status = "That message is no longer stored.".into();
-                        None
-                    }
-                };
-                true
-            }
             Msg::FetchWhole => {
                 let account = self.opened.as_ref().map(|o| o.account.clone());
                 match account.filter(|a| self.account(a).is_some()) {
@@ -292,10 +234,7 @@ impl Component for App {
                     None => false,
                 }
             }
-            Msg::CloseReader => {
-                self.opened = None;
-                true
-            }
+            Msg::List(msg) => self.update_list(ctx, msg),
             Msg::Status(text) => {
                 if text.is_empty() {
                     return false;
@@ -315,8 +254,10 @@ impl Component for App {
         if let Some(list) = self.list_ref.cast::<HtmlElement>() {
             let height = list.client_height().max(0) as u32;
             if height > 0 && height != self.view_px {
-                ctx.link()
-                    .send_message(Msg::Scrolled(list.scroll_top().max(0) as u32, height));
+                ctx.link().send_message(Msg::List(ListMsg::Scrolled(
+                    list.scroll_top().max(0) as u32,
+                    height,
+                )));
             }
         }
     }
@@ -341,18 +282,18 @@ impl Component for App {
         let sync_now = shown.clone();
         let on_scroll = link.callback(|e: Event| {
             let list = e.target_unchecked_into::<HtmlElement>();
-            Msg::Scrolled(
+            Msg::List(ListMsg::Scrolled(
                 list.scroll_top().max(0) as u32,
                 list.client_height().max(0) as u32,
-            )
+            ))
         });
         let reader = match &self.opened {
             Some(opened) => html! {
                 <Reader key={self.opened_count.to_string()} opened={Rc::clone(opened)}
-                    on_mark_unread={link.callback(|()| Msg::Inbox(Action::MarkRead(false)))}
-                    on_delete={link.callback(|()| Msg::Inbox(Action::Delete))}
+                    on_mark_unread={link.callback(|()| Msg::List(ListMsg::Inbox(Action::MarkRead(false))))}
+                    on_delete={link.callback(|()| Msg::List(ListMsg::Inbox(Action::Delete)))}
                     on_fetch_whole={link.callback(|()| Msg::FetchWhole)}
-                    on_close={link.callback(|()| Msg::CloseReader)} />
+                    on_close={link.callback(|()| Msg::List(ListMsg::CloseReader))} />
             },
             None => reader::placeholder(self.inbox.is_empty()),
         };
@@ -362,8 +303,8 @@ impl Component for App {
                 <Header accounts={accounts} shown={shown}
                     online={self.syncs.online()} syncing={running.is_some()}
                     show_form={self.show_form} search_ref={self.search_ref.clone()}
-                    on_account={link.callback(|a| Msg::Inbox(Action::ShowAccount(a)))}
-                    on_search={link.callback(|q| Msg::Inbox(Action::Search(q)))}
+                    on_account={link.callback(|a| Msg::List(ListMsg::Inbox(Action::ShowAccount(a))))}
+                    on_search={link.callback(|q| Msg::List(ListMsg::Inbox(Action::Search(q))))}
                     on_sync_now={link.callback(move |()| Msg::Sync(SyncAction::SyncNow(sync_now.clone())))}
                     on_add_account={link.callback(|()| Msg::ShowForm(true))}
                     on_status={link.callback(Msg::Status)} />
@@ -382,7 +323,7 @@ impl Component for App {
                             <MessageList page={ListPage::of(&self.inbox, self.scroll_px, self.view_px)}
                                 empty_text={if running.is_some() { "Downloading mail…" } else { "No messages." }}
                                 list_ref={self.list_ref.clone()} on_scroll={on_scroll}
-                                on_select={link.callback(|i| Msg::Inbox(Action::Select(i)))} />
+                                on_select={link.callback(|i| Msg::List(ListMsg::Inbox(Action::Select(i))))} />
                         </section>
                         <section class="reader-pane">{ reader }</section>
                     </main>

@@ -5,7 +5,7 @@ use wasm_bindgen::JsCast as _;
 use web_sys::KeyboardEvent;
 use yew::html::Scope;
 
-use super::{App, Msg};
+use super::{App, ListMsg, Msg};
 use crate::state::inbox;
 use crate::state::scheduler::SyncAction;
 
@@ -39,10 +39,10 @@ pub(super) fn listen(link: &Scope<App>) -> Vec<EventListener> {
                 let key = e.key();
                 if key == "/" {
                     e.prevent_default();
-                    link.send_message(Msg::FocusSearch);
+                    link.send_message(Msg::List(ListMsg::FocusSearch));
                 } else if inbox::key_action(&key).is_some() {
                     e.prevent_default();
-                    link.send_message(Msg::Key(key));
+                    link.send_message(Msg::List(ListMsg::Key(key)));
                 }
             },
         )

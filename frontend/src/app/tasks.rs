@@ -7,7 +7,7 @@ use webpop_shared::secret::Secret;
 use webpop_shared::sync::{Failure, SyncError, SyncEvent};
 use yew::html::Scope;
 
-use super::{App, Msg};
+use super::{App, ListMsg, Msg};
 use crate::mail;
 use crate::model::Account;
 use crate::net::{Connection, ConnectionError};
@@ -115,7 +115,11 @@ pub(super) fn fetch_whole(
                     account: id.clone(),
                     login_delay,
                 }));
-                link.send_message(Msg::MessageLoaded(id, uid, Some((raw, false))));
+                link.send_message(Msg::List(ListMsg::MessageLoaded(
+                    id,
+                    uid,
+                    Some((raw, false)),
+                )));
             }
             Err(e) => {
                 let (problem, failure) = fail_sync(&e);
