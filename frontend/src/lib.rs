@@ -1,8 +1,7 @@
 //! webpop's web app: the yew UI ([`app`], [`components`]) over the browser glue — the relay
 //! connection ([`net`]), the IndexedDB mail store ([`store`]), a sync between them ([`sync`],
-//! [`mail`]) — the UI's state logic ([`state`]), which is tested natively, and the
-//! plain data they share ([`model`]). The protocol and
-//! sync logic it drives lives in `webpop-shared`.
+//! [`mail`]) — the UI's state logic ([`state`]), which is tested natively, and the plain data
+//! they all share ([`model`]). The protocol and sync logic it drives lives in `webpop-shared`.
 //!
 //! It compiles natively too (so `cargo clippy --workspace` covers it), but only runs in a
 //! browser.
