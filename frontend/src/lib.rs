@@ -1,7 +1,7 @@
 //! webpop's web app: the yew UI ([`app`], [`components`]) over the browser glue — the relay
 //! connection ([`net`]), the IndexedDB mail store ([`store`]), a sync between them ([`sync`],
-//! [`mail`]) — and the UI's state logic ([`state`]), which is tested natively. The protocol and
-//! sync logic it drives lives in `webpop-shared`.
+//! [`mail`]) — the UI's state logic ([`state`]), which is tested natively, and the plain data
+//! they all share ([`model`]). The protocol and sync logic it drives lives in `webpop-shared`.
 //!
 //! It compiles natively too (so `cargo clippy --workspace` covers it), but only runs in a
 //! browser.
@@ -13,6 +13,7 @@ pub mod app;
 pub mod components;
 pub mod download;
 pub mod mail;
+pub mod model;
 pub mod net;
 pub mod state;
 pub mod store;

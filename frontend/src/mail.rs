@@ -1,5 +1,5 @@
 //! An account's mail, as the UI asks for it: sign in through the relay, sync into the store,
-//! fetch one body on demand. Glue between [`crate::state::account`], [`crate::net`] and
+//! fetch one body on demand. Glue between [`crate::model`], [`crate::net`] and
 //! [`crate::sync`].
 
 use webpop_shared::pop3::LoginDelay;
@@ -8,8 +8,8 @@ use webpop_shared::secret::{Credentials, Secret};
 use webpop_shared::session::{SessionConfig, Trust};
 use webpop_shared::sync::{EngineConfig, PlanOptions, Report, ServerPolicy, SyncEvent};
 
+use crate::model::{auth_method, Account};
 use crate::net::{Connection, ConnectionError};
-use crate::state::account::{auth_method, Account};
 use crate::store::{Durability, MailStore};
 use crate::sync::{self, Cancel, SyncFailure};
 

@@ -17,8 +17,7 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use rexie::{Index, KeyRange, ObjectStore, Rexie, TransactionMode, TransactionResult};
 use wasm_bindgen::JsValue;
 
-use crate::state::account::{Account, PolicyChoice, SecurityChoice};
-use crate::state::inbox::Row;
+use crate::model::{Account, PolicyChoice, Row, SecurityChoice};
 use webpop_shared::mime;
 use webpop_shared::secret::Secret;
 use webpop_shared::sync::{Batch, FetchMode, Known, KnownState};

@@ -88,35 +88,81 @@ fn row_view(
     }
 }
 
-/// The list for `inbox`, scrolled to `scroll_px` in a view `view_px` high.
-pub fn view(
-    inbox: &Inbox,
-    empty_text: &'static str,
-    scroll_px: u32,
-    view_px: u32,
-    list_ref: &NodeRef,
-    on_scroll: Callback<Event>,
-    on_select: Callback<usize>,
-) -> Html {
-    let w = window(inbox.len(), ROW_PX, scroll_px, view_px);
+/// The rows in view of the list, taken from the inbox for one render: the component gets
+/// these few rows, never the whole inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPage {
+    /// Position of the first row in `rows`.
+    pub first: usize,
+    /// The rows in view (and a margin).
+    pub rows: Vec<Row>,
+    /// How many rows the list has.
+    pub len: usize,
+    /// The selected row's position.
+    pub selected: Option<usize>,
+    /// Height of the whole list in pixels.
+    pub total_px: u32,
+}
+
+impl ListPage {
+    /// The page of `inbox` scrolled to `scroll_px` in a view `view_px` high.
+    pub fn of(inbox: &Inbox, scroll_px: u32, view_px: u32) -> Self {
+        let w = window(inbox.len(), ROW_PX, scroll_px, view_px);
+        Self {
+            first: w.first,
+            rows: inbox
+                .shown()
+                .skip(w.first)
+                .take(w.end - w.first)
+                .cloned()
+                .collect(),
+            len: inbox.len(),
+            selected: inbox.selected(),
+            total_px: w.total_px,
+        }
+    }
+}
+
+/// What the list shows and what it reports.
+#[derive(Properties, PartialEq)]
+pub struct Props {
+    /// The rows in view.
+    pub page: ListPage,
+    /// What an empty list says.
+    pub empty_text: AttrValue,
+    /// The scrolling element, for the root to measure and scroll.
+    pub list_ref: NodeRef,
+    /// The list scrolled.
+    pub on_scroll: Callback<Event>,
+    /// A row was clicked (its position).
+    pub on_select: Callback<usize>,
+}
+
+/// The message list.
+#[function_component(MessageList)]
+pub fn message_list(props: &Props) -> Html {
+    let page = &props.page;
     let now = (js_sys::Date::now() / 1000.0) as i64;
-    let selected = inbox.selected();
-    let rows = inbox
-        .shown()
-        .enumerate()
-        .skip(w.first)
-        .take(w.end - w.first)
-        .map(|(i, row)| row_view(row, i, selected == Some(i), now, &on_select));
-    let active = selected.map(|s| format!("row-{s}"));
+    let rows = page.rows.iter().enumerate().map(|(i, row)| {
+        let position = page.first + i;
+        row_view(
+            row,
+            position,
+            page.selected == Some(position),
+            now,
+            &props.on_select,
+        )
+    });
+    let active = page.selected.map(|s| format!("row-{s}"));
     html! {
-        <div role="listbox" aria-label="Messages" class="list" tabindex="0" ref={list_ref.clone()}
-            aria-activedescendant={active} data-count={inbox.len().to_string()}
-            onscroll={on_scroll}>
-            <div class="spacer" style={format!("height:{}px", w.total_px)}>
+        <div role="listbox" aria-label="Messages" class="list" tabindex="0"
+            ref={props.list_ref.clone()} aria-activedescendant={active}
+            data-count={page.len.to_string()} onscroll={props.on_scroll.clone()}>
+            <div class="spacer" style={format!("height:{}px", page.total_px)}>
                 { for rows }
             </div>
-            if inbox.is_empty() {
-                <p class="empty">{ empty_text }</p>
+            if page.len == 0 {
+                <p class="empty">{ props.empty_text.clone() }</p>
             }
         </div>
     }
@@ -125,6 +171,36 @@ pub fn view(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_holds_only_the_rows_in_view_with_their_positions() {
+        let rows: Vec<Row> = (0..5_000i64)
+            .map(|i| Row {
+                account: "a".into(),
+                uid: format!("u{i}"),
+                from: String::new(),
+                subject: String::new(),
+                date: i,
+                size: 1,
+                has_attachments: false,
+                read: false,
+                snippet: String::new(),
+                search: String::new(),
+            })
+            .collect();
+        let mut inbox = Inbox::new();
+        inbox.apply(crate::state::inbox::Action::Load(rows));
+        inbox.apply(crate::state::inbox::Action::Select(2_001));
+        let page = ListPage::of(&inbox, 2_000 * ROW_PX, 10 * ROW_PX);
+        assert_eq!(page.len, 5_000);
+        assert_eq!(page.total_px, 5_000 * ROW_PX);
+        assert_eq!(page.selected, Some(2_001));
+        assert!(page.rows.len() < 50, "{} rows", page.rows.len());
+        assert!(page.first <= 2_000 && page.first + page.rows.len() > 2_010);
+        // Newest first: the row at position p is the (4,999 - p)th by date.
+        assert_eq!(page.rows[0].date, 4_999 - page.first as i64);
+        assert!(ListPage::of(&Inbox::new(), 0, 800).rows.is_empty());
+    }
 
     #[test]
     fn sizes_read_naturally() {

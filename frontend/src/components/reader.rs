@@ -2,9 +2,11 @@
 //! scripts, remote images only on request), inline `cid:` images, attachments to download,
 //! the source, and the message as .eml.
 
+use std::rc::Rc;
 use webpop_shared::export::{eml_file_name, safe_file_name};
 use webpop_shared::mime::{self, Display, Mailbox};
 use webpop_shared::reader::{safe_html_of, RenderOptions, SafeHtml};
+
 use yew::prelude::*;
 
 use super::message_list::human_size;
@@ -24,7 +26,8 @@ pub struct Download {
     pub image: Option<String>,
 }
 
-/// The open message.
+/// The open message, prepared once when it is read from the store. How it is shown (source,
+/// plain text, remote images) is the reader's own state.
 #[derive(Debug)]
 pub struct Opened {
     /// Account.
@@ -37,12 +40,6 @@ pub struct Opened {
     pub display: Display,
     /// The sanitized HTML document, if the message has HTML.
     pub html: Option<SafeHtml>,
-    /// Remote images were allowed for this message.
-    pub images_loaded: bool,
-    /// Showing the source.
-    pub show_source: bool,
-    /// Showing plain text instead of HTML.
-    pub prefer_text: bool,
     /// Only the headers are stored (a large message).
     pub headers_only: bool,
     /// Attachment links.
@@ -81,24 +78,10 @@ impl Opened {
             raw,
             display,
             html,
-            images_loaded: false,
-            show_source: false,
-            prefer_text: false,
             headers_only,
             downloads,
             eml_url,
         }
-    }
-
-    /// Allows remote images in this message.
-    pub fn load_images(&mut self) {
-        self.images_loaded = true;
-        self.html = safe_html_of(
-            &self.raw,
-            RenderOptions {
-                load_remote_images: true,
-            },
-        );
     }
 }
 
@@ -116,23 +99,30 @@ impl Drop for Opened {
     }
 }
 
-/// What the reader's buttons do.
-#[derive(Clone)]
-pub struct Actions {
-    /// "Load images".
-    pub load_images: Callback<()>,
-    /// "View source".
-    pub toggle_source: Callback<()>,
-    /// "Show plain text" / "Show HTML".
-    pub toggle_text: Callback<()>,
+/// The open message and what the reader's buttons ask of the app.
+#[derive(Properties)]
+pub struct Props {
+    /// The message.
+    pub opened: Rc<Opened>,
     /// "Mark unread".
-    pub mark_unread: Callback<()>,
+    pub on_mark_unread: Callback<()>,
     /// "Delete".
-    pub delete: Callback<()>,
+    pub on_delete: Callback<()>,
     /// "Download the whole message".
-    pub fetch_whole: Callback<()>,
+    pub on_fetch_whole: Callback<()>,
     /// "Back" (narrow screens).
-    pub close: Callback<()>,
+    pub on_close: Callback<()>,
+}
+
+impl PartialEq for Props {
+    fn eq(&self, other: &Self) -> bool {
+        // An open message is never changed, only replaced.
+        Rc::ptr_eq(&self.opened, &other.opened)
+            && self.on_mark_unread == other.on_mark_unread
+            && self.on_delete == other.on_delete
+            && self.on_fetch_whole == other.on_fetch_whole
+            && self.on_close == other.on_close
+    }
 }
 
 fn people(list: &[Mailbox]) -> String {
@@ -160,8 +150,37 @@ fn button(label: &'static str, on: &Callback<()>) -> Html {
     html! { <button type="button" onclick={move |_| on.emit(())}>{ label }</button> }
 }
 
-/// The reader for `opened`.
-pub fn view(opened: &Opened, actions: &Actions) -> Html {
+/// The reader. Give it a new `key` for each message read from the store, so that it starts
+/// with the HTML (if any), remote images blocked and the source hidden.
+#[function_component(Reader)]
+pub fn reader(props: &Props) -> Html {
+    let opened = &*props.opened;
+    let show_source = use_state(|| false);
+    let prefer_text = use_state(|| false);
+    // The HTML again with remote images, once the person asked for them.
+    let with_images = use_state(|| None::<Option<SafeHtml>>);
+    let load_images = {
+        let (with_images, raw) = (with_images.clone(), Rc::clone(&props.opened));
+        Callback::from(move |()| {
+            let options = RenderOptions {
+                load_remote_images: true,
+            };
+            with_images.set(Some(safe_html_of(&raw.raw, options)));
+        })
+    };
+    let toggle_source = {
+        let show_source = show_source.clone();
+        Callback::from(move |()| show_source.set(!*show_source))
+    };
+    let toggle_text = {
+        let prefer_text = prefer_text.clone();
+        Callback::from(move |()| prefer_text.set(!*prefer_text))
+    };
+    let images_loaded = with_images.is_some();
+    let html = match &*with_images {
+        Some(html) => html,
+        None => &opened.html,
+    };
     let d = &opened.display;
     let subject = if d.subject.is_empty() {
         "(no subject)"
@@ -171,15 +190,15 @@ pub fn view(opened: &Opened, actions: &Actions) -> Html {
     let header = |name: &'static str, value: String| {
         (!value.is_empty()).then(|| html! { <><dt>{ name }</dt><dd>{ value }</dd></> })
     };
-    let body = match (&opened.html, opened.prefer_text) {
+    let body = match (html, *prefer_text) {
         (Some(html), false) => {
-            let notice = (html.remote_images_blocked > 0 && !opened.images_loaded).then(|| {
+            let notice = (html.remote_images_blocked > 0 && !images_loaded).then(|| {
                 let n = html.remote_images_blocked;
                 let plural = if n == 1 { "" } else { "s" };
                 html! {
                     <p class="notice">
                         { format!("{n} remote image{plural} blocked to protect your privacy. ") }
-                        { button("Load images", &actions.load_images) }
+                        { button("Load images", &load_images) }
                     </p>
                 }
             });
@@ -222,14 +241,14 @@ pub fn view(opened: &Opened, actions: &Actions) -> Html {
     html! {
         <article aria-label="Message" class="reader">
             <div class="reader-actions">
-                <button type="button" class="back" onclick={let c = actions.close.clone(); move |_| c.emit(())}>
+                <button type="button" class="back" onclick={let c = props.on_close.clone(); move |_| c.emit(())}>
                     { "Back" }
                 </button>
-                { button("Mark unread", &actions.mark_unread) }
-                { button("Delete", &actions.delete) }
-                { button(if opened.show_source { "Hide source" } else { "View source" }, &actions.toggle_source) }
-                if opened.html.is_some() && d.text.is_some() {
-                    { button(if opened.prefer_text { "Show HTML" } else { "Show plain text" }, &actions.toggle_text) }
+                { button("Mark unread", &props.on_mark_unread) }
+                { button("Delete", &props.on_delete) }
+                { button(if *show_source { "Hide source" } else { "View source" }, &toggle_source) }
+                if html.is_some() && d.text.is_some() {
+                    { button(if *prefer_text { "Show HTML" } else { "Show plain text" }, &toggle_text) }
                 }
                 { for eml }
             </div>
@@ -243,11 +262,11 @@ pub fn view(opened: &Opened, actions: &Actions) -> Html {
             if opened.headers_only {
                 <p class="notice">
                     { "This message is large, so only its headers were downloaded. " }
-                    { button("Download the whole message", &actions.fetch_whole) }
+                    { button("Download the whole message", &props.on_fetch_whole) }
                 </p>
             }
             { for attachments }
-            if opened.show_source {
+            if *show_source {
                 <pre aria-label="Message source" class="source">
                     { String::from_utf8_lossy(&opened.raw).into_owned() }
                 </pre>
@@ -255,5 +274,19 @@ pub fn view(opened: &Opened, actions: &Actions) -> Html {
                 { body }
             }
         </article>
+    }
+}
+
+/// What the reader pane shows with no message open.
+pub fn placeholder(empty: bool) -> Html {
+    html! {
+        <div class="placeholder">
+            if empty {
+                <p>{ "No mail here yet." }</p>
+            } else {
+                <p>{ "Select a message to read it." }</p>
+                <p class="hint">{ "j / k move, Enter opens, Delete deletes, / searches." }</p>
+            }
+        </div>
     }
 }

@@ -178,19 +178,23 @@ fn certificate(problem: &CertProblem, fingerprint: &Fingerprint) -> Problem {
     }
 }
 
+/// The browser's storage is full: what happened and what to do.
+fn storage_full() -> Problem {
+    Problem::Storage(
+        "The browser's storage for webpop is full: the sync stopped, nothing was deleted from \
+         the server. Free some space (delete mail here) and sync again."
+            .into(),
+    )
+}
+
 /// The words for a failed sync.
 pub fn sync(e: &SyncFailure) -> Problem {
     match e {
         SyncFailure::Connection(c) => connection(c),
-        SyncFailure::Store(StoreError::QuotaExceeded) | SyncFailure::Sync(SyncError::Store(_))
-            if e.to_string().contains("full") =>
-        {
-            Problem::Storage(
-                "The browser's storage for webpop is full: the sync stopped, nothing was \
-                 deleted from the server. Free some space (delete mail here) and sync again."
-                    .into(),
-            )
-        }
+        SyncFailure::Store(StoreError::QuotaExceeded) => storage_full(),
+        // The engine carries the store's error as text until it is typed; only this arm reads
+        // words (the store's own, for a full or aborted commit).
+        SyncFailure::Sync(SyncError::Store(_)) if e.to_string().contains("full") => storage_full(),
         SyncFailure::Sync(SyncError::Refused { error, .. })
             if matches!(
                 error.code,

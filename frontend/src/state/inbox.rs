@@ -2,31 +2,9 @@
 //! type, the selection and the keyboard (j/k, Enter, Delete). Actions go in; effects for the
 //! store and the reader come out.
 
-/// One message in the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    /// The account it belongs to.
-    pub account: String,
-    /// Its UIDL.
-    pub uid: String,
-    /// Sender, as shown.
-    pub from: String,
-    /// Subject.
-    pub subject: String,
-    /// Seconds since the Unix epoch (0 if unknown).
-    pub date: i64,
-    /// Size in bytes.
-    pub size: u64,
-    /// Whether it has attachments.
-    pub has_attachments: bool,
-    /// Whether it was opened.
-    pub read: bool,
-    /// The start of its text.
-    pub snippet: String,
-    /// More of its text, for search only: moved into the search index on load, so it is
-    /// empty in the rows the inbox holds.
-    pub search: String,
-}
+// `Row` lives in `crate::model`; it is named here too because the store reaches it by this
+// path.
+pub use crate::model::Row;
 
 /// Rows read from the store with their search text lower-cased, built a page at a time (so
 /// reading 50,000 rows never takes one long task) and then handed over whole with

@@ -41,9 +41,37 @@ pub fn window(rows: usize, row_px: u32, scroll_px: u32, view_px: u32) -> Window 
     }
 }
 
+/// Where to scroll so that row `row` (of `row_px` pixels) is in a view of `view_px` pixels
+/// scrolled to `scroll_px`: the least scrolling that shows it whole, or `None` if it shows
+/// already.
+pub fn scroll_into_view(row: usize, row_px: u32, scroll_px: u32, view_px: u32) -> Option<u32> {
+    let top = u32::try_from(row)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(row_px);
+    let bottom = top.saturating_add(row_px);
+    if top < scroll_px {
+        Some(top)
+    } else if bottom > scroll_px.saturating_add(view_px) {
+        Some(bottom - view_px)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn j_and_k_scroll_just_enough_to_show_the_selected_row() {
+        // Rows of 56 px in a view of 560 px (ten rows), scrolled to the top.
+        assert_eq!(scroll_into_view(0, 56, 0, 560), None);
+        assert_eq!(scroll_into_view(9, 56, 0, 560), None);
+        // The eleventh row: scroll down by one row.
+        assert_eq!(scroll_into_view(10, 56, 0, 560), Some(56));
+        // Above the view: its top at the view's top.
+        assert_eq!(scroll_into_view(3, 56, 560, 560), Some(168));
+    }
 
     #[test]
     fn only_the_rows_in_view_and_a_margin_are_rendered() {
