@@ -56,17 +56,18 @@ async fn serves_https_and_wss_with_a_given_certificate() {
         tls: Some(tls::acceptor(&files.cert, &files.key).unwrap()),
         ..ServeOptions::default()
     };
-    let relay = TestRelay::start_with(
+    let relay = LocalRelay::with_options(
         loopback_config(&[echo.port()]),
         options,
         Duration::from_secs(1),
     )
-    .await;
+    .await
+    .unwrap();
     let connector = connector(&files.der);
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
 
     // HTTPS: the web app.
-    let tcp = TcpStream::connect(relay.addr).await.unwrap();
+    let tcp = TcpStream::connect(relay.addr()).await.unwrap();
     let mut https = connector.connect(name.clone(), tcp).await.unwrap();
     https
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
@@ -79,11 +80,11 @@ async fn serves_https_and_wss_with_a_given_certificate() {
     assert!(response.ends_with("<title>webpop</title>"));
 
     // WSS: a relay session.
-    let tcp = TcpStream::connect(relay.addr).await.unwrap();
+    let tcp = TcpStream::connect(relay.addr()).await.unwrap();
     let wss = connector.connect(name, tcp).await.unwrap();
     let url = format!(
         "wss://localhost:{}/relay?host=127.0.0.1&port={}",
-        relay.addr.port(),
+        relay.addr().port(),
         echo.port()
     );
     let (mut ws, _) = tokio_tungstenite::client_async(url.into_client_request().unwrap(), wss)
@@ -103,7 +104,7 @@ async fn serves_https_and_wss_with_a_given_certificate() {
     }
 
     // Plain HTTP to the TLS port gets nothing served.
-    let mut plain = TcpStream::connect(relay.addr).await.unwrap();
+    let mut plain = TcpStream::connect(relay.addr()).await.unwrap();
     plain
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
