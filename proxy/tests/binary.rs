@@ -156,7 +156,7 @@ async fn logs_record_sessions_without_payload_or_token_and_sigterm_stops_it() {
     ] {
         assert!(ended.contains(&field), "no {field} in {ended}");
     }
-    let hex: String = marker.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(marker);
     assert!(!log.contains("PAYLOAD-MARKER"), "payload in the log");
     assert!(
         !log.to_lowercase().contains(&hex),

@@ -44,6 +44,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use webpop_shared::session::Fingerprint;
 
 /// The only address the server listens on.
 pub const HOST: &str = "127.0.0.1";
@@ -524,9 +525,10 @@ service old-stats {
         d.as_ref().try_into().expect("a SHA-256 digest is 32 bytes")
     }
 
-    /// SHA-256 of the certificate as upper-case hex pairs joined by `:` (OpenSSL's style).
+    /// SHA-256 of the certificate as upper-case hex pairs joined by `:` (OpenSSL's style, and
+    /// what the page pins).
     pub fn cert_sha256_hex(&self) -> String {
-        hex_colons(&self.cert_sha256())
+        Fingerprint(self.cert_sha256()).to_string()
     }
 
     /// The instance's temp dir (config, certificate, log, mail, raw logs).
@@ -818,15 +820,6 @@ fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     fs::write(path, data).with_context(|| format!("writing {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
     Ok(())
-}
-
-/// `AB:CD:...` upper-case hex.
-pub fn hex_colons(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }
 
 #[cfg(test)]
