@@ -33,6 +33,23 @@ async fn status_line(addr: std::net::SocketAddr, request: &str) -> String {
     text.lines().next().unwrap_or("").to_owned()
 }
 
+/// A relay with a token that admits one public host name, `mail.example.com`.
+async fn guarded_relay(echo_port: u16) -> LocalRelay {
+    LocalRelay::with_options(
+        RelayConfig {
+            token: Some(Secret::token("t").unwrap()),
+            ..loopback_config(&[echo_port])
+        },
+        ServeOptions {
+            allowed_hosts: AllowedHosts::default().with_names(["mail.example.com".to_owned()]),
+            ..ServeOptions::default()
+        },
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn malformed_upgrade_requests_get_http_errors_and_no_session() {
     let relay = LocalRelay::with_config(loopback_config(&[995]))
@@ -186,19 +203,7 @@ async fn a_relay_reaching_private_addresses_refuses_rebound_host_names_unless_it
     assert!(line.starts_with("HTTP/1.1 101 "), "{line}");
 
     // With a token, the token is the protection and any public host name may be used.
-    let guarded = LocalRelay::with_options(
-        RelayConfig {
-            token: Some(Secret::token("t").unwrap()),
-            ..loopback_config(&[echo.port()])
-        },
-        ServeOptions {
-            allowed_hosts: AllowedHosts::default().with_names(["mail.example.com".to_owned()]),
-            ..ServeOptions::default()
-        },
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let guarded = guarded_relay(echo.port()).await;
     let line = status_line(guarded.addr(), &upgrade("mail.example.com")).await;
     assert!(line.starts_with("HTTP/1.1 101 "), "{line}");
 }
@@ -209,19 +214,7 @@ async fn a_relay_reaching_private_addresses_refuses_rebound_host_names_unless_it
 #[tokio::test]
 async fn a_page_whose_name_was_rebound_to_the_relay_gets_no_session_and_no_files() {
     let echo = echo_server().await;
-    let relay = LocalRelay::with_options(
-        RelayConfig {
-            token: Some(Secret::token("t").unwrap()),
-            ..loopback_config(&[echo.port()])
-        },
-        ServeOptions {
-            allowed_hosts: AllowedHosts::default().with_names(["mail.example.com".to_owned()]),
-            ..ServeOptions::default()
-        },
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    let relay = guarded_relay(echo.port()).await;
     let path = format!("/relay?host=127.0.0.1&port={}&token=t", echo.port());
     let upgrade = |host: &str| upgrade_request(&path, host);
     let get = |host: &str, path: &str| {

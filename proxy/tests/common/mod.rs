@@ -139,3 +139,40 @@ pub async fn tcp_tap(target: SocketAddr) -> (SocketAddr, Recording) {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A self-signed certificate for `localhost` and its key, as PEM files, and its DER.
+pub struct TlsFiles {
+    _dir: tempfile::TempDir,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub der: Vec<u8>,
+}
+
+/// A fresh [`TlsFiles`] in a directory of its own.
+pub fn tls_certificate() -> TlsFiles {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
+    TlsFiles {
+        der: generated.cert.der().to_vec(),
+        _dir: dir,
+        cert,
+        key,
+    }
+}
+
+/// A TLS client that trusts only the certificate `der`.
+pub fn tls_connector(der: &[u8]) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der.to_vec().into()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
