@@ -4,77 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use webpop_shared::relay::{token_protocol, CloseReason, PROTOCOL};
 use webpop_shared::secret::Secret;
-
-const BINARY: &str = env!("CARGO_BIN_EXE_webpop-proxy");
-
-/// The binary running with its standard output read line by line.
-struct Logged {
-    child: std::process::Child,
-    /// The address from its "serving" line.
-    addr: String,
-    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
-    log: Vec<String>,
-}
-
-impl Logged {
-    /// Starts `command` and waits for the line that says where it serves.
-    async fn spawn(mut command: Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines_tx.send(line);
-            }
-        });
-        let mut log = Vec::new();
-        let addr = loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.recv())
-                .await
-                .expect("no 'serving' line")
-                .expect("the binary exited");
-            log.push(line.clone());
-            if let Some(rest) = line.split("addr=").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        Self {
-            child,
-            addr,
-            lines,
-            log,
-        }
-    }
-
-    /// Sends SIGTERM, waits for the exit, and returns it with the whole log.
-    async fn sigterm(mut self) -> (std::process::ExitStatus, String) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let mut child = self.child;
-        let exit = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        while let Some(line) = self.lines.recv().await {
-            self.log.push(line);
-        }
-        (exit, self.log.join("\n"))
-    }
-}
 
 #[test]
 fn help_documents_every_option() {
@@ -126,8 +61,8 @@ async fn logs_record_sessions_without_payload_or_token_and_sigterm_stops_it() {
         .arg(web_root.path())
         .env("RUST_LOG", "trace")
         .env("WEBPOP_TOKEN", "tok-9f8e7d");
-    let relay = Logged::spawn(command).await;
-    let addr = relay.addr.clone();
+    let relay = RelayBinary::spawn(command).await;
+    let addr = relay.addr;
 
     let marker = b"PAYLOAD-MARKER-5a7c";
     let url = format!(
@@ -185,8 +120,8 @@ async fn a_token_file_relay_admits_the_token_as_a_subprotocol_and_never_logs_it(
         .arg("--token-file")
         .arg(&token_file)
         .env("RUST_LOG", "trace");
-    let relay = Logged::spawn(command).await;
-    let addr = relay.addr.clone();
+    let relay = RelayBinary::spawn(command).await;
+    let addr = relay.addr;
     let url = format!("ws://{addr}/relay?host=127.0.0.1&port={}", echo.port());
     let right = token_protocol(&Secret::token(token).unwrap());
     let wrong = token_protocol(&Secret::token("s3cret/tok+en").unwrap());

@@ -663,65 +663,18 @@ async fn a_flood_of_forbidden_targets_is_refused_with_4001_and_reaches_nothing()
     assert_eq!(metric(&relay, "webpop_relay_buffered_bytes"), 0);
 }
 
-/// A `webpop-proxy` process (the binary this package builds), killed when dropped.
-struct RelayProcess {
-    child: std::process::Child,
-    addr: SocketAddr,
-}
-
-impl RelayProcess {
-    fn start(args: &[&str]) -> Self {
-        use std::io::BufRead as _;
-        let web_root = std::env::temp_dir();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_webpop-proxy"))
-            .args(["--listen", "127.0.0.1:0", "--web-root"])
-            .arg(&web_root)
-            // These tests open hundreds of sessions from 127.0.0.1.
-            .args(["--sessions-per-minute", "0"])
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads the log to its end, so the relay never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(rest) = line.split("addr=").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the relay logged no 'serving addr='")
-            .parse()
-            .unwrap();
-        Self { child, addr }
-    }
-
-    /// A `kB` line of the relay's `/proc/<pid>/status`.
-    fn status_kib(&self, key: &str) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap()
-    }
-}
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The relay binary on 127.0.0.1 with `args`, admitting any number of new sessions a minute
+/// (these tests open hundreds from 127.0.0.1).
+async fn relay_binary(args: &[&str]) -> RelayBinary {
+    let mut command = std::process::Command::new(BINARY);
+    command
+        .args(["--listen", "127.0.0.1:0", "--web-root"])
+        .arg(std::env::temp_dir())
+        .args(["--sessions-per-minute", "0"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null());
+    RelayBinary::spawn(command).await
 }
 
 /// Idle sessions that once received a few bytes kept a read buffer reserved while they waited
@@ -734,13 +687,14 @@ async fn an_idle_session_holds_no_read_buffer() {
     open_files(4096);
     let echo = echo_server().await;
     let n = 200;
-    let relay = RelayProcess::start(&[
+    let relay = relay_binary(&[
         "--allow-private-targets",
         "--allow-port",
         &echo.port().to_string(),
         "--max-per-ip",
         "1000",
-    ]);
+    ])
+    .await;
     let url = format!(
         "ws://{}/relay?host=127.0.0.1&port={}",
         relay.addr,
@@ -796,13 +750,14 @@ async fn a_session_idle_after_a_spliced_download_holds_no_buffer_and_no_pipe() {
             });
         }
     });
-    let relay = RelayProcess::start(&[
+    let relay = relay_binary(&[
         "--allow-private-targets",
         "--allow-port",
         &source.port().to_string(),
         "--max-per-ip",
         "1000",
-    ]);
+    ])
+    .await;
     let url = format!(
         "ws://{}/relay?host=127.0.0.1&port={}",
         relay.addr,
@@ -828,8 +783,7 @@ async fn a_session_idle_after_a_spliced_download_holds_no_buffer_and_no_pipe() {
     // One session first, so the allocator has served a download once.
     download_then_reply(&mut sessions[n]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let open =
-        || std::fs::read_dir(format!("/proc/{}/fd", relay.child.id())).map_or(0, Iterator::count);
+    let open = || std::fs::read_dir(format!("/proc/{}/fd", relay.pid())).map_or(0, Iterator::count);
     let (data_before, files_before) = (relay.status_kib("VmData:"), open());
     for ws in &mut sessions[..n] {
         download_then_reply(ws).await;

@@ -176,3 +176,98 @@ pub fn tls_connector(der: &[u8]) -> tokio_rustls::TlsConnector {
         .with_no_client_auth();
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
 }
+
+/// The `webpop-proxy` binary this package builds.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_webpop-proxy");
+
+/// The relay binary running, its standard output read line by line (so it never blocks on a
+/// full pipe); killed when dropped.
+pub struct RelayBinary {
+    child: Option<std::process::Child>,
+    /// The address from its "serving" line.
+    pub addr: SocketAddr,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    log: Vec<String>,
+}
+
+impl RelayBinary {
+    /// Starts `command` (the relay binary, listening on port 0) and waits for the line that
+    /// says where it serves.
+    pub async fn spawn(mut command: std::process::Command) -> Self {
+        use std::io::BufRead as _;
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let mut log = Vec::new();
+        let addr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.recv())
+                .await
+                .expect("no 'serving' line")
+                .expect("the binary exited");
+            log.push(line.clone());
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        Self {
+            child: Some(child),
+            addr,
+            lines,
+            log,
+        }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// A `kB` line of its `/proc/<pid>/status`.
+    pub fn status_kib(&self, key: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns it with the whole log.
+    pub async fn sigterm(mut self) -> (std::process::ExitStatus, String) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut child = self.child.take().unwrap();
+        let exit = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        while let Some(line) = self.lines.recv().await {
+            self.log.push(line);
+        }
+        (exit, std::mem::take(&mut self.log).join("\n"))
+    }
+}
+
+impl Drop for RelayBinary {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
