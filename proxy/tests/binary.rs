@@ -11,6 +11,19 @@ use common::*;
 use webpop_shared::relay::{token_protocol, CloseReason, PROTOCOL};
 use webpop_shared::secret::Secret;
 
+/// The relay binary on 127.0.0.1 logging at `trace`, serving `web_root`, that may reach
+/// `port` on loopback.
+fn traced_relay(port: u16, web_root: &std::path::Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
+        .args(["--allow-port", &port.to_string()])
+        .arg("--web-root")
+        .arg(web_root)
+        .env("RUST_LOG", "trace");
+    command
+}
+
 #[test]
 fn help_documents_every_option() {
     let out = Command::new(BINARY).arg("--help").output().unwrap();
@@ -53,14 +66,8 @@ fn help_documents_every_option() {
 async fn logs_record_sessions_without_payload_or_token_and_sigterm_stops_it() {
     let echo = echo_server().await;
     let web_root = tempfile::tempdir().unwrap();
-    let mut command = Command::new(BINARY);
-    command
-        .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
-        .args(["--allow-port", &echo.port().to_string()])
-        .arg("--web-root")
-        .arg(web_root.path())
-        .env("RUST_LOG", "trace")
-        .env("WEBPOP_TOKEN", "tok-9f8e7d");
+    let mut command = traced_relay(echo.port(), web_root.path());
+    command.env("WEBPOP_TOKEN", "tok-9f8e7d");
     let relay = RelayBinary::spawn(command).await;
     let addr = relay.addr;
 
@@ -111,15 +118,8 @@ async fn a_token_file_relay_admits_the_token_as_a_subprotocol_and_never_logs_it(
     let token = "s3cret/tok+en=";
     let token_file = web_root.path().join("token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    let mut command = Command::new(BINARY);
-    command
-        .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
-        .args(["--allow-port", &echo.port().to_string()])
-        .arg("--web-root")
-        .arg(web_root.path())
-        .arg("--token-file")
-        .arg(&token_file)
-        .env("RUST_LOG", "trace");
+    let mut command = traced_relay(echo.port(), web_root.path());
+    command.arg("--token-file").arg(&token_file);
     let relay = RelayBinary::spawn(command).await;
     let addr = relay.addr;
     let url = format!("ws://{addr}/relay?host=127.0.0.1&port={}", echo.port());
