@@ -14,9 +14,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use serde_json::json;
+use webpop_bench::mailbox::Mailbox;
 use webpop_testkit::corpus;
 use webpop_testkit::delay_proxy::DelayProxy;
-use webpop_testkit::dovecot::Dovecot;
 use webpop_testkit::fetchmail::Fetchmail;
 use webpop_testkit::local_relay::LocalRelay;
 
@@ -92,14 +92,11 @@ fn main() -> Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    eprintln!(
-        "generating {} messages (~{} MB)…",
-        args.messages,
-        args.bytes / 1_000_000
-    );
-    let mail = corpus::generate_sized(args.messages, args.bytes, 2026);
-    let total: usize = mail.iter().map(Vec::len).sum();
-    let server = Dovecot::start(&[(USER, PASSWORD, &mail)])?;
+    let Mailbox {
+        mail,
+        total,
+        server,
+    } = Mailbox::start(args.messages, args.bytes, 2026, USER, PASSWORD)?;
     let delayed = DelayProxy::start_blocking(server.pop3s_addr(), Duration::from_millis(5))?;
     let relay = runtime.block_on(LocalRelay::start(
         "127.0.0.1:0".parse()?,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use webpop_bench::mailbox::Mailbox;
 use webpop_shared::driver::Connection;
 use webpop_shared::pop3::{AuthMethod, Command, Event, Options, Reply};
 use webpop_shared::secret::Credentials;
@@ -55,14 +56,11 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
 
-    eprintln!(
-        "generating {} messages (~{} MB)…",
-        args.messages,
-        args.bytes / 1_000_000
-    );
-    let mail = corpus::generate_sized(args.messages, args.bytes, 20261126);
-    let total: usize = mail.iter().map(Vec::len).sum();
-    let server = Dovecot::start(&[(USER, PASSWORD, &mail)])?;
+    let Mailbox {
+        mail,
+        total,
+        server,
+    } = Mailbox::start(args.messages, args.bytes, 20261126, USER, PASSWORD)?;
     let stored: Vec<Vec<u8>> = (1..=mail.len())
         .map(|n| server.stored_message(USER, n))
         .collect::<Result<_>>()?;

@@ -14,12 +14,9 @@
 
 #![forbid(unsafe_code)]
 
-#[path = "common/relay_process.rs"]
-mod relay_process;
-
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,17 +24,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use futures_util::{stream, SinkExt as _, StreamExt as _};
+use futures_util::{stream, StreamExt as _};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::process::Command;
 use tokio::sync::Semaphore;
 use tokio::time::{sleep, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use webpop_testkit::ws::{self, close_code, Ws};
 
-use relay_process::{
+use webpop_bench::relay_process::{
     accept_counted, describe, exit_when_stdin_closes, free_port, proc_kib, raise_open_files_limit,
     runtime, until_interrupted, Helper, RelayProcess,
 };
@@ -462,66 +458,29 @@ fn gauge(metrics: &BTreeMap<String, f64>, name: &str) -> f64 {
     metrics.get(name).copied().unwrap_or(0.0)
 }
 
-// --- WebSocket clients --------------------------------------------------------------------------
+// --- WebSocket clients (webpop_testkit::ws) -----------------------------------------------------
 
-type Ws = WebSocketStream<TcpStream>;
-
-/// Opens a WebSocket to `url` from `from` (any loopback address), Nagle off as in a browser.
-/// Small read buffers: a load generator holds thousands of these.
+/// Opens a relay session from `from` (any loopback address). Small read buffers: a load
+/// generator holds thousands of these.
 async fn open_ws(url: &str, from: Option<Ipv4Addr>) -> Result<Ws> {
-    let authority = url
-        .strip_prefix("ws://")
-        .and_then(|rest| rest.split('/').next())
-        .context("not a ws:// URL")?;
-    let addr: SocketAddr = authority.parse()?;
-    let socket = TcpSocket::new_v4()?;
-    if let Some(ip) = from {
-        socket.bind((ip, 0).into())?;
-    }
-    let tcp = socket.connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let config = WebSocketConfig::default().read_buffer_size(2048);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config)).await?;
-    Ok(ws)
+    let options = ws::Options {
+        source: from.map(IpAddr::V4),
+        config: Some(WebSocketConfig::default().read_buffer_size(2048)),
+        ..ws::Options::default()
+    };
+    Ok(ws::open(url, &options).await?.0)
 }
 
 /// Sends `data` and reads until all of it came back.
 async fn round_trip(ws: &mut Ws, data: &[u8]) -> Result<()> {
-    ws.send(Message::binary(data.to_vec())).await?;
-    let mut back = Vec::with_capacity(data.len());
-    while back.len() < data.len() {
-        match ws.next().await.context("closed")?? {
-            Message::Binary(chunk) => back.extend_from_slice(&chunk),
-            Message::Close(frame) => bail!("closed: {frame:?}"),
-            _ => {}
-        }
-    }
+    let back = ws::round_trip(ws, data).await?;
     ensure!(back == data, "the echo differs from what was sent");
     Ok(())
 }
 
-/// Reads until the relay's close frame and returns its code (`None`: the stream ended without
-/// one), then reads on until the end so tungstenite's reply goes out.
-async fn close_code(ws: &mut Ws) -> Result<Option<u16>> {
-    let mut code = None;
-    while let Some(message) = ws.next().await {
-        match message {
-            Ok(Message::Close(frame)) => code = Some(frame.map_or(1005, |f| u16::from(f.code))),
-            Ok(Message::Binary(data)) => bail!("unexpected {} bytes of data", data.len()),
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    Ok(code)
-}
-
-/// Closes politely: a close frame, then reading until the relay ends the stream.
-async fn close_ws(mut ws: Ws) {
-    let _ = timeout(OP_TIMEOUT, async {
-        let _ = ws.close(None).await;
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
+/// Closes politely, giving up after [`OP_TIMEOUT`].
+async fn close_ws(ws: Ws) {
+    let _ = timeout(OP_TIMEOUT, ws::close(ws)).await;
 }
 
 /// Counts of error texts, for the report.

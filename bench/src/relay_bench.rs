@@ -12,9 +12,6 @@
 
 #![forbid(unsafe_code)]
 
-#[path = "common/relay_process.rs"]
-mod relay_process;
-
 use std::fmt;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -32,9 +29,9 @@ use tokio::process::Command;
 use tokio::time::{sleep, timeout};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
+use webpop_testkit::ws::{self, Ws};
 
-use relay_process::{
+use webpop_bench::relay_process::{
     accept_counted, describe, exit_when_stdin_closes, free_port, proc_kib, raise_open_files_limit,
     runtime, until_interrupted, Helper, RelayProcess,
 };
@@ -529,18 +526,13 @@ impl fmt::Display for Endpoint {
     }
 }
 
-type Ws = WebSocketStream<TcpStream>;
-
-/// Opens a WebSocket to a relay, with Nagle off as a browser has it.
+/// Opens a WebSocket to a relay with `config`, with Nagle off as a browser has it.
 async fn open_ws(url: &str, config: WebSocketConfig) -> Result<Ws> {
-    let authority = url
-        .strip_prefix("ws://")
-        .and_then(|rest| rest.split('/').next())
-        .context("not a ws:// URL")?;
-    let tcp = TcpStream::connect(authority).await?;
-    tcp.set_nodelay(true)?;
-    let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(config)).await?;
-    Ok(ws)
+    let options = ws::Options {
+        config: Some(config),
+        ..ws::Options::default()
+    };
+    Ok(ws::open(url, &options).await?.0)
 }
 
 /// Downloads `bytes` from the source through `endpoint`; returns the time from request to last
@@ -619,16 +611,7 @@ impl Echo {
                     back.resize(message.len(), 0);
                     tcp.read_exact(&mut back).await?;
                 }
-                Self::Ws(ws) => {
-                    ws.send(Message::binary(message.to_vec())).await?;
-                    while back.len() < message.len() {
-                        match ws.next().await.context("closed")?? {
-                            Message::Binary(data) => back.extend_from_slice(&data),
-                            Message::Close(_) => bail!("closed"),
-                            _ => {}
-                        }
-                    }
-                }
+                Self::Ws(ws) => back = ws::round_trip(ws, message).await?,
             }
             anyhow::Ok(())
         };

@@ -4,76 +4,24 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use webpop_shared::relay::{token_protocol, CloseReason, PROTOCOL};
 use webpop_shared::secret::Secret;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_webpop-proxy");
-
-/// The binary running with its standard output read line by line.
-struct Logged {
-    child: std::process::Child,
-    /// The address from its "serving" line.
-    addr: String,
-    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
-    log: Vec<String>,
-}
-
-impl Logged {
-    /// Starts `command` and waits for the line that says where it serves.
-    async fn spawn(mut command: Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines_tx.send(line);
-            }
-        });
-        let mut log = Vec::new();
-        let addr = loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.recv())
-                .await
-                .expect("no 'serving' line")
-                .expect("the binary exited");
-            log.push(line.clone());
-            if let Some(rest) = line.split("addr=").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        Self {
-            child,
-            addr,
-            lines,
-            log,
-        }
-    }
-
-    /// Sends SIGTERM, waits for the exit, and returns it with the whole log.
-    async fn sigterm(mut self) -> (std::process::ExitStatus, String) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let mut child = self.child;
-        let exit = tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        while let Some(line) = self.lines.recv().await {
-            self.log.push(line);
-        }
-        (exit, self.log.join("\n"))
-    }
+/// The relay binary on 127.0.0.1 logging at `trace`, serving `web_root`, that may reach
+/// `port` on loopback.
+fn traced_relay(port: u16, web_root: &std::path::Path) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
+        .args(["--allow-port", &port.to_string()])
+        .arg("--web-root")
+        .arg(web_root)
+        .env("RUST_LOG", "trace");
+    command
 }
 
 #[test]
@@ -118,16 +66,10 @@ fn help_documents_every_option() {
 async fn logs_record_sessions_without_payload_or_token_and_sigterm_stops_it() {
     let echo = echo_server().await;
     let web_root = tempfile::tempdir().unwrap();
-    let mut command = Command::new(BINARY);
-    command
-        .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
-        .args(["--allow-port", &echo.port().to_string()])
-        .arg("--web-root")
-        .arg(web_root.path())
-        .env("RUST_LOG", "trace")
-        .env("WEBPOP_TOKEN", "tok-9f8e7d");
-    let relay = Logged::spawn(command).await;
-    let addr = relay.addr.clone();
+    let mut command = traced_relay(echo.port(), web_root.path());
+    command.env("WEBPOP_TOKEN", "tok-9f8e7d");
+    let relay = RelayBinary::spawn(command).await;
+    let addr = relay.addr;
 
     let marker = b"PAYLOAD-MARKER-5a7c";
     let url = format!(
@@ -156,7 +98,7 @@ async fn logs_record_sessions_without_payload_or_token_and_sigterm_stops_it() {
     ] {
         assert!(ended.contains(&field), "no {field} in {ended}");
     }
-    let hex: String = marker.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(marker);
     assert!(!log.contains("PAYLOAD-MARKER"), "payload in the log");
     assert!(
         !log.to_lowercase().contains(&hex),
@@ -176,17 +118,10 @@ async fn a_token_file_relay_admits_the_token_as_a_subprotocol_and_never_logs_it(
     let token = "s3cret/tok+en=";
     let token_file = web_root.path().join("token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    let mut command = Command::new(BINARY);
-    command
-        .args(["--listen", "127.0.0.1:0", "--allow-private-targets"])
-        .args(["--allow-port", &echo.port().to_string()])
-        .arg("--web-root")
-        .arg(web_root.path())
-        .arg("--token-file")
-        .arg(&token_file)
-        .env("RUST_LOG", "trace");
-    let relay = Logged::spawn(command).await;
-    let addr = relay.addr.clone();
+    let mut command = traced_relay(echo.port(), web_root.path());
+    command.arg("--token-file").arg(&token_file);
+    let relay = RelayBinary::spawn(command).await;
+    let addr = relay.addr;
     let url = format!("ws://{addr}/relay?host=127.0.0.1&port={}", echo.port());
     let right = token_protocol(&Secret::token(token).unwrap());
     let wrong = token_protocol(&Secret::token("s3cret/tok+en").unwrap());

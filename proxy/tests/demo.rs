@@ -16,19 +16,20 @@ use webpop_shared::relay::CloseReason;
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Fingerprint, Security, SessionConfig, Trust};
 
-async fn demo_relay() -> (Demo, TestRelay) {
+async fn demo_relay() -> (Demo, LocalRelay) {
     let demo = Demo::start().await.unwrap();
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         policy: TargetPolicy::default().also_allow(demo.addr()),
         demo: Some(demo.describe()),
         ..RelayConfig::default()
     })
-    .await;
+    .await
+    .unwrap();
     (demo, relay)
 }
 
-async fn session(demo: &Demo, relay: &TestRelay) -> Connection<tokio::io::DuplexStream> {
-    let (stream, _) = ws_as_stream(relay.connect(demo.addr()).await);
+async fn session(demo: &Demo, relay: &LocalRelay) -> Connection<tokio::io::DuplexStream> {
+    let (stream, _) = ws_as_stream(relay.connect(demo.addr()).await.unwrap());
     let pin: Fingerprint = demo.fingerprint().parse().unwrap();
     let config = SessionConfig::new("localhost", Security::ImplicitTls)
         .trust(Trust::default().with_pin(pin));
@@ -122,7 +123,7 @@ async fn the_relay_reaches_the_demo_and_nothing_else_on_loopback_and_describes_i
         CloseReason::ForbiddenTarget.code()
     );
 
-    let mut tcp = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(relay.addr()).await.unwrap();
     tcp.write_all(b"GET /demo.json HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();

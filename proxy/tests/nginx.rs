@@ -48,10 +48,10 @@ async fn pop3_sessions_work_through_nginx_and_per_client_caps_use_x_forwarded_fo
     let echo = echo_server().await;
     let ports = [dovecot.pop3s_addr().port(), echo.port()];
     let relays = [
-        TestRelay::start(relay_config(&ports)).await,
-        TestRelay::start(relay_config(&ports)).await,
+        LocalRelay::with_config(relay_config(&ports)).await.unwrap(),
+        LocalRelay::with_config(relay_config(&ports)).await.unwrap(),
     ];
-    let upstreams: Vec<SocketAddr> = relays.iter().map(|r| r.addr).collect();
+    let upstreams: Vec<SocketAddr> = relays.iter().map(|r| r.addr()).collect();
     let nginx =
         tokio::task::spawn_blocking(move || Nginx::start(&upstreams, Balance::ClientAddress))
             .await
@@ -104,7 +104,7 @@ async fn pop3_sessions_work_through_nginx_and_per_client_caps_use_x_forwarded_fo
     }
     let per_relay: Vec<u64> = relays
         .iter()
-        .map(|r| r.relay.metrics().open_sessions())
+        .map(|r| r.relay().metrics().open_sessions())
         .collect();
     assert_eq!(per_relay.iter().sum::<u64>(), 5, "{per_relay:?}");
     assert!(per_relay.iter().any(|n| *n >= 2), "{per_relay:?}");

@@ -67,13 +67,13 @@ fn rss_kib() -> u64 {
 }
 
 /// Waits until the relay has at most `n` sessions open.
-async fn until_open_at_most(relay: &TestRelay, n: u64) {
+async fn until_open_at_most(relay: &LocalRelay, n: u64) {
     let start = Instant::now();
-    while relay.relay.metrics().open_sessions() > n {
+    while relay.relay().metrics().open_sessions() > n {
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "{} sessions still open",
-            relay.relay.metrics().open_sessions()
+            relay.relay().metrics().open_sessions()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -237,11 +237,12 @@ async fn five_hundred_concurrent_sessions_keep_legit_round_trips_fast_and_all_sl
     // Four descriptors per session in this process: client, relay's two, echo server.
     let n = 500.min((open_files(4096).saturating_sub(100) / 4) as usize);
     let echo = echo_server().await;
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         max_sessions: n + 10,
         ..loopback_config(&[echo.port()])
     })
-    .await;
+    .await
+    .unwrap();
     let url = relay.url("127.0.0.1", echo.port());
     let legit = Legit::start(url.clone()).await;
 
@@ -255,7 +256,7 @@ async fn five_hundred_concurrent_sessions_keep_legit_round_trips_fast_and_all_sl
         .collect()
         .await;
     assert_eq!(held.len(), n);
-    let open = relay.relay.metrics().open_sessions();
+    let open = relay.relay().metrics().open_sessions();
     assert!(open > n as u64, "{open} sessions open"); // the n held and the legit ones
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -272,7 +273,9 @@ async fn churn_leaves_no_session_no_buffer_and_no_memory_behind() {
     let _turn = SERIAL.lock().await;
     open_files(4096);
     let echo = echo_server().await;
-    let relay = TestRelay::start(loopback_config(&[echo.port()])).await;
+    let relay = LocalRelay::with_config(loopback_config(&[echo.port()]))
+        .await
+        .unwrap();
     let url = relay.url("127.0.0.1", echo.port());
     let legit = Legit::start(url.clone()).await;
 
@@ -373,7 +376,7 @@ async fn slowloris_connections_are_cut_at_the_header_deadline_and_silent_session
     let header_timeout = Duration::from_secs(1);
     let idle_timeout = Duration::from_secs(1);
     let echo = echo_server().await;
-    let relay = TestRelay::start_with(
+    let relay = LocalRelay::with_options(
         RelayConfig {
             idle_timeout,
             ..loopback_config(&[echo.port()])
@@ -385,7 +388,8 @@ async fn slowloris_connections_are_cut_at_the_header_deadline_and_silent_session
         },
         Duration::from_secs(2),
     )
-    .await;
+    .await
+    .unwrap();
     let url = relay.url("127.0.0.1", echo.port());
     let legit = Legit::start(url.clone()).await;
 
@@ -393,7 +397,7 @@ async fn slowloris_connections_are_cut_at_the_header_deadline_and_silent_session
     // would take 1.6 s), 50 send nothing. All must be cut at the deadline.
     let slow: Vec<_> = (0..100)
         .map(|i| {
-            let addr = relay.addr;
+            let addr = relay.addr();
             tokio::spawn(slow_connection(
                 addr,
                 source(23, i % 4),
@@ -473,13 +477,15 @@ async fn one_address_cannot_take_every_http_slot() {
     open_files(8192);
     let echo = echo_server().await;
     // The defaults: 1,024 HTTP connections not yet upgraded, 10 s to send the headers.
-    let relay = TestRelay::start(loopback_config(&[echo.port()])).await;
+    let relay = LocalRelay::with_config(loopback_config(&[echo.port()]))
+        .await
+        .unwrap();
     let url = relay.url("127.0.0.1", echo.port());
     let defaults = ServeOptions::default();
 
     // One address opens more connections than the whole cap and sends nothing.
     let mut held = silent_connections(
-        relay.addr,
+        relay.addr(),
         source(25, 0),
         defaults.max_http_connections + 100,
     )
@@ -517,7 +523,7 @@ async fn a_full_http_cap_evicts_the_oldest_slow_connection_so_new_sessions_get_t
     let _turn = SERIAL.lock().await;
     open_files(4096);
     let echo = echo_server().await;
-    let relay = TestRelay::start_with(
+    let relay = LocalRelay::with_options(
         loopback_config(&[echo.port()]),
         ServeOptions {
             max_http_connections: 64,
@@ -526,10 +532,11 @@ async fn a_full_http_cap_evicts_the_oldest_slow_connection_so_new_sessions_get_t
         },
         Duration::from_secs(2),
     )
-    .await;
+    .await
+    .unwrap();
     let mut held = Vec::new();
     for i in 0..4 {
-        held.extend(silent_connections(relay.addr, source(28, i), 16).await);
+        held.extend(silent_connections(relay.addr(), source(28, i), 16).await);
     }
     assert_eq!(still_open(&mut held, Duration::from_millis(300)).await, 64);
     let url = relay.url("127.0.0.1", echo.port());
@@ -551,14 +558,15 @@ async fn a_trusted_proxy_is_not_held_to_the_per_client_http_cap() {
     let _turn = SERIAL.lock().await;
     open_files(4096);
     let proxy = source(27, 0);
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         trusted_proxies: TrustedProxies::new(vec![IpNet::from(proxy)]),
         ..loopback_config(&[1])
     })
-    .await;
+    .await
+    .unwrap();
     let per_client = ServeOptions::default().max_http_connections_per_client;
-    let mut from_proxy = silent_connections(relay.addr, proxy, per_client + 36).await;
-    let mut from_client = silent_connections(relay.addr, source(27, 1), per_client + 36).await;
+    let mut from_proxy = silent_connections(relay.addr(), proxy, per_client + 36).await;
+    let mut from_client = silent_connections(relay.addr(), source(27, 1), per_client + 36).await;
     let wait = Duration::from_millis(500);
     assert_eq!(still_open(&mut from_proxy, wait).await, per_client + 36);
     assert_eq!(
@@ -576,12 +584,13 @@ async fn a_flood_of_forbidden_targets_is_refused_with_4001_and_reaches_nothing()
     let policy = TargetPolicy::default()
         .ports([echo.port()])
         .allow(["127.0.0.1/32".parse::<HostPattern>().unwrap()]);
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         policy,
         new_sessions_per_client_per_minute: 0,
         ..RelayConfig::default()
     })
-    .await;
+    .await
+    .unwrap();
     let legit = Legit::start(relay.url("127.0.0.1", echo.port())).await;
 
     // Refused by port, by the allow list, and as unspecified: every one on this machine, so
@@ -654,65 +663,18 @@ async fn a_flood_of_forbidden_targets_is_refused_with_4001_and_reaches_nothing()
     assert_eq!(metric(&relay, "webpop_relay_buffered_bytes"), 0);
 }
 
-/// A `webpop-proxy` process (the binary this package builds), killed when dropped.
-struct RelayProcess {
-    child: std::process::Child,
-    addr: SocketAddr,
-}
-
-impl RelayProcess {
-    fn start(args: &[&str]) -> Self {
-        use std::io::BufRead as _;
-        let web_root = std::env::temp_dir();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_webpop-proxy"))
-            .args(["--listen", "127.0.0.1:0", "--web-root"])
-            .arg(&web_root)
-            // These tests open hundreds of sessions from 127.0.0.1.
-            .args(["--sessions-per-minute", "0"])
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Reads the log to its end, so the relay never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(rest) = line.split("addr=").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the relay logged no 'serving addr='")
-            .parse()
-            .unwrap();
-        Self { child, addr }
-    }
-
-    /// A `kB` line of the relay's `/proc/<pid>/status`.
-    fn status_kib(&self, key: &str) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .unwrap()
-    }
-}
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The relay binary on 127.0.0.1 with `args`, admitting any number of new sessions a minute
+/// (these tests open hundreds from 127.0.0.1).
+async fn relay_binary(args: &[&str]) -> RelayBinary {
+    let mut command = std::process::Command::new(BINARY);
+    command
+        .args(["--listen", "127.0.0.1:0", "--web-root"])
+        .arg(std::env::temp_dir())
+        .args(["--sessions-per-minute", "0"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null());
+    RelayBinary::spawn(command).await
 }
 
 /// Idle sessions that once received a few bytes kept a read buffer reserved while they waited
@@ -725,13 +687,14 @@ async fn an_idle_session_holds_no_read_buffer() {
     open_files(4096);
     let echo = echo_server().await;
     let n = 200;
-    let relay = RelayProcess::start(&[
+    let relay = relay_binary(&[
         "--allow-private-targets",
         "--allow-port",
         &echo.port().to_string(),
         "--max-per-ip",
         "1000",
-    ]);
+    ])
+    .await;
     let url = format!(
         "ws://{}/relay?host=127.0.0.1&port={}",
         relay.addr,
@@ -787,13 +750,14 @@ async fn a_session_idle_after_a_spliced_download_holds_no_buffer_and_no_pipe() {
             });
         }
     });
-    let relay = RelayProcess::start(&[
+    let relay = relay_binary(&[
         "--allow-private-targets",
         "--allow-port",
         &source.port().to_string(),
         "--max-per-ip",
         "1000",
-    ]);
+    ])
+    .await;
     let url = format!(
         "ws://{}/relay?host=127.0.0.1&port={}",
         relay.addr,
@@ -819,8 +783,7 @@ async fn a_session_idle_after_a_spliced_download_holds_no_buffer_and_no_pipe() {
     // One session first, so the allocator has served a download once.
     download_then_reply(&mut sessions[n]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let open =
-        || std::fs::read_dir(format!("/proc/{}/fd", relay.child.id())).map_or(0, Iterator::count);
+    let open = || std::fs::read_dir(format!("/proc/{}/fd", relay.pid())).map_or(0, Iterator::count);
     let (data_before, files_before) = (relay.status_kib("VmData:"), open());
     for ws in &mut sessions[..n] {
         download_then_reply(ws).await;

@@ -33,10 +33,29 @@ async fn status_line(addr: std::net::SocketAddr, request: &str) -> String {
     text.lines().next().unwrap_or("").to_owned()
 }
 
+/// A relay with a token that admits one public host name, `mail.example.com`.
+async fn guarded_relay(echo_port: u16) -> LocalRelay {
+    LocalRelay::with_options(
+        RelayConfig {
+            token: Some(Secret::token("t").unwrap()),
+            ..loopback_config(&[echo_port])
+        },
+        ServeOptions {
+            allowed_hosts: AllowedHosts::default().with_names(["mail.example.com".to_owned()]),
+            ..ServeOptions::default()
+        },
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn malformed_upgrade_requests_get_http_errors_and_no_session() {
-    let relay = TestRelay::start(loopback_config(&[995])).await;
-    let addr = relay.addr;
+    let relay = LocalRelay::with_config(loopback_config(&[995]))
+        .await
+        .unwrap();
+    let addr = relay.addr();
     let path = "/relay?host=127.0.0.1&port=995";
     let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
     let cases = [
@@ -74,17 +93,18 @@ async fn malformed_upgrade_requests_get_http_errors_and_no_session() {
             "{request:?} got {line:?}"
         );
     }
-    assert_eq!(relay.relay.metrics().open_sessions(), 0);
+    assert_eq!(relay.relay().metrics().open_sessions(), 0);
 }
 
 #[tokio::test]
 async fn websockets_from_a_foreign_origin_are_refused_and_the_own_origin_is_admitted() {
     let echo = echo_server().await;
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         origins: Origins::default().allow(["https://app.example.com".to_owned()]),
         ..loopback_config(&[echo.port()])
     })
-    .await;
+    .await
+    .unwrap();
     let url = relay.url("127.0.0.1", echo.port());
     for origin in [
         "https://evil.example",
@@ -100,12 +120,12 @@ async fn websockets_from_a_foreign_origin_are_refused_and_the_own_origin_is_admi
             Ok(_) => panic!("{origin} was admitted"),
         }
     }
-    let own = format!("http://{}", relay.addr);
+    let own = format!("http://{}", relay.addr());
     for origin in [own.as_str(), "https://app.example.com"] {
         let mut ws = ws_connect(&url, Some(origin), None).await.unwrap();
         assert_eq!(round_trip(&mut ws, b"ok").await, b"ok", "{origin}");
     }
-    let metrics = relay.relay.metrics().render();
+    let metrics = relay.relay().metrics().render();
     assert!(
         metrics.contains("webpop_relay_refused_total{reason=\"forbidden_origin\"} 4"),
         "{metrics}"
@@ -115,13 +135,14 @@ async fn websockets_from_a_foreign_origin_are_refused_and_the_own_origin_is_admi
 #[tokio::test]
 async fn a_missing_or_wrong_token_is_unauthorized_and_the_right_one_admitted() {
     let echo = echo_server().await;
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         token: Some(Secret::token("open sesame").unwrap()),
         ..loopback_config(&[echo.port()])
     })
-    .await;
+    .await
+    .unwrap();
     let target = Target::new("127.0.0.1", echo.port()).unwrap();
-    let base = format!("ws://{}/relay?", relay.addr);
+    let base = format!("ws://{}/relay?", relay.addr());
     for token in [
         None,
         Some(""),
@@ -161,7 +182,7 @@ fn upgrade_request(path: &str, host: &str) -> String {
 async fn a_relay_reaching_private_addresses_refuses_rebound_host_names_unless_it_has_a_token() {
     let echo = echo_server().await;
     // Even a host name the operator made public is refused here: no token, private targets.
-    let open = TestRelay::start_with(
+    let open = LocalRelay::with_options(
         loopback_config(&[echo.port()]),
         ServeOptions {
             allowed_hosts: AllowedHosts::default().with_names(["relay.example".to_owned()]),
@@ -169,31 +190,21 @@ async fn a_relay_reaching_private_addresses_refuses_rebound_host_names_unless_it
         },
         Duration::from_secs(5),
     )
-    .await;
+    .await
+    .unwrap();
     let path = format!("/relay?host=127.0.0.1&port={}", echo.port());
     let upgrade = |host: &str| upgrade_request(&path, host);
     // A page on evil.example, its name rebound to the relay's address: not even answered.
-    let line = status_line(open.addr, &upgrade("evil.example:8080")).await;
+    let line = status_line(open.addr(), &upgrade("evil.example:8080")).await;
     assert!(line.starts_with("HTTP/1.1 421 "), "{line}");
-    let line = status_line(open.addr, &upgrade("relay.example:8080")).await;
+    let line = status_line(open.addr(), &upgrade("relay.example:8080")).await;
     assert!(line.starts_with("HTTP/1.1 403 "), "{line}");
-    let line = status_line(open.addr, &upgrade(&open.addr.to_string())).await;
+    let line = status_line(open.addr(), &upgrade(&open.addr().to_string())).await;
     assert!(line.starts_with("HTTP/1.1 101 "), "{line}");
 
     // With a token, the token is the protection and any public host name may be used.
-    let guarded = TestRelay::start_with(
-        RelayConfig {
-            token: Some(Secret::token("t").unwrap()),
-            ..loopback_config(&[echo.port()])
-        },
-        ServeOptions {
-            allowed_hosts: AllowedHosts::default().with_names(["mail.example.com".to_owned()]),
-            ..ServeOptions::default()
-        },
-        Duration::from_secs(5),
-    )
-    .await;
-    let line = status_line(guarded.addr, &upgrade("mail.example.com")).await;
+    let guarded = guarded_relay(echo.port()).await;
+    let line = status_line(guarded.addr(), &upgrade("mail.example.com")).await;
     assert!(line.starts_with("HTTP/1.1 101 "), "{line}");
 }
 
@@ -203,18 +214,7 @@ async fn a_relay_reaching_private_addresses_refuses_rebound_host_names_unless_it
 #[tokio::test]
 async fn a_page_whose_name_was_rebound_to_the_relay_gets_no_session_and_no_files() {
     let echo = echo_server().await;
-    let relay = TestRelay::start_with(
-        RelayConfig {
-            token: Some(Secret::token("t").unwrap()),
-            ..loopback_config(&[echo.port()])
-        },
-        ServeOptions {
-            allowed_hosts: AllowedHosts::default().with_names(["mail.example.com".to_owned()]),
-            ..ServeOptions::default()
-        },
-        Duration::from_secs(5),
-    )
-    .await;
+    let relay = guarded_relay(echo.port()).await;
     let path = format!("/relay?host=127.0.0.1&port={}&token=t", echo.port());
     let upgrade = |host: &str| upgrade_request(&path, host);
     let get = |host: &str, path: &str| {
@@ -225,23 +225,23 @@ async fn a_page_whose_name_was_rebound_to_the_relay_gets_no_session_and_no_files
         "evil.example:8080",
         "localhost.evil.example",
     ] {
-        let line = status_line(relay.addr, &upgrade(host)).await;
+        let line = status_line(relay.addr(), &upgrade(host)).await;
         assert!(line.starts_with("HTTP/1.1 421 "), "{host}: {line}");
         for page in ["/", "/index.html", "/healthz", "/metrics", "/demo.json"] {
-            let line = status_line(relay.addr, &get(host, page)).await;
+            let line = status_line(relay.addr(), &get(host, page)).await;
             assert!(line.starts_with("HTTP/1.1 421 "), "{host}{page}: {line}");
         }
     }
-    assert_eq!(relay.relay.metrics().open_sessions(), 0);
+    assert_eq!(relay.relay().metrics().open_sessions(), 0);
     // The relay's own names still work.
     for host in [
-        relay.addr.to_string(),
-        format!("localhost:{}", relay.addr.port()),
+        relay.addr().to_string(),
+        format!("localhost:{}", relay.addr().port()),
         "mail.example.com".to_owned(),
     ] {
-        let line = status_line(relay.addr, &upgrade(&host)).await;
+        let line = status_line(relay.addr(), &upgrade(&host)).await;
         assert!(line.starts_with("HTTP/1.1 101 "), "{host}: {line}");
-        let line = status_line(relay.addr, &get(&host, "/")).await;
+        let line = status_line(relay.addr(), &get(&host, "/")).await;
         assert!(line.starts_with("HTTP/1.1 200 "), "{host}: {line}");
     }
 }

@@ -148,12 +148,13 @@ fn a_name_server_that_never_answers_stalls_neither_other_clients_nor_the_web_app
         let echo = echo_server().await;
         // Lookups may hang for a minute: far longer than the test takes.
         let resolver = Resolver::with_limits([dns.addr], Duration::from_secs(60), 256, 4);
-        let relay = TestRelay::start(RelayConfig {
+        let relay = LocalRelay::with_config(RelayConfig {
             resolver: resolver.clone(),
             connect_timeout: Duration::from_secs(90),
             ..loopback_config(&[echo.port()])
         })
-        .await;
+        .await
+        .unwrap();
 
         let mut hanging = Vec::new();
         let mut refused = 0;
@@ -194,7 +195,7 @@ fn a_name_server_that_never_answers_stalls_neither_other_clients_nor_the_web_app
             .expect("the good name hung");
         assert_eq!(back, b"still here");
         for path in ["/healthz", "/", "/index.html"] {
-            let line = tokio::time::timeout(within, get(relay.addr, path))
+            let line = tokio::time::timeout(within, get(relay.addr(), path))
                 .await
                 .unwrap_or_else(|_| panic!("{path} hung"));
             assert!(line.starts_with("HTTP/1.1 200 "), "{path}: {line}");
@@ -278,11 +279,12 @@ async fn relay_lookups_never_append_search_domains() {
     .unwrap()
     .into_settings()
     .unwrap();
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         new_sessions_per_client_per_minute: 0,
         ..settings.relay
     })
-    .await;
+    .await
+    .unwrap();
 
     for host in ["mail", "mail.corp", "MAIL.Corp"] {
         let mut ws = ws_connect(&relay.url(host, echo.port()), None, None)

@@ -47,8 +47,10 @@ async fn a_bulk_download_arrives_whole_in_frames_without_copies_and_the_pipe_is_
         tcp.write_all(REPLY).await.unwrap();
         let _ = tcp.read(&mut go).await;
     });
-    let relay = TestRelay::start(loopback_config(&[source.port()])).await;
-    let mut ws = relay.connect(source).await;
+    let relay = LocalRelay::with_config(loopback_config(&[source.port()]))
+        .await
+        .unwrap();
+    let mut ws = relay.connect(source).await.unwrap();
     ws.send(Message::binary(b"g".to_vec())).await.unwrap();
 
     let mut seen: u64 = 0;
@@ -102,6 +104,6 @@ async fn a_bulk_download_arrives_whole_in_frames_without_copies_and_the_pipe_is_
         metric(&relay, "webpop_relay_bytes_to_client_total"),
         DOWNLOAD + REPLY.len() as u64
     );
-    assert_eq!(relay.relay.metrics().buffered_bytes(), 0);
+    assert_eq!(relay.relay().metrics().buffered_bytes(), 0);
     ws.close(None).await.unwrap();
 }

@@ -19,13 +19,15 @@ const PASSWORD: &str = "relay-sees-only-ciphertext-7Qx";
 #[tokio::test]
 async fn bytes_round_trip_through_the_relay_to_a_tcp_server() {
     let echo = echo_server().await;
-    let relay = TestRelay::start(loopback_config(&[echo.port()])).await;
-    let mut ws = relay.connect(echo).await;
+    let relay = LocalRelay::with_config(loopback_config(&[echo.port()]))
+        .await
+        .unwrap();
+    let mut ws = relay.connect(echo).await.unwrap();
     for size in [1, 100, 4096, MAX_FRAME] {
         let data: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
         assert_eq!(round_trip(&mut ws, &data).await, data, "{size} bytes");
     }
-    let metrics = relay.relay.metrics().render();
+    let metrics = relay.relay().metrics().render();
     assert!(
         metrics.contains("webpop_relay_connections_open 1"),
         "{metrics}"
@@ -53,8 +55,10 @@ async fn pop3_over_tls_through_the_relay_shows_the_relay_only_ciphertext() {
         };
         // The relay reaches Dovecot through a tap that records the relay's TCP side.
         let (tap, tcp_side) = tcp_tap(target).await;
-        let relay = TestRelay::start(loopback_config(&[tap.port()])).await;
-        let (stream, ws_side) = ws_as_stream(relay.connect(tap).await);
+        let relay = LocalRelay::with_config(loopback_config(&[tap.port()]))
+            .await
+            .unwrap();
+        let (stream, ws_side) = ws_as_stream(relay.connect(tap).await.unwrap());
         let config = SessionConfig::new("localhost", security)
             .trust(Trust::default().with_root(server.cert_der().to_vec()));
         let mut conn = Connection::start(stream, config).await.unwrap();

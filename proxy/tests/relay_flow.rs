@@ -57,7 +57,9 @@ async fn source() -> (std::net::SocketAddr, Arc<AtomicU64>) {
 #[tokio::test]
 async fn a_page_that_stops_reading_stops_the_relay_reading_the_server() {
     let (server, written) = source().await;
-    let relay = TestRelay::start(loopback_config(&[server.port()])).await;
+    let relay = LocalRelay::with_config(loopback_config(&[server.port()]))
+        .await
+        .unwrap();
     let url = relay.url("127.0.0.1", server.port());
     let (mut ws, picked) = ws_connect_protocols(&url, &[PROTOCOL, FLOW_PROTOCOL])
         .await
@@ -76,7 +78,7 @@ async fn a_page_behind_the_relays_own_tls_also_stops_the_relay_reading_the_serve
     std::fs::write(&cert, generated.cert.pem()).unwrap();
     std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
     let (server, written) = source().await;
-    let relay = TestRelay::start_with(
+    let relay = LocalRelay::with_options(
         loopback_config(&[server.port()]),
         webpop_proxy::ServeOptions {
             tls: Some(webpop_proxy::tls::acceptor(&cert, &key).unwrap()),
@@ -84,7 +86,8 @@ async fn a_page_behind_the_relays_own_tls_also_stops_the_relay_reading_the_serve
         },
         Duration::from_secs(1),
     )
-    .await;
+    .await
+    .unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(generated.cert.der().clone()).unwrap();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -94,7 +97,7 @@ async fn a_page_behind_the_relays_own_tls_also_stops_the_relay_reading_the_serve
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(relay.addr).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(relay.addr()).await.unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(
             rustls::pki_types::ServerName::try_from("localhost").unwrap(),
@@ -104,7 +107,7 @@ async fn a_page_behind_the_relays_own_tls_also_stops_the_relay_reading_the_serve
         .unwrap();
     let url = format!(
         "wss://localhost:{}/relay?host=127.0.0.1&port={}",
-        relay.addr.port(),
+        relay.addr().port(),
         server.port()
     );
     let mut request = url.into_client_request().unwrap();
@@ -126,7 +129,7 @@ async fn a_page_behind_the_relays_own_tls_also_stops_the_relay_reading_the_serve
 /// acknowledging as it goes: every byte arrives, in order, then the server's end.
 async fn stop_reading_then_consume<S>(
     ws: &mut WebSocketStream<S>,
-    relay: &TestRelay,
+    relay: &LocalRelay,
     written: &AtomicU64,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -168,7 +171,7 @@ async fn stop_reading_then_consume<S>(
         "the source wrote {last} of {TOTAL} bytes towards a page that consumed nothing"
     );
     assert!(
-        relay.relay.metrics().buffered_bytes() <= webpop_proxy::relay::READ_SIZE as u64,
+        relay.relay().metrics().buffered_bytes() <= webpop_proxy::relay::READ_SIZE as u64,
         "the relay's memory grew"
     );
 
@@ -213,7 +216,9 @@ async fn stop_reading_then_consume<S>(
 #[tokio::test]
 async fn the_relay_answers_with_flow_control_only_when_the_page_offers_it() {
     let echo = echo_server().await;
-    let relay = TestRelay::start(loopback_config(&[echo.port()])).await;
+    let relay = LocalRelay::with_config(loopback_config(&[echo.port()]))
+        .await
+        .unwrap();
     let url = relay.url("127.0.0.1", echo.port());
     let token = token_protocol(&Secret::token("tok").unwrap());
     for (offered, want) in [
@@ -236,7 +241,9 @@ async fn the_relay_answers_with_flow_control_only_when_the_page_offers_it() {
 #[tokio::test]
 async fn a_page_that_acknowledges_more_than_it_received_is_closed() {
     let echo = echo_server().await;
-    let relay = TestRelay::start(loopback_config(&[echo.port()])).await;
+    let relay = LocalRelay::with_config(loopback_config(&[echo.port()]))
+        .await
+        .unwrap();
     let url = relay.url("127.0.0.1", echo.port());
     let open = || async {
         let (ws, picked) = ws_connect_protocols(&url, &[PROTOCOL, FLOW_PROTOCOL])

@@ -21,9 +21,9 @@ fn ip(s: &str) -> IpAddr {
 }
 
 /// Waits (real time) until the relay counts `n` open sessions.
-async fn until_open(relay: &TestRelay, n: u64) {
+async fn until_open(relay: &LocalRelay, n: u64) {
     for _ in 0..500 {
-        if relay.relay.metrics().open_sessions() == n {
+        if relay.relay().metrics().open_sessions() == n {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -34,12 +34,13 @@ async fn until_open(relay: &TestRelay, n: u64) {
 #[tokio::test]
 async fn per_client_and_global_caps_refuse_with_limit_reached_and_free_on_close() {
     let echo = echo_server().await;
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         max_sessions: 3,
         max_sessions_per_client: 2,
         ..loopback_config(&[echo.port()])
     })
-    .await;
+    .await
+    .unwrap();
     let url = relay.url("127.0.0.1", echo.port());
     let open = |source: &'static str| {
         let url = url.clone();
@@ -62,7 +63,7 @@ async fn per_client_and_global_caps_refuse_with_limit_reached_and_free_on_close(
     until_open(&relay, 2).await;
     let mut c2 = open("127.0.0.4").await;
     assert_eq!(round_trip(&mut c2, b"c2").await, b"c2");
-    let metrics = relay.relay.metrics().render();
+    let metrics = relay.relay().metrics().render();
     assert!(
         metrics.contains("webpop_relay_refused_total{reason=\"limit_reached\"} 2"),
         "{metrics}"
@@ -75,11 +76,12 @@ async fn per_client_and_global_caps_refuse_with_limit_reached_and_free_on_close(
 #[tokio::test]
 async fn one_client_cannot_start_relay_sessions_faster_than_its_rate() {
     let echo = echo_server().await;
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         new_sessions_per_client_per_minute: 2,
         ..loopback_config(&[echo.port()])
     })
-    .await;
+    .await
+    .unwrap();
     let url = relay.url("127.0.0.1", echo.port());
     for _ in 0..2 {
         let mut ws = ws_connect(&url, None, Some(ip("127.0.0.5"))).await.unwrap();
@@ -98,12 +100,12 @@ async fn one_client_cannot_start_relay_sessions_faster_than_its_rate() {
 
 /// A relay whose HTTP timeouts are far away, so on a paused clock only the timer under test
 /// can fire.
-async fn paused_relay(echo: SocketAddr, idle: Duration, lifetime: Duration) -> TestRelay {
+async fn paused_relay(echo: SocketAddr, idle: Duration, lifetime: Duration) -> LocalRelay {
     let options = ServeOptions {
         header_timeout: Duration::from_secs(24 * 3600),
         ..ServeOptions::default()
     };
-    TestRelay::start_with(
+    LocalRelay::with_options(
         RelayConfig {
             idle_timeout: idle,
             max_lifetime: lifetime,
@@ -114,13 +116,14 @@ async fn paused_relay(echo: SocketAddr, idle: Duration, lifetime: Duration) -> T
         Duration::from_secs(1),
     )
     .await
+    .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
 async fn an_idle_session_is_closed_after_the_idle_timeout() {
     let echo = echo_server().await;
     let relay = paused_relay(echo, Duration::from_secs(300), Duration::from_secs(86_400)).await;
-    let mut ws = relay.connect(echo).await;
+    let mut ws = relay.connect(echo).await.unwrap();
     assert_eq!(round_trip(&mut ws, b"hello").await, b"hello");
     let quiet_since = tokio::time::Instant::now();
     let code = close_code_within(&mut ws, Duration::from_secs(86_400)).await;
@@ -134,7 +137,7 @@ async fn a_busy_session_is_closed_at_its_maximum_lifetime() {
     let echo = echo_server().await;
     let relay = paused_relay(echo, Duration::from_secs(60), Duration::from_secs(600)).await;
     let started = tokio::time::Instant::now();
-    let ws = relay.connect(echo).await;
+    let ws = relay.connect(echo).await.unwrap();
     let (mut sink, mut stream) = ws.split();
     // Activity every 10 s keeps the 60 s idle timer from firing; reading happens separately,
     // so the client never waits on the relay with its own clock stopped.
@@ -177,8 +180,10 @@ async fn a_client_that_stops_reading_does_not_grow_the_relays_memory() {
             counter.store(n, Ordering::SeqCst);
         }
     });
-    let relay = TestRelay::start(loopback_config(&[source.port()])).await;
-    let mut ws = relay.connect(source).await;
+    let relay = LocalRelay::with_config(loopback_config(&[source.port()]))
+        .await
+        .unwrap();
+    let mut ws = relay.connect(source).await.unwrap();
 
     // Wait until the source is blocked: kernel buffers are full and the relay stopped reading.
     let mut last = 0;
@@ -193,7 +198,7 @@ async fn a_client_that_stops_reading_does_not_grow_the_relays_memory() {
         };
         last = now;
     }
-    let buffered = relay.relay.metrics().buffered_bytes();
+    let buffered = relay.relay().metrics().buffered_bytes();
     assert!(
         buffered <= webpop_proxy::relay::READ_SIZE as u64,
         "the relay holds {buffered} bytes for a stalled client"
@@ -227,13 +232,15 @@ async fn a_client_that_stops_reading_does_not_grow_the_relays_memory() {
 #[tokio::test]
 async fn text_frames_and_oversize_frames_close_with_their_codes() {
     let echo = echo_server().await;
-    let relay = TestRelay::start(loopback_config(&[echo.port()])).await;
+    let relay = LocalRelay::with_config(loopback_config(&[echo.port()]))
+        .await
+        .unwrap();
 
-    let mut ws = relay.connect(echo).await;
+    let mut ws = relay.connect(echo).await.unwrap();
     ws.send(Message::text("USER alice")).await.unwrap();
     assert_eq!(close_code(&mut ws).await, CloseReason::TextFrame.code());
 
-    let mut ws = relay.connect(echo).await;
+    let mut ws = relay.connect(echo).await.unwrap();
     let exactly = vec![7u8; MAX_FRAME];
     assert_eq!(round_trip(&mut ws, &exactly).await, exactly);
     ws.send(Message::binary(vec![7u8; MAX_FRAME + 1]))

@@ -19,7 +19,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 /// Opens a session to `host:port` and returns the close reason the relay sent.
-async fn refusal(relay: &TestRelay, host: &str, port: u16) -> CloseReason {
+async fn refusal(relay: &LocalRelay, host: &str, port: u16) -> CloseReason {
     let mut ws = ws_connect(&relay.url(host, port), None, None)
         .await
         .unwrap();
@@ -66,12 +66,13 @@ async fn every_reserved_range_is_refused_as_literal_and_behind_a_name() {
         "mixed.example.com".into(),
         vec![ip("192.0.1.1"), ip("127.0.0.1")],
     );
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         resolver: Resolver::fixed(answers),
         new_sessions_per_client_per_minute: 0,
         ..RelayConfig::default()
     })
-    .await;
+    .await
+    .unwrap();
     for (i, addr) in RESERVED.iter().enumerate() {
         let literal = if addr.contains(':') {
             format!("[{addr}]")
@@ -93,7 +94,7 @@ async fn every_reserved_range_is_refused_as_literal_and_behind_a_name() {
         refusal(&relay, "mixed.example.com", 995).await,
         CloseReason::ForbiddenTarget
     );
-    let metrics = relay.relay.metrics().render();
+    let metrics = relay.relay().metrics().render();
     let expected = format!(
         "webpop_relay_refused_total{{reason=\"forbidden_target\"}} {}",
         RESERVED.len() * 2 + 1
@@ -105,12 +106,13 @@ async fn every_reserved_range_is_refused_as_literal_and_behind_a_name() {
 #[tokio::test]
 async fn localhost_is_refused_through_the_system_resolver() {
     let echo = echo_server().await;
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         policy: TargetPolicy::default().ports([echo.port()]),
         new_sessions_per_client_per_minute: 0,
         ..RelayConfig::default()
     })
-    .await;
+    .await
+    .unwrap();
     for name in ["localhost", "LOCALHOST", "localhost."] {
         assert_eq!(
             refusal(&relay, name, echo.port()).await,
@@ -128,12 +130,13 @@ async fn localhost_is_refused_through_the_system_resolver() {
 async fn only_allowed_ports_are_reached() {
     let echo = echo_server().await;
     // Loopback is re-allowed, but only the default ports are: the echo server's port is not.
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         policy: TargetPolicy::default().allow_reserved_ranges(true),
         new_sessions_per_client_per_minute: 0,
         ..RelayConfig::default()
     })
-    .await;
+    .await
+    .unwrap();
     for port in [echo.port(), 25, 22, 80, 443, 993, 6379] {
         assert_eq!(
             refusal(&relay, "127.0.0.1", port).await,
@@ -156,7 +159,7 @@ async fn wildcards_allow_subdomains_and_nothing_that_merely_looks_alike() {
     ] {
         answers.insert(name.to_owned(), vec![echo.ip()]);
     }
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         resolver: Resolver::fixed(answers),
         policy: TargetPolicy::default()
             .ports([echo.port()])
@@ -166,7 +169,8 @@ async fn wildcards_allow_subdomains_and_nothing_that_merely_looks_alike() {
         new_sessions_per_client_per_minute: 0,
         ..RelayConfig::default()
     })
-    .await;
+    .await
+    .unwrap();
     let mut ws = ws_connect(&relay.url("POP.Example.com.", echo.port()), None, None)
         .await
         .unwrap();
@@ -210,12 +214,13 @@ async fn dns_failure_connect_refused_and_connect_timeout_have_their_own_codes() 
         }
     }
     // Fixed answers, so the unknown name never becomes a DNS query leaving the machine.
-    let relay = TestRelay::start(RelayConfig {
+    let relay = LocalRelay::with_config(RelayConfig {
         connect_timeout: Duration::from_secs(1),
         resolver: Resolver::fixed(HashMap::new()),
         ..loopback_config(&[closed_port, full_addr.port(), 995])
     })
-    .await;
+    .await
+    .unwrap();
     assert_eq!(
         refusal(&relay, "no-such-name.invalid", 995).await,
         CloseReason::DnsFailure
@@ -233,7 +238,9 @@ async fn dns_failure_connect_refused_and_connect_timeout_have_their_own_codes() 
 
 #[tokio::test]
 async fn malformed_queries_are_bad_requests() {
-    let relay = TestRelay::start(loopback_config(&[995])).await;
+    let relay = LocalRelay::with_config(loopback_config(&[995]))
+        .await
+        .unwrap();
     for query in [
         "",
         "host=127.0.0.1",
@@ -242,7 +249,7 @@ async fn malformed_queries_are_bad_requests() {
         "host=127.0.0.1&port=995&port=110",
         "host=bad%20host&port=995",
     ] {
-        let url = format!("ws://{}/relay?{query}", relay.addr);
+        let url = format!("ws://{}/relay?{query}", relay.addr());
         let mut ws = ws_connect(&url, None, None).await.unwrap();
         assert_eq!(
             close_code(&mut ws).await,

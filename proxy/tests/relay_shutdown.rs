@@ -12,21 +12,22 @@ use webpop_shared::relay::CloseReason;
 #[tokio::test]
 async fn open_sessions_drain_then_close_with_going_away() {
     let echo = echo_server().await;
-    let mut relay = TestRelay::start_with(
+    let mut relay = LocalRelay::with_options(
         loopback_config(&[echo.port()]),
         ServeOptions::default(),
         Duration::from_secs(2),
     )
-    .await;
-    let mut ws = relay.connect(echo).await;
+    .await
+    .unwrap();
+    let mut ws = relay.connect(echo).await.unwrap();
     assert_eq!(round_trip(&mut ws, b"before").await, b"before");
 
     let started = Instant::now();
-    let server = relay.stop();
+    let server = relay.stop().unwrap();
     // New connections are refused as soon as the listener is gone.
     let mut refused = false;
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(relay.addr).await.is_err() {
+        if tokio::net::TcpStream::connect(relay.addr()).await.is_err() {
             refused = true;
             break;
         }
@@ -51,15 +52,16 @@ async fn open_sessions_drain_then_close_with_going_away() {
 #[tokio::test]
 async fn sessions_that_end_during_the_drain_let_the_relay_stop_early() {
     let echo = echo_server().await;
-    let mut relay = TestRelay::start_with(
+    let mut relay = LocalRelay::with_options(
         loopback_config(&[echo.port()]),
         ServeOptions::default(),
         Duration::from_secs(60),
     )
-    .await;
-    let mut ws = relay.connect(echo).await;
+    .await
+    .unwrap();
+    let mut ws = relay.connect(echo).await.unwrap();
     assert_eq!(round_trip(&mut ws, b"x").await, b"x");
-    let server = relay.stop();
+    let server = relay.stop().unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     ws.close(None).await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), server)

@@ -3,34 +3,27 @@
 //! refused relay request. The policy allows trunk's inline start-up script by its hash, read
 //! from the web root's index.html.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use common::{tls_certificate, tls_connector, LocalRelay};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
-use webpop_proxy::{Relay, RelayConfig, ServeOptions};
+use tokio::net::TcpStream;
+use webpop_proxy::{RelayConfig, ServeOptions};
 
 /// `dist/index.html` as `scripts/wasm-env trunk build --release --offline` writes it (trunk
 /// 0.21): the app starts from one inline module script.
 const TRUNK_INDEX: &str = include_str!("fixtures/trunk-index.html");
 
-/// A relay serving a web root that holds `index.html` = `index`, with a stop handle.
+/// A relay serving a web root that holds `index.html` = `index`; dropping it stops the relay.
 struct Served {
     addr: SocketAddr,
     root: tempfile::TempDir,
-    stop: Option<oneshot::Sender<()>>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
+    _relay: LocalRelay,
 }
 
 async fn serve(index: &str, options: ServeOptions) -> Served {
@@ -41,23 +34,19 @@ async fn serve(index: &str, options: ServeOptions) -> Served {
         b"\0asm\x01\0\0\0",
     )
     .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(webpop_proxy::run(
-        listener,
-        root.path().to_owned(),
-        Relay::new(RelayConfig::default()),
+    let relay = LocalRelay::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        RelayConfig::default(),
         options,
         Duration::from_secs(1),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+        Some(root.path()),
+    )
+    .await
+    .unwrap();
     Served {
-        addr,
+        addr: relay.addr(),
         root,
-        stop: Some(stop),
+        _relay: relay,
     }
 }
 
@@ -276,27 +265,14 @@ async fn write_changed(path: &Path, text: &str) {
 
 #[tokio::test]
 async fn over_tls_every_response_also_carries_hsts() {
-    let dir = tempfile::tempdir().unwrap();
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    std::fs::write(&cert, generated.cert.pem()).unwrap();
-    std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
+    let files = tls_certificate();
     let options = ServeOptions {
-        tls: Some(webpop_proxy::tls::acceptor(&cert, &key).unwrap()),
+        tls: Some(webpop_proxy::tls::acceptor(&files.cert, &files.key).unwrap()),
         ..ServeOptions::default()
     };
     let served = serve(TRUNK_INDEX, options).await;
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(generated.cert.der().clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connector = tls_connector(&files.der);
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     for path in ["/", "/no-such-file.js", "/healthz"] {
         let tcp = TcpStream::connect(served.addr).await.unwrap();

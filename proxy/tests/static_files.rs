@@ -39,7 +39,9 @@ fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn serves_the_web_root_with_types_caching_and_compression_and_shuts_down() {
-    let mut relay = TestRelay::start(RelayConfig::default()).await;
+    let mut relay = LocalRelay::with_config(RelayConfig::default())
+        .await
+        .unwrap();
     let root = relay.web_root();
     std::fs::write(
         root.join("app-0123456789abcdef_bg.wasm"),
@@ -47,7 +49,7 @@ async fn serves_the_web_root_with_types_caching_and_compression_and_shuts_down()
     )
     .unwrap();
     std::fs::write(root.join("app-0123456789abcdef.js"), "x".repeat(4000)).unwrap();
-    let addr = relay.addr;
+    let addr = relay.addr();
 
     let index = get(addr, "/").await;
     assert!(index.starts_with("HTTP/1.1 200 OK\r\n"), "{index}");
@@ -106,7 +108,7 @@ async fn serves_the_web_root_with_types_caching_and_compression_and_shuts_down()
         );
     }
 
-    tokio::time::timeout(Duration::from_secs(10), relay.stop())
+    tokio::time::timeout(Duration::from_secs(10), relay.stop().unwrap())
         .await
         .expect("server did not stop")
         .unwrap()
@@ -118,7 +120,9 @@ async fn serves_the_web_root_with_types_caching_and_compression_and_shuts_down()
 /// web app manifest and icons get their registered types.
 #[tokio::test]
 async fn serves_the_service_worker_uncached_and_the_manifest_with_its_type() {
-    let mut relay = TestRelay::start(RelayConfig::default()).await;
+    let mut relay = LocalRelay::with_config(RelayConfig::default())
+        .await
+        .unwrap();
     let root = relay.web_root();
     std::fs::write(
         root.join("sw.js"),
@@ -131,7 +135,7 @@ async fn serves_the_service_worker_uncached_and_the_manifest_with_its_type() {
         "<svg xmlns='http://www.w3.org/2000/svg'/>",
     )
     .unwrap();
-    let addr = relay.addr;
+    let addr = relay.addr();
 
     let sw = get(addr, "/sw.js").await;
     assert!(sw.starts_with("HTTP/1.1 200 OK\r\n"), "{sw}");
@@ -148,7 +152,7 @@ async fn serves_the_service_worker_uncached_and_the_manifest_with_its_type() {
     let icon = get(addr, "/icon.svg").await;
     assert_eq!(header(&icon, "content-type"), Some("image/svg+xml"));
 
-    tokio::time::timeout(Duration::from_secs(10), relay.stop())
+    tokio::time::timeout(Duration::from_secs(10), relay.stop().unwrap())
         .await
         .expect("server did not stop")
         .unwrap()

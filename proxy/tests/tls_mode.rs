@@ -3,70 +3,35 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use webpop_proxy::tls::{self, TlsError};
 use webpop_proxy::ServeOptions;
 
-struct Files {
-    _dir: tempfile::TempDir,
-    cert: std::path::PathBuf,
-    key: std::path::PathBuf,
-    der: Vec<u8>,
-}
-
-fn certificate() -> Files {
-    let dir = tempfile::tempdir().unwrap();
-    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    std::fs::write(&cert, generated.cert.pem()).unwrap();
-    std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
-    Files {
-        der: generated.cert.der().to_vec(),
-        _dir: dir,
-        cert,
-        key,
-    }
-}
-
-fn connector(der: &[u8]) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(der.to_vec().into()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
-}
-
 #[tokio::test]
 async fn serves_https_and_wss_with_a_given_certificate() {
-    let files = certificate();
+    let files = tls_certificate();
     let echo = echo_server().await;
     let options = ServeOptions {
         tls: Some(tls::acceptor(&files.cert, &files.key).unwrap()),
         ..ServeOptions::default()
     };
-    let relay = TestRelay::start_with(
+    let relay = LocalRelay::with_options(
         loopback_config(&[echo.port()]),
         options,
         Duration::from_secs(1),
     )
-    .await;
-    let connector = connector(&files.der);
+    .await
+    .unwrap();
+    let connector = tls_connector(&files.der);
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
 
     // HTTPS: the web app.
-    let tcp = TcpStream::connect(relay.addr).await.unwrap();
+    let tcp = TcpStream::connect(relay.addr()).await.unwrap();
     let mut https = connector.connect(name.clone(), tcp).await.unwrap();
     https
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
@@ -79,11 +44,11 @@ async fn serves_https_and_wss_with_a_given_certificate() {
     assert!(response.ends_with("<title>webpop</title>"));
 
     // WSS: a relay session.
-    let tcp = TcpStream::connect(relay.addr).await.unwrap();
+    let tcp = TcpStream::connect(relay.addr()).await.unwrap();
     let wss = connector.connect(name, tcp).await.unwrap();
     let url = format!(
         "wss://localhost:{}/relay?host=127.0.0.1&port={}",
-        relay.addr.port(),
+        relay.addr().port(),
         echo.port()
     );
     let (mut ws, _) = tokio_tungstenite::client_async(url.into_client_request().unwrap(), wss)
@@ -103,7 +68,7 @@ async fn serves_https_and_wss_with_a_given_certificate() {
     }
 
     // Plain HTTP to the TLS port gets nothing served.
-    let mut plain = TcpStream::connect(relay.addr).await.unwrap();
+    let mut plain = TcpStream::connect(relay.addr()).await.unwrap();
     plain
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
@@ -115,8 +80,8 @@ async fn serves_https_and_wss_with_a_given_certificate() {
 
 #[tokio::test]
 async fn a_key_that_does_not_match_or_a_missing_file_is_a_clear_error() {
-    let a = certificate();
-    let b = certificate();
+    let a = tls_certificate();
+    let b = tls_certificate();
     assert!(matches!(
         tls::acceptor(&a.cert, &b.key),
         Err(TlsError::Rustls(_))

@@ -1,4 +1,4 @@
-// The server side of the end-to-end test: `webpop-test-env` (shared/testkit) runs a private
+// The server side of the end-to-end test: `webpop-test-env` (testkit/) runs a private
 // Dovecot, the relay (which also serves the built web app from dist/, so the page and /relay are
 // same-origin) and a "canary" HTTP server on 127.0.0.1, and answers a small control API.
 //

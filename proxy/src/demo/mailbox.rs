@@ -2,13 +2,15 @@
 
 use mail_builder::headers::address::Address;
 use mail_builder::MessageBuilder;
+use std::sync::Arc;
+use webpop_shared::pop3::server_side::ServedMessage;
 
 /// The messages every demo session starts from. It never changes: the demo is shared by every
 /// visitor of a relay, so one visitor's deletions must never show to another. Each POP3
 /// connection gets its own copy, and its deletions (applied at QUIT) end with it.
 #[derive(Debug)]
 pub(super) struct Mailbox {
-    messages: Vec<(String, Vec<u8>)>,
+    messages: Vec<ServedMessage>,
 }
 
 impl Mailbox {
@@ -16,13 +18,13 @@ impl Mailbox {
         let messages = messages
             .into_iter()
             .enumerate()
-            .map(|(i, m)| (format!("demo-{:04}", i + 1), m))
+            .map(|(i, m)| (format!("demo-{:04}", i + 1), Arc::from(m)))
             .collect();
         Self { messages }
     }
 
     /// A fresh copy for one POP3 connection: (uid, bytes) in message-number order.
-    pub(super) fn snapshot(&self) -> Vec<(String, Vec<u8>)> {
+    pub(super) fn snapshot(&self) -> Vec<ServedMessage> {
         self.messages.clone()
     }
 }

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde_json::json;
+use webpop_shared::session::Fingerprint;
 
 pub use mailbox::sample_messages;
 
@@ -35,12 +36,7 @@ impl Demo {
     pub async fn start() -> std::io::Result<Self> {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
             .map_err(std::io::Error::other)?;
-        let fingerprint = ring::digest::digest(&ring::digest::SHA256, certified.cert.der())
-            .as_ref()
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect::<Vec<_>>()
-            .join(":");
+        let fingerprint = Fingerprint::of(certified.cert.der()).to_string();
         let addr = server::start(
             certified,
             Arc::new(mailbox::Mailbox::new(sample_messages().to_vec())),

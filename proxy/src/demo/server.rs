@@ -1,5 +1,6 @@
 //! The demo's POP3 server: TLS (tokio-rustls), one task per connection, commands answered in
-//! order (so pipelining works). Each connection works on its own copy of the sample mail.
+//! order (so pipelining works) by the shared [`ServerSession`]. Each connection works on its own
+//! copy of the sample mail.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +12,9 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use webpop_shared::pop3::server_side::{dot_stuff, top};
+use webpop_shared::pop3::server_side::{
+    ServerOptions, ServerSession, Step, BYE, LOGGED_IN, WRONG_PASSWORD,
+};
 
 use super::mailbox::Mailbox;
 use super::{PASSWORD, USER};
@@ -52,6 +55,15 @@ pub(super) async fn start(
     Ok(addr)
 }
 
+/// The demo account, and CAPA naming this server.
+fn options() -> ServerOptions {
+    let mut options = ServerOptions::new(USER, PASSWORD);
+    options
+        .capabilities
+        .push("IMPLEMENTATION webpop-demo".to_owned());
+    options
+}
+
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     mailbox: &Mailbox,
@@ -61,9 +73,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     write
         .write_all(b"+OK webpop demo mailbox ready\r\n")
         .await?;
-    let mut user_ok = false;
-    let mut messages: Option<Vec<(String, Vec<u8>)>> = None;
-    let mut deleted: Vec<bool> = Vec::new();
+    let mut session = ServerSession::new(options());
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -79,105 +89,20 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         if n == 0 || !line.ends_with(b"\n") {
             return Ok(());
         }
-        let text = String::from_utf8_lossy(&line);
-        let mut words = text.split_ascii_whitespace();
-        let verb = words.next().unwrap_or("").to_ascii_uppercase();
-        let args: Vec<&str> = words.collect();
-        let number = |i: usize| args.get(i).and_then(|a| a.parse::<usize>().ok());
-        let mut out = Vec::new();
-        match (verb.as_str(), &messages) {
-            ("CAPA", _) => out.extend_from_slice(
-                b"+OK\r\nTOP\r\nUSER\r\nUIDL\r\nPIPELINING\r\nRESP-CODES\r\nIMPLEMENTATION webpop-demo\r\n.\r\n",
-            ),
-            ("QUIT", _) => {
-                // Deletions end with this connection's copy of the mailbox: the demo is shared
-                // by every visitor, and none may delete mail for the others.
-                write.write_all(b"+OK bye\r\n").await?;
+        match session.handle(&line) {
+            Step::Reply { reply, .. } => write.write_all(&reply).await?,
+            Step::Pass { accepted: true } => {
+                session.open(mailbox.snapshot());
+                write.write_all(LOGGED_IN).await?;
+            }
+            Step::Pass { accepted: false } => write.write_all(WRONG_PASSWORD).await?,
+            // Deletions end with this connection's copy of the mailbox: the demo is shared by
+            // every visitor, and none may delete mail for the others.
+            Step::Quit { .. } => {
+                write.write_all(BYE).await?;
                 return write.shutdown().await;
             }
-            ("NOOP", _) => out.extend_from_slice(b"+OK\r\n"),
-            ("USER", None) => {
-                user_ok = args.first() == Some(&USER);
-                out.extend_from_slice(b"+OK\r\n");
-            }
-            ("PASS", None) => {
-                if user_ok && args.first() == Some(&PASSWORD) {
-                    let snapshot = mailbox.snapshot();
-                    deleted = vec![false; snapshot.len()];
-                    messages = Some(snapshot);
-                    out.extend_from_slice(b"+OK maildrop ready\r\n");
-                } else {
-                    out.extend_from_slice(b"-ERR [AUTH] wrong user name or password\r\n");
-                }
-            }
-            (_, None) => out.extend_from_slice(b"-ERR log in first\r\n"),
-            (_, Some(all)) => {
-                let live = |n: usize| {
-                    n.checked_sub(1)
-                        .filter(|i| *i < all.len() && !deleted[*i])
-                        .map(|i| (i, &all[i]))
-                };
-                match verb.as_str() {
-                    "STAT" => {
-                        let (count, size) = (1..=all.len())
-                            .filter_map(live)
-                            .fold((0, 0), |(c, s), (_, m)| (c + 1, s + m.1.len()));
-                        out.extend_from_slice(format!("+OK {count} {size}\r\n").as_bytes());
-                    }
-                    "LIST" | "UIDL" => {
-                        let field = |i: usize, m: &(String, Vec<u8>)| {
-                            if verb == "LIST" {
-                                format!("{} {}", i + 1, m.1.len())
-                            } else {
-                                format!("{} {}", i + 1, m.0)
-                            }
-                        };
-                        match (args.is_empty(), number(0).and_then(live)) {
-                            (true, _) => {
-                                out.extend_from_slice(b"+OK\r\n");
-                                for (i, m) in (1..=all.len()).filter_map(live) {
-                                    out.extend_from_slice(format!("{}\r\n", field(i, m)).as_bytes());
-                                }
-                                out.extend_from_slice(b".\r\n");
-                            }
-                            (false, Some((i, m))) => out
-                                .extend_from_slice(format!("+OK {}\r\n", field(i, m)).as_bytes()),
-                            (false, None) => out.extend_from_slice(b"-ERR no such message\r\n"),
-                        }
-                    }
-                    "RETR" | "TOP" => match number(0).and_then(live) {
-                        Some((_, m)) => {
-                            let body = if verb == "TOP" {
-                                match number(1) {
-                                    Some(lines) => top(&m.1, lines),
-                                    None => {
-                                        write.write_all(b"-ERR TOP needs a line count\r\n").await?;
-                                        continue;
-                                    }
-                                }
-                            } else {
-                                m.1.clone()
-                            };
-                            out.extend_from_slice(b"+OK\r\n");
-                            dot_stuff(&mut out, &body);
-                        }
-                        None => out.extend_from_slice(b"-ERR no such message\r\n"),
-                    },
-                    "DELE" => match number(0).and_then(live) {
-                        Some((i, _)) => {
-                            deleted[i] = true;
-                            out.extend_from_slice(b"+OK deleted\r\n");
-                        }
-                        None => out.extend_from_slice(b"-ERR no such message\r\n"),
-                    },
-                    "RSET" => {
-                        deleted.iter_mut().for_each(|d| *d = false);
-                        out.extend_from_slice(b"+OK\r\n");
-                    }
-                    _ => out.extend_from_slice(b"-ERR unknown command\r\n"),
-                }
-            }
+            _ => write.write_all(b"-ERR unknown command\r\n").await?,
         }
-        write.write_all(&out).await?;
     }
 }

@@ -1,154 +1,20 @@
-//! Helpers for the relay's integration tests: a relay on 127.0.0.1, WebSocket clients, TCP
-//! servers to relay to, and a recorder of everything that crosses the relay.
+//! Helpers for the relay's integration tests: the test kit's relay on 127.0.0.1 and WebSocket
+//! client (with the assertions these tests make), TCP servers to relay to, and a recorder of
+//! everything that crosses the relay.
 #![allow(dead_code)] // Each test file uses a different subset.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use webpop_proxy::{Relay, RelayConfig, ServeOptions};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite;
+use webpop_testkit::ws;
 
-/// A client's WebSocket to the relay.
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// A relay serving on 127.0.0.1, stopped when dropped or by [`TestRelay::stop`].
-pub struct TestRelay {
-    pub addr: SocketAddr,
-    pub relay: Arc<Relay>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
-    _web_root: tempfile::TempDir,
-}
-
-/// A relay config that may reach loopback on `ports`, as every test needs, with no cap on new
-/// sessions per minute (tests open many from 127.0.0.1).
-pub fn loopback_config(ports: &[u16]) -> RelayConfig {
-    RelayConfig {
-        policy: webpop_proxy::policy::TargetPolicy::default()
-            .ports(ports.iter().copied())
-            .allow_reserved_ranges(true),
-        new_sessions_per_client_per_minute: 0,
-        ..RelayConfig::default()
-    }
-}
-
-impl TestRelay {
-    pub async fn start(config: RelayConfig) -> Self {
-        Self::start_with(config, ServeOptions::default(), Duration::from_secs(5)).await
-    }
-
-    pub async fn start_with(config: RelayConfig, options: ServeOptions, drain: Duration) -> Self {
-        Self::start_on("127.0.0.1:0".parse().unwrap(), config, options, drain).await
-    }
-
-    pub async fn start_on(
-        listen: SocketAddr,
-        config: RelayConfig,
-        options: ServeOptions,
-        drain: Duration,
-    ) -> Self {
-        let web_root = tempfile::tempdir().unwrap();
-        std::fs::write(
-            web_root.path().join("index.html"),
-            "<!doctype html><title>webpop</title>",
-        )
-        .unwrap();
-        let listener = TcpListener::bind(listen).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let relay = Relay::new(config);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(webpop_proxy::run(
-            listener,
-            web_root.path().to_owned(),
-            Arc::clone(&relay),
-            options,
-            drain,
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        Self {
-            addr,
-            relay,
-            stop: Some(stop),
-            task: Some(task),
-            _web_root: web_root,
-        }
-    }
-
-    /// Starts the shutdown and returns the server task, which ends once sessions drained.
-    pub fn stop(&mut self) -> JoinHandle<std::io::Result<()>> {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap()
-    }
-
-    /// The directory served as the web app.
-    pub fn web_root(&self) -> std::path::PathBuf {
-        self._web_root.path().to_owned()
-    }
-
-    pub fn url(&self, host: &str, port: u16) -> String {
-        format!("ws://{}/relay?host={host}&port={port}", self.addr)
-    }
-
-    /// Opens a relay session to `target` from 127.0.0.1 with no Origin header.
-    pub async fn connect(&self, target: SocketAddr) -> Ws {
-        ws_connect(
-            &self.url(&target.ip().to_string(), target.port()),
-            None,
-            None,
-        )
-        .await
-        .unwrap()
-    }
-}
-
-impl Drop for TestRelay {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-/// Opens a WebSocket to `url`, optionally with an `Origin` and from a chosen loopback source
-/// address (127.0.0.x: Linux routes all of 127/8 to loopback).
-pub async fn ws_connect(
-    url: &str,
-    origin: Option<&str>,
-    source: Option<IpAddr>,
-) -> Result<Ws, tungstenite::Error> {
-    let mut request = url.into_client_request()?;
-    if let Some(origin) = origin {
-        request
-            .headers_mut()
-            .insert("origin", origin.parse().unwrap());
-    }
-    let authority = request.uri().authority().unwrap().to_string();
-    let addr: SocketAddr = authority.parse().unwrap();
-    let socket = TcpSocket::new_v4().unwrap();
-    if let Some(source) = source {
-        socket.bind(SocketAddr::new(source, 0)).unwrap();
-    }
-    let tcp = socket.connect(addr).await?;
-    let config = WebSocketConfig::default().max_frame_size(Some(1 << 20));
-    let (ws, _) = tokio_tungstenite::client_async_with_config(
-        request,
-        MaybeTlsStream::Plain(tcp),
-        Some(config),
-    )
-    .await?;
-    Ok(ws)
-}
+#[allow(unused_imports)] // Each test file uses a different subset.
+pub use webpop_testkit::local_relay::{loopback_config, LocalRelay};
+#[allow(unused_imports)]
+pub use webpop_testkit::ws::{connect as ws_connect, Recording, Ws};
 
 /// Opens a WebSocket to `url` from 127.0.0.1 offering these subprotocols; returns it and the
 /// subprotocol the relay picked.
@@ -156,19 +22,11 @@ pub async fn ws_connect_protocols(
     url: &str,
     protocols: &[&str],
 ) -> Result<(Ws, Option<String>), tungstenite::Error> {
-    let mut request = url.into_client_request()?;
-    if !protocols.is_empty() {
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            protocols.join(", ").parse().unwrap(),
-        );
-    }
-    let (ws, response) = tokio_tungstenite::connect_async(request).await?;
-    let picked = response
-        .headers()
-        .get("sec-websocket-protocol")
-        .map(|v| v.to_str().unwrap().to_owned());
-    Ok((ws, picked))
+    let options = ws::Options {
+        protocols,
+        ..ws::Options::default()
+    };
+    ws::open(url, &options).await
 }
 
 /// Reads until the relay's close frame and returns its code; panics on data, a bare EOF, or
@@ -179,40 +37,27 @@ pub async fn close_code(ws: &mut Ws) -> u16 {
 
 /// [`close_code`] with another time limit (tests on a paused clock need a long one).
 pub async fn close_code_within(ws: &mut Ws, limit: Duration) -> u16 {
-    loop {
-        match tokio::time::timeout(limit, ws.next()).await {
-            Ok(Some(Ok(Message::Close(Some(frame))))) => return frame.code.into(),
-            Ok(Some(Ok(Message::Close(None)))) => panic!("close frame without a code"),
-            Ok(Some(Ok(Message::Binary(data)))) => {
-                panic!("unexpected {} bytes of data", data.len())
-            }
-            Ok(Some(Ok(_))) => continue,
-            Ok(Some(Err(e))) => panic!("WebSocket error before the close frame: {e}"),
-            Ok(None) => panic!("connection ended without a close frame"),
-            Err(_) => panic!("no close frame within {limit:?}"),
-        }
+    match tokio::time::timeout(limit, ws::close_code(ws)).await {
+        Ok(Ok(Some(1005))) => panic!("close frame without a code"),
+        Ok(Ok(Some(code))) => code,
+        Ok(Ok(None)) => panic!("connection ended without a close frame"),
+        Ok(Err(e)) => panic!("{e}"),
+        Err(_) => panic!("no close frame within {limit:?}"),
     }
 }
 
 /// A value from the relay's `/metrics` text.
-pub fn metric(relay: &TestRelay, name: &str) -> u64 {
-    let text = relay.relay.metrics().render();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+pub fn metric(relay: &LocalRelay, name: &str) -> u64 {
+    relay
+        .metric(name)
+        .unwrap_or_else(|| panic!("no {name} in\n{}", relay.relay().metrics().render()))
 }
 
 /// Sends `data` and reads binary frames until as many bytes came back.
 pub async fn round_trip(ws: &mut Ws, data: &[u8]) -> Vec<u8> {
-    ws.send(Message::binary(data.to_vec())).await.unwrap();
-    let mut back = Vec::new();
-    while back.len() < data.len() {
-        match ws.next().await {
-            Some(Ok(Message::Binary(chunk))) => back.extend_from_slice(&chunk),
-            other => panic!("expected data, got {other:?}"),
-        }
-    }
-    back
+    ws::round_trip(ws, data)
+        .await
+        .unwrap_or_else(|e| panic!("expected data: {e}"))
 }
 
 /// A TCP echo server on 127.0.0.1.
@@ -230,52 +75,10 @@ pub async fn echo_server() -> SocketAddr {
     addr
 }
 
-/// Everything that crossed one point, each direction in order.
-#[derive(Clone, Default)]
-pub struct Recording {
-    pub to_server: Arc<Mutex<Vec<u8>>>,
-    pub to_client: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Recording {
-    pub fn all(&self) -> Vec<Vec<u8>> {
-        vec![
-            self.to_server.lock().unwrap().clone(),
-            self.to_client.lock().unwrap().clone(),
-        ]
-    }
-}
-
 /// Turns a relay WebSocket into a byte stream for the POP3 driver, recording the payload of
 /// every frame both ways.
-pub fn ws_as_stream(ws: Ws) -> (DuplexStream, Recording) {
-    let (app, mut ours) = tokio::io::duplex(256 * 1024);
-    let recording = Recording::default();
-    let rec = recording.clone();
-    tokio::spawn(async move {
-        let (mut sink, mut stream) = ws.split();
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            tokio::select! {
-                n = ours.read(&mut buf) => match n {
-                    Ok(0) | Err(_) => { let _ = sink.close().await; break; }
-                    Ok(n) => {
-                        rec.to_server.lock().unwrap().extend_from_slice(&buf[..n]);
-                        if sink.send(Message::binary(buf[..n].to_vec())).await.is_err() { break; }
-                    }
-                },
-                message = stream.next() => match message {
-                    Some(Ok(Message::Binary(data))) => {
-                        rec.to_client.lock().unwrap().extend_from_slice(&data);
-                        if ours.write_all(&data).await.is_err() { break; }
-                    }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => {}
-                },
-            }
-        }
-    });
-    (app, recording)
+pub fn ws_as_stream(ws: Ws) -> (tokio::io::DuplexStream, Recording) {
+    ws::as_stream(ws)
 }
 
 /// A TCP forwarder on 127.0.0.1 that records what passes between the relay and `target`.
@@ -335,4 +138,136 @@ pub async fn tcp_tap(target: SocketAddr) -> (SocketAddr, Recording) {
 /// Whether `needle` occurs anywhere in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A self-signed certificate for `localhost` and its key, as PEM files, and its DER.
+pub struct TlsFiles {
+    _dir: tempfile::TempDir,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub der: Vec<u8>,
+}
+
+/// A fresh [`TlsFiles`] in a directory of its own.
+pub fn tls_certificate() -> TlsFiles {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.key_pair.serialize_pem()).unwrap();
+    TlsFiles {
+        der: generated.cert.der().to_vec(),
+        _dir: dir,
+        cert,
+        key,
+    }
+}
+
+/// A TLS client that trusts only the certificate `der`.
+pub fn tls_connector(der: &[u8]) -> tokio_rustls::TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der.to_vec().into()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// The `webpop-proxy` binary this package builds.
+pub const BINARY: &str = env!("CARGO_BIN_EXE_webpop-proxy");
+
+/// The relay binary running, its standard output read line by line (so it never blocks on a
+/// full pipe); killed when dropped.
+pub struct RelayBinary {
+    child: Option<std::process::Child>,
+    /// The address from its "serving" line.
+    pub addr: SocketAddr,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    log: Vec<String>,
+}
+
+impl RelayBinary {
+    /// Starts `command` (the relay binary, listening on port 0) and waits for the line that
+    /// says where it serves.
+    pub async fn spawn(mut command: std::process::Command) -> Self {
+        use std::io::BufRead as _;
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let mut log = Vec::new();
+        let addr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.recv())
+                .await
+                .expect("no 'serving' line")
+                .expect("the binary exited");
+            log.push(line.clone());
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        Self {
+            child: Some(child),
+            addr,
+            lines,
+            log,
+        }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// A `kB` line of its `/proc/<pid>/status`.
+    pub fn status_kib(&self, key: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns it with the whole log.
+    pub async fn sigterm(mut self) -> (std::process::ExitStatus, String) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut child = self.child.take().unwrap();
+        let exit = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        while let Some(line) = self.lines.recv().await {
+            self.log.push(line);
+        }
+        (exit, std::mem::take(&mut self.log).join("\n"))
+    }
+}
+
+impl Drop for RelayBinary {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }

@@ -202,12 +202,11 @@ fn cram_md5(c: &Credentials, challenge: &[u8]) -> String {
         Err(_) => return String::new(),
     };
     mac.update(challenge);
-    format!("{} {}", c.user.as_str(), hex(&mac.finalize().into_bytes()))
-}
-
-/// Lower-case hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    format!(
+        "{} {}",
+        c.user.as_str(),
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 /// The APOP digest (RFC 1939 §7): MD5 of the greeting's timestamp followed by the password.
@@ -216,7 +215,7 @@ pub(crate) fn apop_digest(timestamp: &str, password: &Secret) -> String {
     let mut md5 = Md5::new();
     md5.update(timestamp.as_bytes());
     md5.update(password.expose().as_bytes());
-    hex(&md5.finalize())
+    hex::encode(md5.finalize())
 }
 
 #[cfg(test)]

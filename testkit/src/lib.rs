@@ -8,8 +8,13 @@
 //! - [`fetchmail`]: runs Debian's fetchmail against a server as a baseline, and parses its BSMTP.
 //! - [`faulty_pop3`]: a POP3-over-TLS server that injects faults (drops, stalls, garbage, `-ERR`,
 //!   over-long lines) at chosen protocol phases, and records what it deleted and when.
-//! - [`local_relay`]: a relay on 127.0.0.1 for browser tests and benchmarks.
+//! - `local_relay` (feature `relay`, on by default): the in-process relay on 127.0.0.1 for the
+//!   relay's tests, the fault matrix, the browser tests and the benchmarks.
+//! - `ws` (feature `relay`): the WebSocket test client that opens relay sessions.
 //! - [`nginx`]: a private nginx load balancer with WebSocket upgrade in front of relays.
+//!
+//! What needs the relay crate (`webpop-proxy`, and with it axum and hyper) is behind the `relay`
+//! feature, so that `webpop-shared`'s tests can use the rest without building the relay.
 //!
 //! Everything talks to 127.0.0.1 only. The Dovecot and fetchmail parts need the Debian packages
 //! `dovecot-core`, `dovecot-pop3d` and `fetchmail` (and `openssl` for one test).
@@ -36,5 +41,8 @@ pub mod delay_proxy;
 pub mod dovecot;
 pub mod faulty_pop3;
 pub mod fetchmail;
+#[cfg(feature = "relay")]
 pub mod local_relay;
 pub mod nginx;
+#[cfg(feature = "relay")]
+pub mod ws;

@@ -1,7 +1,6 @@
 //! What the relay benchmarks (`relay-bench`, `relay-abuse`) share: raising the open-files limit,
 //! stopping on a signal, the helper process each starts from its own binary (a TCP source or
-//! echo server) and the relay processes they measure. Included by each binary with
-//! `#[path = "common/relay_process.rs"] mod relay_process;`.
+//! echo server) and the relay processes they measure.
 
 use std::fs::{self, File};
 use std::future::Future;
@@ -184,6 +183,7 @@ impl Helper {
 /// output in a log file. Dropping it kills the group.
 pub struct RelayProcess {
     child: Child,
+    /// Its process id, which is also its process group's.
     pub pid: u32,
     /// Its stdout and stderr.
     pub log: PathBuf,

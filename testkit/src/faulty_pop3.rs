@@ -52,7 +52,9 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
-use webpop_shared::pop3::server_side::{dot_stuff, top};
+use webpop_shared::pop3::server_side::{
+    Answers, ServedMessage, ServerOptions, ServerSession, Step, BYE, LOGGED_IN, WRONG_PASSWORD,
+};
 use webpop_shared::session::Fingerprint;
 
 /// The account's user name.
@@ -275,21 +277,22 @@ pub fn bare_lf_split_message() -> Vec<u8> {
     m
 }
 
-/// Dot-stuffs `body` as a server that sees lines only at CRLF: a `.` after a bare LF is not
-/// stuffed. Ends in CRLF, then the terminating `.` line.
-fn dot_stuff_crlf_lines(out: &mut Vec<u8>, body: &[u8]) {
-    let mut at_line_start = true;
-    for (i, &b) in body.iter().enumerate() {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n' && i > 0 && body[i - 1] == b'\r';
+/// The POP3 manners `config` asks for: the account, CAPA with or without `PIPELINING` and with
+/// `LOGIN-DELAY`, the sizes listed, the stuffing.
+fn pop3_options(config: &Config) -> ServerOptions {
+    let mut options = ServerOptions::new(USER, PASSWORD);
+    options
+        .capabilities
+        .retain(|c| config.pipelining || c != "PIPELINING");
+    options
+        .capabilities
+        .push("IMPLEMENTATION webpop-faulty-pop3".to_owned());
+    if let Some(delay) = config.login_delay {
+        options.capabilities.push(format!("LOGIN-DELAY {delay}"));
     }
-    if !body.is_empty() && !body.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
+    options.zero_octet_listing = config.zero_octet_listing;
+    options.bare_lf_passthrough = config.bare_lf_passthrough;
+    options
 }
 
 /// The UIDL of message `index` (0-based) of [`Config::messages`].
@@ -350,7 +353,7 @@ pub struct Stats {
 }
 
 /// A message of the mailbox.
-type Message = (String, Arc<[u8]>);
+type Message = ServedMessage;
 
 /// The fault plan, the mailbox and the counters.
 #[derive(Debug)]
@@ -368,10 +371,9 @@ struct Shared {
     state: Mutex<State>,
     stall_limit: Duration,
     long_line: usize,
-    pipelining: bool,
-    zero_octet_listing: bool,
-    bare_lf_passthrough: bool,
     login_delay: Option<u32>,
+    /// What every session starts from: the account, CAPA, the listing and stuffing manners.
+    pop3: ServerOptions,
 }
 
 impl Shared {
@@ -491,6 +493,7 @@ impl FaultyPop3 {
     /// `localhost` and 127.0.0.1. Call it inside a tokio runtime.
     pub async fn start(config: Config) -> std::io::Result<Self> {
         let first = Presented::self_signed(config.expired_certificate)?;
+        let pop3 = pop3_options(&config);
         let certificates = Arc::new(Mutex::new(Certificates {
             current: first.clone(),
             first,
@@ -513,10 +516,8 @@ impl FaultyPop3 {
             }),
             stall_limit: config.stall_limit,
             long_line: config.long_line,
-            pipelining: config.pipelining,
-            zero_octet_listing: config.zero_octet_listing,
-            bare_lf_passthrough: config.bare_lf_passthrough,
             login_delay: config.login_delay,
+            pop3,
         });
         let task = tokio::spawn(accept(
             listener,
@@ -641,9 +642,7 @@ async fn accept(
                         tls,
                         input: Vec::new(),
                         retrs: 0,
-                        user_ok: false,
-                        maildrop: None,
-                        marked: Vec::new(),
+                        pop3: ServerSession::new(shared.pop3.clone()),
                     };
                     // An I/O error only means the client went away.
                     let _ = session.serve().await;
@@ -693,10 +692,8 @@ struct Session<'a> {
     tls: TlsStream<TcpStream>,
     input: Vec<u8>,
     retrs: usize,
-    user_ok: bool,
-    /// The mailbox as of the login; `None` before it.
-    maildrop: Option<Vec<Message>>,
-    marked: Vec<bool>,
+    /// The POP3 session itself; this server only adds faults around it.
+    pop3: ServerSession,
 }
 
 impl Session<'_> {
@@ -716,41 +713,11 @@ impl Session<'_> {
             let Some(line) = self.read_line().await? else {
                 return Ok(());
             };
-            let text = String::from_utf8_lossy(&line);
-            let mut words = text.split_ascii_whitespace();
-            let verb = words.next().unwrap_or("").to_ascii_uppercase();
-            let args: Vec<&str> = words.collect();
-            let then = match (verb.as_str(), self.maildrop.is_some()) {
-                ("CAPA", _) => {
-                    let pipelining: &[u8] = if self.shared.pipelining {
-                        b"PIPELINING\r\n"
-                    } else {
-                        b""
-                    };
-                    let capa = [
-                        b"+OK capabilities follow\r\nTOP\r\nUIDL\r\nUSER\r\n".as_slice(),
-                        pipelining,
-                        b"RESP-CODES\r\nIMPLEMENTATION webpop-faulty-pop3\r\n",
-                        self.shared
-                            .login_delay
-                            .map(|d| format!("LOGIN-DELAY {d}\r\n").into_bytes())
-                            .unwrap_or_default()
-                            .as_slice(),
-                        b".\r\n",
-                    ]
-                    .concat();
-                    self.write(&capa).await?;
-                    Then::Continue
-                }
-                ("NOOP", _) => self.reply(None, b"+OK\r\n").await?,
-                ("QUIT", _) => return self.quit().await,
-                ("USER", false) => {
-                    self.user_ok = args.first() == Some(&USER);
-                    self.reply(None, b"+OK send PASS\r\n").await?
-                }
-                ("PASS", false) => self.pass(&args).await?,
-                (_, false) => self.reply(None, b"-ERR log in first\r\n").await?,
-                (_, true) => self.transaction(&verb, &args).await?,
+            let then = match self.pop3.handle(&line) {
+                Step::Reply { reply, answers } => self.answer(reply, answers).await?,
+                Step::Pass { accepted } => self.pass(accepted).await?,
+                Step::Quit { deleted } => return self.quit(deleted).await,
+                _ => self.reply(None, b"-ERR unknown command\r\n").await?,
             };
             if then == Then::Close {
                 return Ok(());
@@ -758,14 +725,39 @@ impl Session<'_> {
         }
     }
 
-    async fn pass(&mut self, args: &[&str]) -> std::io::Result<Then> {
-        if let Some(fault) = self.shared.fire(Reached::Auth, self.connection) {
-            return self.inject(fault.kind, b"+OK logged in\r\n", 0).await;
+    /// Sends what the POP3 session answered, unless a fault fires there.
+    async fn answer(&mut self, reply: Vec<u8>, answers: Answers) -> std::io::Result<Then> {
+        match answers {
+            Answers::Uidl => self.reply(Some(Reached::Uidl), &reply).await,
+            Answers::Retr => {
+                self.retrs += 1;
+                self.shared.lock().stats.retrs += 1;
+                self.reply(Some(Reached::Retr(self.retrs)), &reply).await
+            }
+            Answers::Dele { index, uid } => {
+                self.shared.lock().stats.deles.push(DeleSeen {
+                    uid,
+                    connection: self.connection,
+                    at: Instant::now(),
+                });
+                if let Some(fault) = self.shared.fire(Reached::BeforeDele, self.connection) {
+                    // The message is not marked after all.
+                    self.pop3.unmark(index);
+                    return self.inject(fault.kind, &reply, 0).await;
+                }
+                self.reply(Some(Reached::AfterDele), &reply).await
+            }
+            _ => self.reply(None, &reply).await,
         }
-        if !(self.user_ok && args.first() == Some(&PASSWORD)) {
-            return self
-                .reply(None, b"-ERR [AUTH] wrong user name or password\r\n")
-                .await;
+    }
+
+    /// `PASS`: a fault at [`Phase::Auth`] comes before the password is even looked at.
+    async fn pass(&mut self, accepted: bool) -> std::io::Result<Then> {
+        if let Some(fault) = self.shared.fire(Reached::Auth, self.connection) {
+            return self.inject(fault.kind, LOGGED_IN, 0).await;
+        }
+        if !accepted {
+            return self.reply(None, WRONG_PASSWORD).await;
         }
         let maildrop = {
             let mut state = self.shared.lock();
@@ -788,121 +780,24 @@ impl Session<'_> {
                 .reply(None, b"-ERR [LOGIN-DELAY] logged in too recently\r\n")
                 .await;
         };
-        self.marked = vec![false; maildrop.len()];
-        self.maildrop = Some(maildrop);
-        self.reply(None, b"+OK logged in\r\n").await
+        self.pop3.open(maildrop);
+        self.reply(None, LOGGED_IN).await
     }
 
-    /// A command in the TRANSACTION state.
-    async fn transaction(&mut self, verb: &str, args: &[&str]) -> std::io::Result<Then> {
-        let number = |i: usize| args.get(i).and_then(|a| a.parse::<usize>().ok());
-        // Message `n` (1-based) if it exists and is not marked deleted: its index and content.
-        let live = |s: &Self, n: Option<usize>| -> Option<(usize, Message)> {
-            let i = n?.checked_sub(1)?;
-            let m = s.maildrop.as_ref()?.get(i)?;
-            (!s.marked.get(i).copied().unwrap_or(true)).then(|| (i, m.clone()))
-        };
-        let all: Vec<(usize, Message)> = (1..=self.marked.len())
-            .filter_map(|n| live(self, Some(n)))
-            .collect();
-        let zero = self.shared.zero_octet_listing;
-        let listed_size = |m: &Message| if zero { 0 } else { m.1.len() };
-        match verb {
-            "STAT" => {
-                let size: usize = all.iter().map(|(_, m)| listed_size(m)).sum();
-                let line = format!("+OK {} {size}\r\n", all.len());
-                self.reply(None, line.as_bytes()).await
-            }
-            "LIST" | "UIDL" => {
-                let field = |i: usize, m: &Message| match verb {
-                    "LIST" => format!("{} {}", i + 1, listed_size(m)),
-                    _ => format!("{} {}", i + 1, m.0),
-                };
-                let out = if args.is_empty() {
-                    let mut out = String::from("+OK\r\n");
-                    for (i, m) in &all {
-                        out.push_str(&field(*i, m));
-                        out.push_str("\r\n");
-                    }
-                    out.push_str(".\r\n");
-                    out
-                } else {
-                    match live(self, number(0)) {
-                        Some((i, m)) => format!("+OK {}\r\n", field(i, &m)),
-                        None => "-ERR no such message\r\n".to_owned(),
-                    }
-                };
-                let phase = (verb == "UIDL").then_some(Reached::Uidl);
-                self.reply(phase, out.as_bytes()).await
-            }
-            "RETR" | "TOP" => {
-                let body = match (live(self, number(0)), verb, number(1)) {
-                    (Some((_, m)), "RETR", _) => m.1.to_vec(),
-                    (Some((_, m)), _, Some(lines)) => top(&m.1, lines),
-                    (Some(_), _, None) => {
-                        return self.reply(None, b"-ERR TOP needs a line count\r\n").await
-                    }
-                    (None, ..) => return self.reply(None, b"-ERR no such message\r\n").await,
-                };
-                let mut out = format!("+OK {} octets\r\n", body.len()).into_bytes();
-                if self.shared.bare_lf_passthrough {
-                    dot_stuff_crlf_lines(&mut out, &body);
-                } else {
-                    dot_stuff(&mut out, &body);
-                }
-                let phase = (verb == "RETR").then(|| {
-                    self.retrs += 1;
-                    self.shared.lock().stats.retrs += 1;
-                    Reached::Retr(self.retrs)
-                });
-                self.reply(phase, &out).await
-            }
-            "DELE" => {
-                let Some((i, m)) = live(self, number(0)) else {
-                    return self.reply(None, b"-ERR no such message\r\n").await;
-                };
-                self.shared.lock().stats.deles.push(DeleSeen {
-                    uid: m.0.clone(),
-                    connection: self.connection,
-                    at: Instant::now(),
-                });
-                let ok = format!("+OK message {} deleted\r\n", i + 1);
-                if let Some(fault) = self.shared.fire(Reached::BeforeDele, self.connection) {
-                    return self.inject(fault.kind, ok.as_bytes(), 0).await;
-                }
-                if let Some(mark) = self.marked.get_mut(i) {
-                    *mark = true;
-                }
-                self.reply(Some(Reached::AfterDele), ok.as_bytes()).await
-            }
-            "RSET" => {
-                self.marked.iter_mut().for_each(|m| *m = false);
-                self.reply(None, b"+OK\r\n").await
-            }
-            _ => self.reply(None, b"-ERR unknown command\r\n").await,
-        }
-    }
-
-    /// `QUIT`: in the TRANSACTION state, applies the deletions (RFC 1939's UPDATE state).
-    async fn quit(&mut self) -> std::io::Result<()> {
+    /// `QUIT`: after a login, removes what the session marked (RFC 1939's UPDATE state).
+    async fn quit(&mut self, deleted: Vec<String>) -> std::io::Result<()> {
         if let Some(fault) = self.shared.fire(Reached::BeforeQuit, self.connection) {
             // Whatever the fault, the session ends here without deleting anything.
-            self.inject(fault.kind, b"+OK bye\r\n", 0).await?;
+            self.inject(fault.kind, BYE, 0).await?;
             return Ok(());
         }
-        if let Some(maildrop) = &self.maildrop {
-            let gone: Vec<&str> = maildrop
-                .iter()
-                .zip(&self.marked)
-                .filter(|(_, marked)| **marked)
-                .map(|((uid, _), _)| uid.as_str())
-                .collect();
+        if self.pop3.logged_in() {
             let mut state = self.shared.lock();
             let now = Instant::now();
             let connection = self.connection;
             let State { live, stats, .. } = &mut *state;
             live.retain(|(uid, _)| {
-                let remove = gone.contains(&uid.as_str());
+                let remove = deleted.contains(uid);
                 if remove {
                     stats.removed.push(Removed {
                         uid: uid.clone(),
@@ -914,7 +809,7 @@ impl Session<'_> {
             });
             stats.updates += 1;
         }
-        self.write(b"+OK bye\r\n").await?;
+        self.write(BYE).await?;
         self.tls.shutdown().await
     }
 
@@ -1033,6 +928,7 @@ impl Session<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use webpop_shared::pop3::server_side::dot_stuff_crlf_lines;
 
     #[tokio::test]
     async fn a_replaced_certificate_is_another_one_until_the_first_is_restored() {
@@ -1088,10 +984,8 @@ mod tests {
             }),
             stall_limit: Duration::ZERO,
             long_line: 0,
-            pipelining: true,
-            zero_octet_listing: false,
-            bare_lf_passthrough: false,
             login_delay: None,
+            pop3: ServerOptions::new(USER, PASSWORD),
         };
         assert_eq!(shared.fire(Reached::Retr(1), 1), None);
         assert!(shared.fire(Reached::Retr(2), 1).is_some());

@@ -16,7 +16,7 @@
 //! message, a message longer than its listed size) and a hostile message that would end its own
 //! reply at a bare LF run the same way, pipelined and in lock-step.
 //!
-//! `cargo test -p webpop-shared --test fault_injection -- --nocapture` prints the matrix and
+//! `cargo test -p webpop-testkit --test fault_injection -- --nocapture` prints the matrix and
 //! the figures.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
