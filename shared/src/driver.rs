@@ -165,3 +165,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Drops the connection without QUIT (so the server commits no deletions).
     pub fn abort(self) {}
 }
+
+/// The sync host over a tokio byte stream (TCP in the Dovecot tests and the benchmarks).
+impl<S: AsyncRead + AsyncWrite + Unpin> crate::sync::host::Connection for Connection<S> {
+    type Error = DriverError;
+
+    fn send(&mut self, command: Command) -> Result<Handle, Self::Error> {
+        Connection::send(self, command)
+    }
+
+    async fn next_event(&mut self) -> Result<Event, Self::Error> {
+        Connection::next_event(self).await
+    }
+
+    async fn run(&mut self, command: Command) -> Result<Reply, Self::Error> {
+        Connection::run(self, command).await
+    }
+
+    async fn quit(self) -> Result<(), Self::Error> {
+        Connection::quit(self).await
+    }
+}

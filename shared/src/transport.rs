@@ -187,3 +187,24 @@ impl<T: Transport> Driver<T> {
         Ok(())
     }
 }
+
+/// The sync host runs over a driver directly (the native relay client in the tests does).
+impl<T: Transport> crate::sync::host::Connection for Driver<T> {
+    type Error = DriveError<T::Error>;
+
+    fn send(&mut self, command: Command) -> Result<Handle, Self::Error> {
+        Driver::send(self, command)
+    }
+
+    async fn next_event(&mut self) -> Result<Event, Self::Error> {
+        Driver::next_event(self).await
+    }
+
+    async fn run(&mut self, command: Command) -> Result<Reply, Self::Error> {
+        Driver::run(self, command).await
+    }
+
+    async fn quit(mut self) -> Result<(), Self::Error> {
+        Driver::run(&mut self, Command::Quit).await.map(|_| ())
+    }
+}

@@ -5,7 +5,7 @@
 use webpop_shared::pop3::RespCode;
 use webpop_shared::relay::RelayError;
 use webpop_shared::session::{CertProblem, Fingerprint, SessionError};
-use webpop_shared::sync::SyncError;
+use webpop_shared::sync::{StoreFault, SyncError};
 
 use crate::net::ConnectionError;
 use crate::store::StoreError;
@@ -182,15 +182,13 @@ fn certificate(problem: &CertProblem, fingerprint: &Fingerprint) -> Problem {
 pub fn sync(e: &SyncFailure) -> Problem {
     match e {
         SyncFailure::Connection(c) => connection(c),
-        SyncFailure::Store(StoreError::QuotaExceeded) | SyncFailure::Sync(SyncError::Store(_))
-            if e.to_string().contains("full") =>
-        {
-            Problem::Storage(
-                "The browser's storage for webpop is full: the sync stopped, nothing was \
+        SyncFailure::Store(StoreError::QuotaExceeded)
+        | SyncFailure::Commit(StoreError::QuotaExceeded | StoreError::Aborted)
+        | SyncFailure::Sync(SyncError::Store(StoreFault::Full)) => Problem::Storage(
+            "The browser's storage for webpop is full: the sync stopped, nothing was \
                  deleted from the server. Free some space (delete mail here) and sync again."
-                    .into(),
-            )
-        }
+                .into(),
+        ),
         SyncFailure::Sync(SyncError::Refused { error, .. })
             if matches!(
                 error.code,
@@ -395,11 +393,10 @@ mod tests {
         assert!(matches!(p, Problem::Storage(t) if t.contains("nothing was deleted")));
         // A commit the browser aborted (how a full store shows at commit time) reaches the
         // engine as a failed batch.
-        let aborted = SyncError::Store(StoreError::Aborted.to_string());
-        assert!(matches!(
-            sync(&SyncFailure::Sync(aborted)),
-            Problem::Storage(_)
-        ));
+        let aborted = SyncFailure::Commit(StoreError::Aborted);
+        assert!(matches!(sync(&aborted), Problem::Storage(t) if t.contains("nothing was deleted")));
+        let full = SyncFailure::Sync(SyncError::Store(StoreFault::Full));
+        assert!(matches!(sync(&full), Problem::Storage(_)));
         let p = sync(&SyncFailure::NotEnoughStorage {
             needed: 90,
             available: 10,

@@ -8,6 +8,7 @@
 //! - [`fetchmail`]: runs Debian's fetchmail against a server as a baseline, and parses its BSMTP.
 //! - [`faulty_pop3`]: a POP3-over-TLS server that injects faults (drops, stalls, garbage, `-ERR`,
 //!   over-long lines) at chosen protocol phases, and records what it deleted and when.
+//! - [`memory_store`]: a mail store in memory, for running the sync host natively.
 //! - [`local_relay`]: a relay on 127.0.0.1 for browser tests and benchmarks.
 //! - [`nginx`]: a private nginx load balancer with WebSocket upgrade in front of relays.
 //!
@@ -37,4 +38,5 @@ pub mod dovecot;
 pub mod faulty_pop3;
 pub mod fetchmail;
 pub mod local_relay;
+pub mod memory_store;
 pub mod nginx;

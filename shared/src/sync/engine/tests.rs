@@ -157,7 +157,7 @@ fn run(
         while let Some(event) = engine.poll_event() {
             if let SyncEvent::Store(batch) = &event {
                 if store.fail_batch == Some(batch.id) {
-                    engine.store_failed(batch.id, "quota exceeded");
+                    engine.store_failed(batch.id, StoreFault::Full);
                 } else {
                     for m in &batch.messages {
                         let state = match m.mode {
