@@ -4,8 +4,8 @@
 //! It behaves as IndexedDB does where the host can tell: a batch's records are written as soon
 //! as its commit starts (a dropped commit future still commits, as a queued transaction does),
 //! and the commit is reported one turn of the executor later, so the host reads on while a
-//! batch is being written. Each record keeps the time it was committed, to check against when
-//! a server read `DELE` for it.
+//! batch is being written. Each record keeps the time its commit was reported (the time after
+//! which the engine may send `DELE` for it), to check against when a server read that `DELE`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -147,6 +147,15 @@ impl MailStore for MemoryStore {
         }
         self.batches.set(self.batches.get() + 1);
         yield_once().await;
+        // Reported now: the time a server's `DELE` must not precede.
+        if let Some(mail) = self.mail.borrow_mut().get_mut(account) {
+            let now = Instant::now();
+            for m in &batch.messages {
+                if let Some(stored) = mail.get_mut(&m.uid) {
+                    stored.committed = now;
+                }
+            }
+        }
         Ok(())
     }
 
