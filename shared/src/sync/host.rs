@@ -258,10 +258,11 @@ pub async fn run<C: Connection, S: MailStore>(
                     None => std::future::pending().await,
                 }
             };
-            match select(network, Box::pin(committed)).await {
-                Either::Left((Either::Left((next, _)), _)) => Woke::Network(next),
-                Either::Left((Either::Right(((), _)), _)) => Woke::Cancelled,
-                Either::Right(((id, result), _)) => Woke::Committed(id, result),
+            // A finished commit first: it may release DELEs and room in the window.
+            match select(Box::pin(committed), network).await {
+                Either::Left(((id, result), _)) => Woke::Committed(id, result),
+                Either::Right((Either::Left((next, _)), _)) => Woke::Network(next),
+                Either::Right((Either::Right(((), _)), _)) => Woke::Cancelled,
             }
         };
         match woke {
