@@ -1,8 +1,9 @@
 //! Fault injection: a POP3 server under our control ([`FaultyPop3`]) breaks every protocol
 //! phase in every way — drop, stall, garbage, `-ERR`, an over-long line — and a whole sync runs
 //! into it through a real relay ([`LocalRelay`]), with the TLS+POP3 session over a native
-//! WebSocket client (as the page does it) and the sync engine; then a clean rerun. The server,
-//! the relay, TLS and POP3 are real; only the store is an in-memory fake (IndexedDB in the
+//! WebSocket client (as the page does it) and the sync host the page runs
+//! (`webpop_shared::sync::host`); then a clean rerun. The server, the relay, TLS, POP3 and the
+//! sync loop are what ships; only the store is the test kit's memory store (IndexedDB in the
 //! browser).
 //!
 //! After both syncs, for every combination: every message the server had is stored exactly

@@ -1,6 +1,7 @@
-//! The sync engine against a real Dovecot on 127.0.0.1, driven natively (the browser drives
-//! the same engine): full syncs over implicit TLS and STLS, incremental syncs, each server
-//! policy, a connection cut mid-sync, and a store that fails.
+//! The sync host (`webpop_shared::sync::host`, the loop the page runs) against a real Dovecot
+//! on 127.0.0.1, over the tokio driver with the test kit's memory store: full syncs over
+//! implicit TLS and STLS, incremental syncs, each server policy, a connection cut mid-sync, a
+//! store that fails, and a sync too big for the store's space.
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -368,4 +369,34 @@ async fn a_failing_store_stops_the_sync_and_nothing_is_deleted() {
         5,
         "only the first batch was committed"
     );
+}
+
+#[tokio::test]
+async fn a_sync_that_would_not_fit_in_the_store_stops_before_fetching_anything() {
+    let mail = corpus::generate(20, 11);
+    let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
+    let store = Store::default();
+    store.set_space(Some(10_000));
+    let cfg = config(ServerPolicy::DeleteAfterDownload, T0);
+    let (events, ended) = sync_ended(&server, Security::ImplicitTls, &store, cfg, None).await;
+    assert!(
+        matches!(ended, Err(Failure::NotEnoughStorage { available: 0, .. })),
+        "{ended:?}"
+    );
+    assert!(
+        !events.iter().any(|e| match e {
+            SyncEvent::Store(_) => true,
+            SyncEvent::Progress(p) => p.bytes_done > 0,
+            _ => false,
+        }),
+        "{events:?}"
+    );
+    assert!(store.mail(USER).is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(server.maildir_files(USER).unwrap().len(), 20);
+
+    // With room, the same sync goes through.
+    store.set_space(None);
+    let events = sync(&server, Security::ImplicitTls, &store, cfg, None).await;
+    assert_eq!(report(&events).stored, 20);
 }
