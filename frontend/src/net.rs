@@ -105,8 +105,9 @@ pub enum ConnectionError {
 
 /// How long a session waits for the next bytes while it expects some: a server that stalls
 /// ends the sync with [`ConnectionError::Stalled`] instead of hanging until the relay's idle
-/// timeout (10 minutes).
-pub const STALL_TIMEOUT_MS: u32 = 90_000;
+/// timeout (10 minutes). The driver decides it ([`webpop_shared::transport::STALL_LIMIT`]), as
+/// for the native drivers.
+pub const STALL_TIMEOUT_MS: u32 = webpop_shared::transport::STALL_LIMIT.as_millis() as u32;
 
 /// The relay's WebSocket as a [`Transport`]: binary frames carry the bytes; a close frame's
 /// code becomes a [`RelayError`]; with flow control, bytes handed to the session are
@@ -188,7 +189,6 @@ impl RelaySocket {
 enum SocketError {
     Relay(RelayError),
     Transport,
-    Stalled,
 }
 
 impl Transport for RelaySocket {
@@ -203,16 +203,7 @@ impl Transport for RelaySocket {
 
     async fn recv(&mut self) -> Result<Option<&[u8]>, Self::Error> {
         loop {
-            let next = futures_util::future::select(
-                self.ws.next(),
-                gloo_timers::future::TimeoutFuture::new(STALL_TIMEOUT_MS),
-            )
-            .await;
-            let next = match next {
-                futures_util::future::Either::Left((next, _)) => next,
-                futures_util::future::Either::Right(_) => return Err(SocketError::Stalled),
-            };
-            match next {
+            match self.ws.next().await {
                 Some(Ok(Message::Bytes(bytes))) => {
                     self.consumed(bytes.len())?;
                     self.last = bytes;
@@ -233,6 +224,19 @@ impl Transport for RelaySocket {
             }
         }
     }
+
+    /// The page's monotonic clock (`performance.now()`), or the wall clock without a window.
+    fn now() -> std::time::Duration {
+        let ms = web_sys::window()
+            .and_then(|w| w.performance())
+            .map_or_else(js_sys::Date::now, |p| p.now());
+        std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+    }
+
+    fn sleep(duration: std::time::Duration) -> impl std::future::Future<Output = ()> {
+        let ms = u32::try_from(duration.as_millis()).unwrap_or(u32::MAX);
+        gloo_timers::future::TimeoutFuture::new(ms)
+    }
 }
 
 impl From<DriveError<SocketError>> for ConnectionError {
@@ -240,7 +244,7 @@ impl From<DriveError<SocketError>> for ConnectionError {
         match e {
             DriveError::Transport(SocketError::Relay(e)) => Self::Relay(e),
             DriveError::Transport(SocketError::Transport) => Self::Transport,
-            DriveError::Transport(SocketError::Stalled) => Self::Stalled,
+            DriveError::Stalled(_) => Self::Stalled,
             DriveError::Session(e) => Self::Session(e),
             DriveError::Rejected { verb, error } => Self::Rejected { verb, error },
             DriveError::Closed => Self::Closed,

@@ -20,7 +20,7 @@ use wasm_bindgen::JsValue;
 use crate::model::{Account, PolicyChoice, Row, SecurityChoice};
 use webpop_shared::mime;
 use webpop_shared::secret::Secret;
-use webpop_shared::sync::{Batch, FetchMode, Known, KnownState};
+use webpop_shared::sync::{Batch, FetchMode, Known, KnownState, StoreFault};
 
 mod durable;
 mod sealed;
@@ -728,4 +728,44 @@ fn account_range(account: &str) -> Result<KeyRange, StoreError> {
     let lower = Array::of2(&account.into(), &JsValue::from_str(""));
     let upper = Array::of2(&account.into(), &JsValue::from_str("\u{ffff}"));
     KeyRange::bound(&lower, &upper, None, None).map_err(range_err)
+}
+
+/// The sync host ([`webpop_shared::sync::host`]) writes into IndexedDB through this.
+impl webpop_shared::sync::host::MailStore for MailStore {
+    type Error = StoreError;
+
+    async fn known(&self, account: &str) -> Result<HashMap<String, Known>, StoreError> {
+        MailStore::known(self, account).await
+    }
+
+    async fn commit(&self, account: &str, batch: &Batch, now: u64) -> Result<(), StoreError> {
+        MailStore::commit(self, account, batch, now).await
+    }
+
+    async fn space(&self) -> Option<u64> {
+        MailStore::space(self).await.map(|s| s.available() as u64)
+    }
+
+    async fn store_whole(
+        &self,
+        account: &str,
+        uid: &str,
+        raw: &[u8],
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        let durability = if durable {
+            Durability::Strict
+        } else {
+            Durability::Default
+        };
+        MailStore::store_whole(self, account, uid, raw, durability).await
+    }
+
+    fn fault(&self, error: &StoreError) -> StoreFault {
+        match error {
+            // A quota error at commit time aborts the transaction: the store is full either way.
+            StoreError::QuotaExceeded | StoreError::Aborted => StoreFault::Full,
+            _ => StoreFault::Failed,
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use serde_json::Value;
 use wasm_bindgen_test::*;
 use webpop_frontend::net::Connection;
-use webpop_frontend::store::{Durability, MailStore, VERSION};
+use webpop_frontend::store::{Durability, MailStore, StoreError, VERSION};
 use webpop_frontend::sync::{self, Cancel, SyncFailure};
 use webpop_shared::pop3::AuthMethod;
 use webpop_shared::relay::{RelayRequest, Target};
@@ -317,8 +317,8 @@ async fn a_full_store_stops_the_sync_cleanly_and_nothing_is_deleted() {
     cfg.batch_messages = 5;
     let failed = sync_once(&store, user, Security::ImplicitTls, cfg).await;
     match failed {
-        Err(SyncFailure::Sync(SyncError::Store(reason))) => {
-            assert!(reason.contains("storage"), "{reason}")
+        Err(e @ SyncFailure::Commit(StoreError::QuotaExceeded)) => {
+            assert!(e.to_string().contains("storage"), "{e}")
         }
         other => panic!("expected a full store, got {other:?}"),
     }

@@ -4,7 +4,7 @@
 //! either [`Connection::run`] for one command at a time, or [`Connection::send`] for many and
 //! [`Connection::next_event`] for their replies (pipelined when the server allows).
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use rustls::pki_types::UnixTime;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -33,6 +33,9 @@ pub enum DriverError {
         /// The server's reason.
         error: ServerError,
     },
+    /// Nothing arrived for this long while a reply was due.
+    #[error("the mail server stopped answering (nothing for {} s)", .0.as_secs())]
+    Stalled(std::time::Duration),
 }
 
 /// A tokio byte stream as a [`Transport`], with its read buffer.
@@ -52,6 +55,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport for Stream<S> {
         let n = self.io.read(&mut self.buf).await?;
         Ok((n > 0).then(|| &self.buf[..n]))
     }
+
+    fn now() -> Duration {
+        tokio_now()
+    }
+
+    fn sleep(duration: Duration) -> impl std::future::Future<Output = ()> {
+        tokio::time::sleep(duration)
+    }
+}
+
+/// tokio's clock (paused in tests that pause it), from the first time it was read.
+pub fn tokio_now() -> Duration {
+    static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let now = tokio::time::Instant::now();
+    now.saturating_duration_since(*ORIGIN.get_or_init(|| now))
 }
 
 impl From<DriveError<std::io::Error>> for DriverError {
@@ -61,6 +79,7 @@ impl From<DriveError<std::io::Error>> for DriverError {
             DriveError::Session(e) => Self::Session(e),
             DriveError::Rejected { verb, error } => Self::Rejected { verb, error },
             DriveError::Closed => Self::Io(std::io::ErrorKind::UnexpectedEof.into()),
+            DriveError::Stalled(limit) => Self::Stalled(limit),
         }
     }
 }
@@ -164,4 +183,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Drops the connection without QUIT (so the server commits no deletions).
     pub fn abort(self) {}
+}
+
+/// The sync host over a tokio byte stream (TCP in the Dovecot tests and the benchmarks).
+impl<S: AsyncRead + AsyncWrite + Unpin> crate::sync::host::Connection for Connection<S> {
+    type Error = DriverError;
+
+    fn send(&mut self, command: Command) -> Result<Handle, Self::Error> {
+        Connection::send(self, command)
+    }
+
+    async fn next_event(&mut self) -> Result<Event, Self::Error> {
+        Connection::next_event(self).await
+    }
+
+    async fn run(&mut self, command: Command) -> Result<Reply, Self::Error> {
+        Connection::run(self, command).await
+    }
+
+    async fn quit(self) -> Result<(), Self::Error> {
+        Connection::quit(self).await
+    }
 }

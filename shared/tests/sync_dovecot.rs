@@ -1,44 +1,34 @@
-//! The sync engine against a real Dovecot on 127.0.0.1, driven natively (the browser drives
-//! the same engine): full syncs over implicit TLS and STLS, incremental syncs, each server
-//! policy, a connection cut mid-sync, and a store that fails.
+//! The sync host (`webpop_shared::sync::host`, the loop the page runs) against a real Dovecot
+//! on 127.0.0.1, over the tokio driver with the test kit's memory store: full syncs over
+//! implicit TLS and STLS, incremental syncs, each server policy, a connection cut mid-sync, a
+//! store that fails, and a sync too big for the store's space.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::Cell;
+use std::collections::HashSet;
 
 use tokio::net::TcpStream;
-use webpop_shared::driver::Connection;
-use webpop_shared::pop3::{AuthMethod, Event};
+use webpop_shared::driver::{Connection, DriverError};
+use webpop_shared::pop3::{AuthMethod, Command, Event, Handle, Reply};
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Security, SessionConfig, Trust};
+use webpop_shared::sync::host::{self, Cancel, Failure};
 use webpop_shared::sync::{
-    Engine, EngineConfig, FetchMode, Known, KnownState, PlanOptions, Report, ServerPolicy,
-    SyncError, SyncEvent,
+    EngineConfig, KnownState, PlanOptions, Report, ServerPolicy, StoreFault, SyncError, SyncEvent,
 };
 use webpop_testkit::corpus;
 use webpop_testkit::dovecot::Dovecot;
+use webpop_testkit::memory_store::{MemoryStore, MemoryStoreError};
 
 const USER: &str = "erin";
 const PASSWORD: &str = "sync-engine-test-pw";
 const DAY: u64 = 86_400;
 const T0: u64 = 1_800_000_000;
 
-/// An in-memory store standing in for IndexedDB (which the browser tests use): UIDL -> record.
-#[derive(Default)]
-struct Store {
-    mail: HashMap<String, (Known, Vec<u8>)>,
-    fail_batch: Option<u64>,
-}
+/// The store standing in for IndexedDB (which the browser tests use), for [`USER`].
+type Store = MemoryStore;
 
-impl Store {
-    fn known(&self) -> HashMap<String, Known> {
-        self.mail
-            .iter()
-            .map(|(u, (k, _))| (u.clone(), *k))
-            .collect()
-    }
-
-    fn raws(&self) -> HashSet<Vec<u8>> {
-        self.mail.values().map(|(_, raw)| raw.clone()).collect()
-    }
+fn raws(store: &Store) -> HashSet<Vec<u8>> {
+    store.mail(USER).into_values().map(|s| s.raw).collect()
 }
 
 async fn connect(server: &Dovecot, security: Security) -> Connection<TcpStream> {
@@ -55,72 +45,90 @@ async fn connect(server: &Dovecot, security: Security) -> Connection<TcpStream> 
     conn
 }
 
-/// Runs one sync; `cut_after` drops the connection after that many replies, without QUIT.
-async fn sync(
-    server: &Dovecot,
-    security: Security,
-    store: &mut Store,
-    config: EngineConfig,
-    cut_after: Option<usize>,
-) -> Vec<SyncEvent> {
-    let mut conn = connect(server, security).await;
-    let mut engine = Engine::new(config, store.known());
-    let mut events = Vec::new();
-    let mut replies = 0;
-    loop {
-        loop {
-            let mut moved = false;
-            while let Some(command) = engine.poll_command() {
-                conn.send(command).unwrap();
-                moved = true;
-            }
-            while let Some(event) = engine.poll_event() {
-                moved = true;
-                if let SyncEvent::Store(batch) = &event {
-                    if store.fail_batch == Some(batch.id) {
-                        engine.store_failed(batch.id, "QuotaExceededError");
-                    } else {
-                        for m in &batch.messages {
-                            let state = match m.mode {
-                                FetchMode::Whole => KnownState::Stored,
-                                FetchMode::HeadersOnly => KnownState::HeadersOnly,
-                            };
-                            let known = Known {
-                                first_seen: config.now,
-                                state,
-                            };
-                            let old = store.mail.insert(m.uid.clone(), (known, m.raw.clone()));
-                            assert!(old.is_none(), "{} stored twice", m.uid);
-                        }
-                        engine.committed(batch.id);
-                    }
-                }
-                events.push(event);
-            }
-            if !moved {
-                break;
-            }
+/// A connection that is cut (dropped, no `QUIT`) once `left` more POP3 events were read.
+struct CutAfter {
+    conn: Connection<TcpStream>,
+    left: Option<Cell<usize>>,
+}
+
+/// Why a [`CutAfter`] connection failed.
+#[derive(Debug, thiserror::Error)]
+enum CutError {
+    #[error("the test cut the connection")]
+    Cut,
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+}
+
+impl host::Connection for CutAfter {
+    type Error = CutError;
+
+    fn send(&mut self, command: Command) -> Result<Handle, CutError> {
+        Ok(self.conn.send(command)?)
+    }
+
+    async fn next_event(&mut self) -> Result<Event, CutError> {
+        if self.left.as_ref().is_some_and(|left| left.get() == 0) {
+            return Err(CutError::Cut);
         }
-        if engine.is_over() || cut_after == Some(replies) {
-            conn.abort();
-            return events;
+        let event = self.conn.next_event().await?;
+        // Counted once read: the host drops a read that a commit overtook, and reads again.
+        if let Some(left) = &self.left {
+            left.set(left.get() - 1);
         }
-        // This store commits each batch at once, so the engine never holds a full window here.
-        assert!(
-            engine.wants_input(),
-            "the engine refused input with nothing to commit"
-        );
-        replies += 1;
-        match conn.next_event().await.unwrap() {
-            Event::Reply { reply, .. } => engine.handle_reply(Ok(reply)),
-            Event::Rejected { error, .. } => engine.handle_reply(Err(error)),
-            other => panic!("unexpected {other:?}"),
-        }
+        Ok(event)
+    }
+
+    async fn run(&mut self, command: Command) -> Result<Reply, CutError> {
+        Ok(self.conn.run(command).await?)
+    }
+
+    async fn quit(self) -> Result<(), CutError> {
+        Ok(self.conn.quit().await?)
     }
 }
 
+/// Runs one sync through the sync host; `cut_after` drops the connection after that many
+/// replies, without QUIT. The engine's events, and how the host ended.
+async fn sync_ended(
+    server: &Dovecot,
+    security: Security,
+    store: &Store,
+    config: EngineConfig,
+    cut_after: Option<usize>,
+) -> (
+    Vec<SyncEvent>,
+    Result<Report, Failure<CutError, MemoryStoreError>>,
+) {
+    let conn = CutAfter {
+        conn: connect(server, security).await,
+        left: cut_after.map(Cell::new),
+    };
+    let mut events = Vec::new();
+    let ended = host::run(conn, store, USER, config, &Cancel::new(), async |e| {
+        events.push(e.clone())
+    })
+    .await;
+    let duplicates = store.duplicates();
+    assert!(duplicates.is_empty(), "stored twice: {duplicates:?}");
+    (events, ended)
+}
+
+/// [`sync_ended`]'s events.
+async fn sync(
+    server: &Dovecot,
+    security: Security,
+    store: &Store,
+    config: EngineConfig,
+    cut_after: Option<usize>,
+) -> Vec<SyncEvent> {
+    sync_ended(server, security, store, config, cut_after)
+        .await
+        .0
+}
+
 /// A whole sync over implicit TLS with `policy` at `now`; its report.
-async fn sync_with(server: &Dovecot, store: &mut Store, policy: ServerPolicy, now: u64) -> Report {
+async fn sync_with(server: &Dovecot, store: &Store, policy: ServerPolicy, now: u64) -> Report {
     let events = sync(
         server,
         Security::ImplicitTls,
@@ -166,20 +174,20 @@ async fn full_then_incremental_syncs_over_implicit_tls_and_stls() {
     let mail = corpus::generate(300, 404);
     let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
     for security in [Security::ImplicitTls, Security::StartTls] {
-        let mut store = Store::default();
+        let store = Store::default();
         let policy = ServerPolicy::LeaveOnServer;
-        let first = sync(&server, security, &mut store, config(policy, T0), None).await;
+        let first = sync(&server, security, &store, config(policy, T0), None).await;
         assert_eq!(report(&first).stored, 300, "{security:?}");
         let on_server: HashSet<Vec<u8>> = dovecot_messages(&server).into_iter().collect();
         assert_eq!(
-            store.raws(),
+            raws(&store),
             on_server,
             "{security:?}: stored bytes differ from Dovecot's"
         );
         // Batches never exceeded the window: progress reached the totals.
         assert!(first.iter().any(|e| matches!(e, SyncEvent::Progress(p) if p.messages_done == 300 && p.bytes_done == p.bytes_total)));
 
-        let second = sync(&server, security, &mut store, config(policy, T0), None).await;
+        let second = sync(&server, security, &store, config(policy, T0), None).await;
         assert_eq!(report(&second), Report::default(), "{security:?}");
         assert!(second.contains(&SyncEvent::Planned {
             fetch: 0,
@@ -187,11 +195,11 @@ async fn full_then_incremental_syncs_over_implicit_tls_and_stls() {
             delete: 0
         }));
     }
-    let mut store = Store::default();
+    let store = Store::default();
     sync(
         &server,
         Security::ImplicitTls,
-        &mut store,
+        &store,
         config(ServerPolicy::LeaveOnServer, T0),
         None,
     )
@@ -201,33 +209,34 @@ async fn full_then_incremental_syncs_over_implicit_tls_and_stls() {
     let third = sync(
         &server,
         Security::ImplicitTls,
-        &mut store,
+        &store,
         config(ServerPolicy::LeaveOnServer, T0),
         None,
     )
     .await;
     assert_eq!(report(&third).stored, 1);
-    assert!(store.raws().contains(&new));
+    assert!(raws(&store).contains(&new));
 }
 
 #[tokio::test]
 async fn large_messages_come_headers_first() {
     let mail = corpus::generate(90, 5); // index 83 is a 2-5 MB message
     let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
-    let mut store = Store::default();
+    let store = Store::default();
     let mut cfg = config(ServerPolicy::DeleteAfterDownload, T0);
     cfg.plan.large_message = 1024 * 1024;
-    let events = sync(&server, Security::ImplicitTls, &mut store, cfg, None).await;
+    let events = sync(&server, Security::ImplicitTls, &store, cfg, None).await;
     assert_eq!(
         report(&events).deleted,
         89,
         "the large message stays on the server"
     );
-    let (known, raw) = store
-        .mail
-        .values()
-        .find(|(k, _)| k.state == KnownState::HeadersOnly)
+    let stored = store
+        .mail(USER)
+        .into_values()
+        .find(|s| s.known.state == KnownState::HeadersOnly)
         .unwrap();
+    let (known, raw) = (stored.known, &stored.raw);
     assert_eq!(known.state, KnownState::HeadersOnly);
     let full = server.stored_message(USER, 1).unwrap();
     assert!(full.starts_with(raw) && raw.ends_with(b"\r\n\r\n") && full.len() > 1_000_000);
@@ -238,35 +247,29 @@ async fn each_server_policy_deletes_what_it_should() {
     let mail = corpus::generate(40, 77);
     let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
     let count = || server.maildir_files(USER).unwrap().len();
-    let mut store = Store::default();
+    let store = Store::default();
 
     // Leave on server, then "delete when deleted locally": only what the user deleted goes.
     sync(
         &server,
         Security::ImplicitTls,
-        &mut store,
+        &store,
         config(ServerPolicy::LeaveOnServer, T0),
         None,
     )
     .await;
     assert_eq!(count(), 40);
-    for (known, _) in store.mail.values_mut().take(3) {
-        known.state = KnownState::DeletedLocally;
+    for uid in store.mail(USER).into_keys().take(3) {
+        store.set_state(USER, &uid, KnownState::DeletedLocally);
     }
-    let done = sync_with(
-        &server,
-        &mut store,
-        ServerPolicy::DeleteWhenDeletedLocally,
-        T0,
-    )
-    .await;
+    let done = sync_with(&server, &store, ServerPolicy::DeleteWhenDeletedLocally, T0).await;
     assert_eq!(done.deleted, 3);
     assert_eq!(count(), 37);
 
     // Delete after 7 days: nothing at day 6, everything at day 8.
     let done = sync_with(
         &server,
-        &mut store,
+        &store,
         ServerPolicy::DeleteAfterDays(7),
         T0 + 6 * DAY,
     )
@@ -275,7 +278,7 @@ async fn each_server_policy_deletes_what_it_should() {
     assert_eq!(count(), 37);
     let done = sync_with(
         &server,
-        &mut store,
+        &store,
         ServerPolicy::DeleteAfterDays(7),
         T0 + 8 * DAY,
     )
@@ -290,7 +293,7 @@ async fn each_server_policy_deletes_what_it_should() {
     let events = sync(
         &server,
         Security::ImplicitTls,
-        &mut store,
+        &store,
         config(ServerPolicy::DeleteAfterDownload, T0 + 9 * DAY),
         None,
     )
@@ -304,20 +307,20 @@ async fn each_server_policy_deletes_what_it_should() {
         }
     );
     assert_eq!(count(), 0);
-    assert_eq!(store.mail.len(), 45);
+    assert_eq!(store.mail(USER).len(), 45);
 }
 
 #[tokio::test]
 async fn a_cut_connection_loses_nothing_and_the_rerun_duplicates_nothing() {
     let mail = corpus::generate(120, 9);
     let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
-    let mut store = Store::default();
+    let store = Store::default();
     let mut cfg = config(ServerPolicy::DeleteAfterDownload, T0);
     cfg.batch_messages = 10;
     // Cut after 60 replies: several batches committed and their DELEs sent, no QUIT.
-    let events = sync(&server, Security::ImplicitTls, &mut store, cfg, Some(60)).await;
+    let events = sync(&server, Security::ImplicitTls, &store, cfg, Some(60)).await;
     assert!(!events.iter().any(|e| matches!(e, SyncEvent::Finished(_))));
-    let stored_before = store.mail.len();
+    let stored_before = store.mail(USER).len();
     assert!(stored_before > 0 && stored_before < 120, "{stored_before}");
     // Dovecot may need a moment to notice the dropped connection and release the mailbox.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -327,14 +330,14 @@ async fn a_cut_connection_loses_nothing_and_the_rerun_duplicates_nothing() {
         "deleted without QUIT"
     );
 
-    let events = sync(&server, Security::ImplicitTls, &mut store, cfg, None).await;
+    let events = sync(&server, Security::ImplicitTls, &store, cfg, None).await;
     let r = report(&events);
     assert_eq!(r.stored, 120 - stored_before);
     assert_eq!(r.deleted, 120);
-    assert_eq!(store.mail.len(), 120);
+    assert_eq!(store.mail(USER).len(), 120);
     let all: HashSet<Vec<u8>> = mail.iter().map(|m| m.to_vec()).collect();
-    assert_eq!(store.raws().len(), 120);
-    assert_eq!(store.raws().intersection(&all).count(), 120);
+    assert_eq!(raws(&store).len(), 120);
+    assert_eq!(raws(&store).intersection(&all).count(), 120);
     assert_eq!(server.maildir_files(USER).unwrap().len(), 0);
 }
 
@@ -342,19 +345,58 @@ async fn a_cut_connection_loses_nothing_and_the_rerun_duplicates_nothing() {
 async fn a_failing_store_stops_the_sync_and_nothing_is_deleted() {
     let mail = corpus::generate(30, 3);
     let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
-    let mut store = Store {
-        fail_batch: Some(2),
-        ..Store::default()
-    };
+    let store = Store::default();
+    store.fail_batch(Some(2));
     let mut cfg = config(ServerPolicy::DeleteAfterDownload, T0);
     cfg.batch_messages = 5;
-    let events = sync(&server, Security::ImplicitTls, &mut store, cfg, None).await;
+    let (events, ended) = sync_ended(&server, Security::ImplicitTls, &store, cfg, None).await;
     assert!(
-        matches!(events.last(), Some(SyncEvent::Failed(SyncError::Store(reason))) if reason == "QuotaExceededError"),
+        matches!(
+            events.last(),
+            Some(SyncEvent::Failed(SyncError::Store(StoreFault::Full)))
+        ),
         "{:?}",
         events.last()
     );
+    assert!(
+        matches!(ended, Err(Failure::Commit(MemoryStoreError::Full))),
+        "{ended:?}"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(server.maildir_files(USER).unwrap().len(), 30);
-    assert_eq!(store.mail.len(), 5, "only the first batch was committed");
+    assert_eq!(
+        store.mail(USER).len(),
+        5,
+        "only the first batch was committed"
+    );
+}
+
+#[tokio::test]
+async fn a_sync_that_would_not_fit_in_the_store_stops_before_fetching_anything() {
+    let mail = corpus::generate(20, 11);
+    let server = Dovecot::start(&[(USER, PASSWORD, &mail)]).unwrap();
+    let store = Store::default();
+    store.set_space(Some(10_000));
+    let cfg = config(ServerPolicy::DeleteAfterDownload, T0);
+    let (events, ended) = sync_ended(&server, Security::ImplicitTls, &store, cfg, None).await;
+    assert!(
+        matches!(ended, Err(Failure::NotEnoughStorage { available: 0, .. })),
+        "{ended:?}"
+    );
+    assert!(
+        !events.iter().any(|e| match e {
+            SyncEvent::Store(_) => true,
+            SyncEvent::Progress(p) => p.bytes_done > 0,
+            _ => false,
+        }),
+        "{events:?}"
+    );
+    assert!(store.mail(USER).is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(server.maildir_files(USER).unwrap().len(), 20);
+
+    // With room, the same sync goes through.
+    store.set_space(None);
+    let events = sync(&server, Security::ImplicitTls, &store, cfg, None).await;
+    assert_eq!(report(&events).stored, 20);
 }

@@ -8,6 +8,7 @@
 //! - [`fetchmail`]: runs Debian's fetchmail against a server as a baseline, and parses its BSMTP.
 //! - [`faulty_pop3`]: a POP3-over-TLS server that injects faults (drops, stalls, garbage, `-ERR`,
 //!   over-long lines) at chosen protocol phases, and records what it deleted and when.
+//! - [`memory_store`]: a mail store in memory, for running the sync host natively.
 //! - `local_relay` (feature `relay`, on by default): the in-process relay on 127.0.0.1 for the
 //!   relay's tests, the fault matrix, the browser tests and the benchmarks.
 //! - `ws` (feature `relay`): the WebSocket test client that opens relay sessions.
@@ -43,6 +44,7 @@ pub mod faulty_pop3;
 pub mod fetchmail;
 #[cfg(feature = "relay")]
 pub mod local_relay;
+pub mod memory_store;
 pub mod nginx;
 #[cfg(feature = "relay")]
 pub mod ws;

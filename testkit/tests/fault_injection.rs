@@ -1,8 +1,9 @@
 //! Fault injection: a POP3 server under our control ([`FaultyPop3`]) breaks every protocol
 //! phase in every way — drop, stall, garbage, `-ERR`, an over-long line — and a whole sync runs
 //! into it through a real relay ([`LocalRelay`]), with the TLS+POP3 session over a native
-//! WebSocket client (as the page does it) and the sync engine; then a clean rerun. The server,
-//! the relay, TLS and POP3 are real; only the store is an in-memory fake (IndexedDB in the
+//! WebSocket client (as the page does it) and the sync host the page runs
+//! (`webpop_shared::sync::host`); then a clean rerun. The server, the relay, TLS, POP3 and the
+//! sync loop are what ships; only the store is the test kit's memory store (IndexedDB in the
 //! browser).
 //!
 //! After both syncs, for every combination: every message the server had is stored exactly
@@ -10,7 +11,7 @@
 //! only after the store had committed that message. The faulted sync must end the way the fault
 //! should end it — a clear, typed error, or a finished sync where the engine legitimately goes
 //! on (a `-ERR` to one `RETR` skips that message; a `-ERR` to `DELE` leaves it on the server) —
-//! and a stall must end in a timeout, not a hang.
+//! and a stall must end in the driver's stall timeout (the page's), not a hang.
 //!
 //! Replies that lie about a message (a bare-LF `.` line and a forged reply spliced into a
 //! message, a message longer than its listed size) and a hostile message that would end its own
@@ -19,7 +20,7 @@
 //! `cargo test -p webpop-testkit --test fault_injection -- --nocapture` prints the matrix and
 //! the figures.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,16 +28,16 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use rustls::pki_types::UnixTime;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::task::{JoinSet, LocalSet};
 use tokio_tungstenite::tungstenite::{self, Bytes, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use webpop_shared::pop3::{self, AuthMethod, Event};
+use webpop_shared::pop3::{self, AuthMethod};
 use webpop_shared::relay::{RelayError, RelayRequest, Target, PATH};
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Security, SessionConfig, SessionError, Trust};
+use webpop_shared::sync::host::{self, Cancel};
 use webpop_shared::sync::{
-    Batch, Engine, EngineConfig, FetchMode, Known, KnownState, PlanError, PlanOptions, Report,
-    ServerPolicy, SyncError, SyncEvent,
+    EngineConfig, KnownState, PlanError, PlanOptions, Report, ServerPolicy, SyncError,
 };
 use webpop_shared::transport::{DriveError, Driver, Transport};
 use webpop_testkit::corpus;
@@ -44,15 +45,17 @@ use webpop_testkit::faulty_pop3::{
     bare_lf_split_message, Config, Fault, FaultKind, FaultyPop3, Phase, ReplyOffset, PASSWORD, USER,
 };
 use webpop_testkit::local_relay::LocalRelay;
+use webpop_testkit::memory_store::{MemoryStore, MemoryStoreError};
 
 /// Messages in the mailbox: one of each small corpus kind, among them a 234 KB one with a
 /// base64 attachment and two with 20 KB lines (437 KB in all).
 const MESSAGES: usize = 12;
 const SEED: u64 = 0xFA17;
 const T0: u64 = 1_800_000_000;
-/// A stalled sync is given up after this long.
-const STALL_BOUND: Duration = Duration::from_millis(1500);
-/// Any other sync must end well within this; reaching it means a hang.
+/// The driver's stall limit here (the page's is 90 s), generous for a loaded machine: the
+/// shipped stall timer gives up on a stalled sync after this long without bytes.
+const STALL_LIMIT: Duration = Duration::from_secs(5);
+/// Every sync must end well within this; reaching it means a hang.
 const HANG_BOUND: Duration = Duration::from_secs(30);
 /// The client's limit on one reply; the server's over-long line (1.5 MiB) is above it, every
 /// message below it.
@@ -122,6 +125,14 @@ impl Transport for RelaySocket {
             }
         }
     }
+
+    fn now() -> Duration {
+        webpop_shared::driver::tokio_now()
+    }
+
+    fn sleep(duration: Duration) -> impl std::future::Future<Output = ()> {
+        tokio::time::sleep(duration)
+    }
 }
 
 async fn open(relay: &LocalRelay, server: &FaultyPop3) -> Result<RelaySocket, SocketError> {
@@ -141,67 +152,12 @@ async fn open(relay: &LocalRelay, server: &FaultyPop3) -> Result<RelaySocket, So
     })
 }
 
-// ---- the store (a fake) and one sync ----
+// ---- one sync: the shipped host, with the test kit's store in memory ----
 
-struct Stored {
-    raw: Vec<u8>,
-    known: Known,
-    committed: Instant,
-}
-
-/// An in-memory store standing in for IndexedDB. As in the page, a batch handed to the store
-/// commits while the next replies are read (here: one reply later), and the engine hears of
-/// it only then; the time of each commit is kept to check it against the server's `DELE`
-/// arrivals.
-#[derive(Default)]
-struct Store {
-    mail: HashMap<String, Stored>,
-    /// Batches handed to the store and not yet committed.
-    writing: VecDeque<Batch>,
-    /// UIDLs handed to the store while it already held them.
-    duplicates: Vec<String>,
-}
-
-impl Store {
-    fn known(&self) -> HashMap<String, Known> {
-        self.mail
-            .iter()
-            .map(|(u, s)| (u.clone(), s.known))
-            .collect()
-    }
-
-    fn put(&mut self, uid: &str, raw: Vec<u8>, state: KnownState) {
-        let stored = Stored {
-            raw,
-            known: Known {
-                first_seen: T0,
-                state,
-            },
-            committed: Instant::now(),
-        };
-        if self.mail.insert(uid.to_owned(), stored).is_some() {
-            self.duplicates.push(uid.to_owned());
-        }
-    }
-
-    /// Commits the oldest batch being written; its id for [`Engine::committed`].
-    fn commit_next(&mut self) -> Option<u64> {
-        let batch = self.writing.pop_front()?;
-        for m in &batch.messages {
-            let state = match m.mode {
-                FetchMode::Whole => KnownState::Stored,
-                FetchMode::HeadersOnly => KnownState::HeadersOnly,
-            };
-            self.put(&m.uid, m.raw.clone(), state);
-        }
-        Some(batch.id)
-    }
-
-    /// Lets the writes in flight finish, as the page does when a sync fails.
-    fn finish_writes(&mut self) {
-        while self.commit_next().is_some() {}
-    }
-}
+/// The store standing in for IndexedDB: as in the page, a batch commits while the next
+/// replies are read, and the engine hears of it only then; each message keeps its commit time
+/// to check against the server's `DELE` arrivals.
+type Store = MemoryStore;
 
 /// Why a sync did not finish.
 #[derive(Debug)]
@@ -209,9 +165,10 @@ enum Failure {
     Open(SocketError),
     Drive(DriveError<SocketError>),
     Sync(SyncError),
-    TimedOut(Duration),
-    /// The engine wanted no input and had nothing to commit: an engine bug.
-    Stuck,
+    /// The host stopped otherwise (the memory store never fails, nor runs out of space, here).
+    Host(host::Failure<DriveError<SocketError>, MemoryStoreError>),
+    /// The test gave up: the sync hung.
+    Hung(Duration),
 }
 
 /// What the page would show (before `state::explain` puts it in words).
@@ -222,8 +179,18 @@ impl std::fmt::Display for Failure {
             Failure::Drive(DriveError::Transport(e)) => write!(f, "{e}"),
             Failure::Drive(e) => write!(f, "{e}"),
             Failure::Sync(e) => write!(f, "{e}"),
-            Failure::TimedOut(bound) => write!(f, "no progress within {bound:?}"),
-            Failure::Stuck => f.write_str("the engine wanted no input with nothing to commit"),
+            Failure::Host(e) => write!(f, "{e}"),
+            Failure::Hung(bound) => write!(f, "no end within {bound:?}"),
+        }
+    }
+}
+
+impl From<host::Failure<DriveError<SocketError>, MemoryStoreError>> for Failure {
+    fn from(e: host::Failure<DriveError<SocketError>, MemoryStoreError>) -> Self {
+        match e {
+            host::Failure::Connection(e) => Failure::Drive(e),
+            host::Failure::Sync(e) => Failure::Sync(e),
+            other => Failure::Host(other),
         }
     }
 }
@@ -237,19 +204,18 @@ fn now() -> UnixTime {
 }
 
 /// One whole sync through the relay: connect, TLS with the server's certificate pinned, log
-/// in, run the engine, commit each batch one reply later. On any failure the connection is
-/// dropped without `QUIT`, as the page does.
+/// in, then the sync host the page runs ([`host::run`]), over the driver the page uses.
 async fn sync(
     server: &FaultyPop3,
     relay: &LocalRelay,
-    store: &mut Store,
+    store: &Store,
     config: EngineConfig,
 ) -> Result<Report, Failure> {
     let socket = open(relay, server).await.map_err(Failure::Open)?;
     let session = SessionConfig::new("localhost", Security::ImplicitTls)
         .trust(Trust::default().with_pin(server.fingerprint()))
         .pop3_options(pop3::Options::default().max_reply_size(MAX_REPLY));
-    let mut driver = Driver::start(socket, session, now())
+    let mut driver = Driver::start_with_stall_limit(socket, session, now(), Some(STALL_LIMIT))
         .await
         .map_err(Failure::Drive)?;
     let credentials = Credentials::new(USER, PASSWORD).expect("valid credentials");
@@ -257,62 +223,20 @@ async fn sync(
         .login(credentials, AuthMethod::Auto)
         .await
         .map_err(Failure::Drive)?;
-    let mut engine = Engine::new(config, store.known());
-    loop {
-        loop {
-            let mut moved = false;
-            while let Some(command) = engine.poll_command() {
-                driver.send(command).map_err(Failure::Drive)?;
-                moved = true;
-            }
-            while let Some(event) = engine.poll_event() {
-                moved = true;
-                match event {
-                    SyncEvent::Store(batch) => store.writing.push_back(batch),
-                    SyncEvent::Finished(report) => return Ok(report),
-                    SyncEvent::Failed(error) => return Err(Failure::Sync(error)),
-                    _ => {}
-                }
-            }
-            // With no reply due, or a full window of uncommitted mail, only a commit can move
-            // the sync on: the socket is not read meanwhile (backpressure).
-            if !moved && !engine.wants_input() {
-                if let Some(id) = store.commit_next() {
-                    engine.committed(id);
-                    moved = true;
-                }
-            }
-            if !moved {
-                break;
-            }
-        }
-        if !engine.wants_input() {
-            return Err(Failure::Stuck);
-        }
-        match driver.next_event().await.map_err(Failure::Drive)? {
-            Event::Reply { reply, .. } => engine.handle_reply(Ok(reply)),
-            Event::Rejected { error, .. } => engine.handle_reply(Err(error)),
-            _ => {}
-        }
-        if let Some(id) = store.commit_next() {
-            engine.committed(id);
-        }
-    }
+    Ok(host::run(driver, store, USER, config, &Cancel::new(), async |_| {}).await?)
 }
 
 /// [`sync`], given up after `bound`.
 async fn bounded_sync(
     server: &FaultyPop3,
     relay: &LocalRelay,
-    store: &mut Store,
+    store: &Store,
     config: EngineConfig,
     bound: Duration,
 ) -> Result<Report, Failure> {
-    let result = tokio::time::timeout(bound, sync(server, relay, store, config))
+    tokio::time::timeout(bound, sync(server, relay, store, config))
         .await
-        .unwrap_or(Err(Failure::TimedOut(bound)));
-    store.finish_writes();
-    result
+        .unwrap_or(Err(Failure::Hung(bound)))
 }
 
 // ---- how a sync ended ----
@@ -324,8 +248,10 @@ enum Outcome {
     Finished,
     /// Finished, with messages the server refused to send left for the next sync.
     FinishedSkipping,
-    /// No progress within the bound.
+    /// The driver's stall timeout.
     TimedOut,
+    /// No end within the test's bound: always a test failure.
+    Hung,
     /// The connection ended before the sync did.
     ConnectionLost,
     /// The server sent something that is not POP3.
@@ -354,6 +280,7 @@ impl Outcome {
             Outcome::Finished => "done",
             Outcome::FinishedSkipping => "done+skip",
             Outcome::TimedOut => "timeout",
+            Outcome::Hung => "HUNG",
             Outcome::ConnectionLost => "closed",
             Outcome::NotPop3 => "not-pop3",
             Outcome::TooLong => "too-long",
@@ -373,7 +300,8 @@ fn classify(result: &Result<Report, Failure>) -> Outcome {
     match result {
         Ok(report) if report.skipped > 0 => Outcome::FinishedSkipping,
         Ok(_) => Outcome::Finished,
-        Err(Failure::TimedOut(_)) => Outcome::TimedOut,
+        Err(Failure::Hung(_)) => Outcome::Hung,
+        Err(Failure::Drive(DriveError::Stalled(_))) => Outcome::TimedOut,
         Err(Failure::Drive(e)) => match e {
             DriveError::Closed
             | DriveError::Session(SessionError::Pop3(P::ConnectionClosed { .. }))
@@ -562,11 +490,12 @@ fn check_store(
     when: &str,
     problems: &mut Vec<String>,
 ) -> usize {
-    for uid in &store.duplicates {
+    for uid in &store.duplicates() {
         problems.push(format!("{when}: {uid} stored twice"));
     }
     let mut compared = 0;
-    for (uid, stored) in &store.mail {
+    let mail = store.mail(USER);
+    for (uid, stored) in &mail {
         match original.get(uid) {
             Some(raw) if *raw == stored.raw => compared += 1,
             Some(raw) => problems.push(format!(
@@ -577,8 +506,8 @@ fn check_store(
             None => problems.push(format!("{when}: {uid} stored but never on the server")),
         }
     }
-    let distinct: HashSet<&[u8]> = store.mail.values().map(|s| s.raw.as_slice()).collect();
-    if distinct.len() != store.mail.len() {
+    let distinct: HashSet<&[u8]> = mail.values().map(|s| s.raw.as_slice()).collect();
+    if distinct.len() != mail.len() {
         problems.push(format!("{when}: the same message stored under two UIDLs"));
     }
     compared
@@ -618,21 +547,16 @@ async fn run_on(
     .await
     .expect("starting the relay");
     let original: BTreeMap<String, Vec<u8>> = server.original().into_iter().collect();
-    let mut store = Store::default();
+    let store = Store::default();
     for (uid, raw) in original.iter().take(scenario.seeded()) {
-        store.put(uid, raw.clone(), KnownState::Stored);
+        store.put(USER, uid, raw.clone(), KnownState::Stored, T0);
     }
     let config = scenario.config();
     let mut problems = Vec::new();
     let mut compared = 0;
 
     // The faulted sync.
-    let bound = if kind == FaultKind::Stall {
-        STALL_BOUND
-    } else {
-        HANG_BOUND
-    };
-    let first = bounded_sync(&server, &relay, &mut store, config, bound).await;
+    let first = bounded_sync(&server, &relay, &store, config, HANG_BOUND).await;
     let outcome = classify(&first);
     let (failure, message) = match &first {
         Ok(report) => (format!("{report:?}"), String::new()),
@@ -653,10 +577,10 @@ async fn run_on(
             server.deleted()
         ));
     }
-    let stored_after_fault = store.mail.len();
+    let stored_after_fault = store.mail(USER).len();
 
     // The clean rerun.
-    match bounded_sync(&server, &relay, &mut store, config, HANG_BOUND).await {
+    match bounded_sync(&server, &relay, &store, config, HANG_BOUND).await {
         Ok(report) => {
             if report.skipped != 0 {
                 problems.push(format!("the rerun skipped {}", report.skipped));
@@ -674,7 +598,7 @@ async fn run_on(
     compared += check_store(&store, &original, "after the rerun", &mut problems);
     let missing: Vec<&String> = original
         .keys()
-        .filter(|u| !store.mail.contains_key(*u))
+        .filter(|u| !store.mail(USER).contains_key(*u))
         .collect();
     if !missing.is_empty() {
         problems.push(format!("never stored: {missing:?}"));
@@ -682,10 +606,9 @@ async fn run_on(
 
     // Deletion safety: every DELE and every removal came after the store committed.
     let stats = server.stats();
+    let mail = store.mail(USER);
     let committed_by = |uid: &str, at: Instant| {
-        store
-            .mail
-            .get(uid)
+        mail.get(uid)
             .is_some_and(|s| s.known.state == KnownState::Stored && s.committed <= at)
     };
     for dele in &stats.deles {
@@ -788,22 +711,30 @@ async fn every_fault_at_every_pop3_phase_through_the_relay_loses_no_mail_duplica
     );
 
     let limit = Arc::new(Semaphore::new(PARALLEL));
-    let mut tasks = JoinSet::new();
-    for scenario in Scenario::ALL {
-        for (order, phase) in scenario.phases(largest_nth).into_iter().enumerate() {
-            for kind in FaultKind::ALL {
-                let (mail, limit) = (Arc::clone(&mail), Arc::clone(&limit));
-                tasks.spawn(async move {
-                    let _permit = limit.acquire_owned().await.expect("the semaphore is open");
-                    run_combination(mail, scenario, order, phase, kind).await
-                });
-            }
-        }
-    }
+    // The sync host is single-threaded, as in the page: the syncs share this thread, while the
+    // servers and relays run on the runtime's workers.
+    let syncs = LocalSet::new();
     let mut runs = Vec::new();
-    while let Some(run) = tasks.join_next().await {
-        runs.push(run.expect("a combination panicked"));
-    }
+    syncs
+        .run_until(async {
+            let mut tasks = JoinSet::new();
+            for scenario in Scenario::ALL {
+                for (order, phase) in scenario.phases(largest_nth).into_iter().enumerate() {
+                    for kind in FaultKind::ALL {
+                        let (mail, limit) = (Arc::clone(&mail), Arc::clone(&limit));
+                        tasks.spawn_local(async move {
+                            let _permit =
+                                limit.acquire_owned().await.expect("the semaphore is open");
+                            run_combination(mail, scenario, order, phase, kind).await
+                        });
+                    }
+                }
+            }
+            while let Some(run) = tasks.join_next().await {
+                runs.push(run.expect("a combination panicked"));
+            }
+        })
+        .await;
     runs.sort_by_key(|r| {
         let kind = FaultKind::ALL.iter().position(|k| *k == r.kind);
         (r.scenario, r.order, kind)
@@ -907,9 +838,9 @@ async fn a_message_the_server_always_refuses_is_skipped_every_sync_and_never_del
         .await
         .unwrap();
     let config = Scenario::DeleteAfterDownload.config();
-    let mut store = Store::default();
+    let store = Store::default();
     let refused = webpop_testkit::faulty_pop3::uid(MESSAGES - 1);
-    let first = bounded_sync(&server, &relay, &mut store, config, HANG_BOUND)
+    let first = bounded_sync(&server, &relay, &store, config, HANG_BOUND)
         .await
         .unwrap();
     assert_eq!(
@@ -922,7 +853,7 @@ async fn a_message_the_server_always_refuses_is_skipped_every_sync_and_never_del
     );
     for _ in 0..2 {
         // Only the refused message is left, so it is RETR #1 again.
-        let again = bounded_sync(&server, &relay, &mut store, config, HANG_BOUND)
+        let again = bounded_sync(&server, &relay, &store, config, HANG_BOUND)
             .await
             .unwrap();
         assert_eq!(
@@ -935,8 +866,8 @@ async fn a_message_the_server_always_refuses_is_skipped_every_sync_and_never_del
         );
     }
     assert_eq!(server.remaining(), std::slice::from_ref(&refused));
-    assert!(!store.mail.contains_key(&refused));
-    assert_eq!(store.mail.len(), MESSAGES - 1);
+    assert!(!store.mail(USER).contains_key(&refused));
+    assert_eq!(store.mail(USER).len(), MESSAGES - 1);
     assert_eq!(server.stats().fired.len(), 3);
 }
 
@@ -1004,9 +935,9 @@ async fn a_message_that_ends_its_own_reply_at_a_bare_lf_is_stored_whole_and_forg
         let relay = LocalRelay::start("127.0.0.1:0".parse().unwrap(), &[server.addr().port()])
             .await
             .unwrap();
-        let mut store = Store::default();
+        let store = Store::default();
         let config = Scenario::DeleteAfterDownload.config();
-        let report = bounded_sync(&server, &relay, &mut store, config, HANG_BOUND)
+        let report = bounded_sync(&server, &relay, &store, config, HANG_BOUND)
             .await
             .unwrap_or_else(|e| panic!("pipelining {pipelining}: {e}"));
         assert_eq!(report.stored, MESSAGES + 1, "pipelining {pipelining}");
@@ -1018,7 +949,7 @@ async fn a_message_that_ends_its_own_reply_at_a_bare_lf_is_stored_whole_and_forg
         );
         assert!(problems.is_empty(), "pipelining {pipelining}: {problems:?}");
         let hostile = webpop_testkit::faulty_pop3::uid(MESSAGES / 2);
-        for (uid, stored) in &store.mail {
+        for (uid, stored) in &store.mail(USER) {
             let forged = stored.raw.windows(11).any(|w| w == b"forged body");
             assert_eq!(forged, *uid == hostile, "{uid} holds the forged message");
         }
@@ -1026,7 +957,7 @@ async fn a_message_that_ends_its_own_reply_at_a_bare_lf_is_stored_whole_and_forg
         assert_eq!(stats.deles.len(), MESSAGES + 1);
         for dele in &stats.deles {
             assert!(
-                store.mail[&dele.uid].committed <= dele.at,
+                store.mail(USER)[&dele.uid].committed <= dele.at,
                 "DELE {} before it was stored",
                 dele.uid
             );
@@ -1050,12 +981,12 @@ async fn a_zero_octet_listing_gets_at_most_the_count_cap_of_retrs_and_stops_at_t
     let relay = LocalRelay::start("127.0.0.1:0".parse().unwrap(), &[server.addr().port()])
         .await
         .unwrap();
-    let mut store = Store::default();
+    let store = Store::default();
     let config = EngineConfig {
         max_fetches_in_flight: 16,
         ..Scenario::DeleteAfterDownload.config()
     };
-    let result = bounded_sync(&server, &relay, &mut store, config, HANG_BOUND).await;
+    let result = bounded_sync(&server, &relay, &store, config, HANG_BOUND).await;
     assert_eq!(classify(&result), Outcome::SizeMismatch, "{result:?}");
     // Give the server a moment to read whatever was sent before the connection went.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1065,7 +996,7 @@ async fn a_zero_octet_listing_gets_at_most_the_count_cap_of_retrs_and_stops_at_t
         "{} RETRs",
         stats.retrs
     );
-    assert!(store.mail.is_empty());
+    assert!(store.mail(USER).is_empty());
     assert!(stats.deles.is_empty());
     assert_eq!(server.remaining().len(), MANY);
 }

@@ -5,7 +5,7 @@
 use webpop_shared::pop3::RespCode;
 use webpop_shared::relay::RelayError;
 use webpop_shared::session::{CertProblem, Fingerprint, SessionError};
-use webpop_shared::sync::SyncError;
+use webpop_shared::sync::{StoreFault, SyncError};
 
 use crate::net::ConnectionError;
 use crate::store::StoreError;
@@ -191,10 +191,9 @@ fn storage_full() -> Problem {
 pub fn sync(e: &SyncFailure) -> Problem {
     match e {
         SyncFailure::Connection(c) => connection(c),
-        SyncFailure::Store(StoreError::QuotaExceeded) => storage_full(),
-        // The engine carries the store's error as text until it is typed; only this arm reads
-        // words (the store's own, for a full or aborted commit).
-        SyncFailure::Sync(SyncError::Store(_)) if e.to_string().contains("full") => storage_full(),
+        SyncFailure::Store(StoreError::QuotaExceeded)
+        | SyncFailure::Commit(StoreError::QuotaExceeded | StoreError::Aborted)
+        | SyncFailure::Sync(SyncError::Store(StoreFault::Full)) => storage_full(),
         SyncFailure::Sync(SyncError::Refused { error, .. })
             if matches!(
                 error.code,
@@ -399,11 +398,10 @@ mod tests {
         assert!(matches!(p, Problem::Storage(t) if t.contains("nothing was deleted")));
         // A commit the browser aborted (how a full store shows at commit time) reaches the
         // engine as a failed batch.
-        let aborted = SyncError::Store(StoreError::Aborted.to_string());
-        assert!(matches!(
-            sync(&SyncFailure::Sync(aborted)),
-            Problem::Storage(_)
-        ));
+        let aborted = SyncFailure::Commit(StoreError::Aborted);
+        assert!(matches!(sync(&aborted), Problem::Storage(t) if t.contains("nothing was deleted")));
+        let full = SyncFailure::Sync(SyncError::Store(StoreFault::Full));
+        assert!(matches!(sync(&full), Problem::Storage(_)));
         let p = sync(&SyncFailure::NotEnoughStorage {
             needed: 90,
             available: 10,

@@ -126,9 +126,10 @@ pub enum SyncError {
     /// The server refused UIDL or LIST.
     #[error("the server refused to list messages: {0}")]
     Listing(String),
-    /// The store could not write a batch (for example, storage is full).
+    /// The store could not write a batch (for example, storage is full). The store's own
+    /// error goes to the host's caller ([`super::host::Failure::Commit`]).
     #[error("storing mail failed: {0}")]
-    Store(String),
+    Store(StoreFault),
     /// A reply did not fit the command it answered.
     #[error("the server's reply to {0} was not what POP3 allows")]
     UnexpectedReply(&'static str),
@@ -159,6 +160,18 @@ pub enum SyncError {
         /// What the server said.
         error: ServerError,
     },
+}
+
+/// Why a store could not write a batch, as far as the sync is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreFault {
+    /// The storage is full (or the commit was aborted, as a full store aborts one).
+    #[error("the storage is full")]
+    Full,
+    /// The store failed for another reason.
+    #[error("the store failed")]
+    Failed,
 }
 
 /// What the engine tells the host.
@@ -391,9 +404,9 @@ impl Engine {
     }
 
     /// The store could not write batch `id`: the sync stops and nothing more is deleted.
-    pub fn store_failed(&mut self, id: u64, reason: impl Into<String>) {
+    pub fn store_failed(&mut self, id: u64, fault: StoreFault) {
         if self.uncommitted.remove(&id).is_some() {
-            self.fail(SyncError::Store(reason.into()));
+            self.fail(SyncError::Store(fault));
         }
     }
 

@@ -1,18 +1,23 @@
 //! The sync engine's pure logic: what to fetch and what to delete ([`plan`]), running one sync
-//! over a POP3 session ([`engine`]), what to do when a server says "not now" ([`retry`]), and
+//! over a POP3 session ([`engine`]), the one loop that runs it between a connection and a store
+//! ([`host`]), what to do when a server says "not now" ([`retry`]), and
 //! when each account may sign in again ([`schedule`]).
 //!
-//! Nothing here touches a socket, a clock or a store: callers pass the server's listing, what
-//! the store knows and the current time, and get decisions back. The browser and the native
-//! tests drive the same logic.
+//! Nothing here touches a socket, a clock or a store directly: callers pass the server's
+//! listing, what the store knows and the current time, and get decisions back. The host loop
+//! reaches the connection and the store only through traits ([`host::Connection`],
+//! [`host::MailStore`]), so the browser and the native tests run the same loop.
 
 pub mod engine;
+pub mod host;
 pub mod plan;
 pub mod rate;
 pub mod retry;
 pub mod schedule;
 
-pub use engine::{Batch, Engine, EngineConfig, Fetched, Progress, Report, SyncError, SyncEvent};
+pub use engine::{
+    Batch, Engine, EngineConfig, Fetched, Progress, Report, StoreFault, SyncError, SyncEvent,
+};
 pub use plan::{
     listing, plan, Fetch, FetchMode, Known, KnownState, Listed, Plan, PlanError, PlanOptions,
     ServerPolicy,

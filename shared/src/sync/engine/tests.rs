@@ -1,9 +1,12 @@
 //! The engine against a scripted in-memory server: ordering, batching, the memory window and
 //! deletion safety. (Real servers: `shared/tests/sync_dovecot.rs`.)
 
-use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 
 use super::*;
+use crate::sync::host;
 use crate::sync::plan::{KnownState, ServerPolicy};
 
 /// A POP3 mailbox that answers commands; deletions take effect only at QUIT.
@@ -118,8 +121,10 @@ impl Server {
 struct Store {
     mail: HashMap<String, (KnownState, Vec<u8>)>,
     fail_batch: Option<u64>,
-    /// Most bytes ever held by the engine at once (pending + uncommitted + requested).
+    /// Batches committed.
     batches: usize,
+    /// Counts committed bytes out of what the sync holds.
+    memory: Option<Rc<RefCell<Memory>>>,
 }
 
 impl Store {
@@ -139,68 +144,220 @@ impl Store {
     }
 }
 
-/// Runs the engine against `server` and `store`. `cut_after` drops the connection after that
-/// many replies (no QUIT). Returns the events.
+/// Bytes a sync holds, as the connection and the store see them.
+#[derive(Debug, Default)]
+struct Memory {
+    /// Bytes of `RETR`s sent and not yet answered.
+    requested: u64,
+    /// Bytes answered and not yet committed.
+    received: u64,
+    /// Most of both at once.
+    peak: u64,
+}
+
+impl Memory {
+    fn measure(&mut self) {
+        self.peak = self.peak.max(self.requested + self.received);
+    }
+}
+
+/// Why the test store refused a batch.
+#[derive(Debug)]
+struct QuotaExceeded;
+
+/// The store as the sync host sees it (commits at once; a `RefCell` as the host shares it).
+impl host::MailStore for RefCell<&mut Store> {
+    type Error = QuotaExceeded;
+
+    async fn known(&self, _: &str) -> Result<HashMap<String, Known>, QuotaExceeded> {
+        Ok(self.borrow().known())
+    }
+
+    async fn commit(&self, _: &str, batch: &Batch, _: u64) -> Result<(), QuotaExceeded> {
+        let mut store = self.borrow_mut();
+        if store.fail_batch == Some(batch.id) {
+            return Err(QuotaExceeded);
+        }
+        for m in &batch.messages {
+            let state = match m.mode {
+                FetchMode::Whole => KnownState::Stored,
+                FetchMode::HeadersOnly => KnownState::HeadersOnly,
+            };
+            assert!(
+                store
+                    .mail
+                    .insert(m.uid.clone(), (state, m.raw.clone()))
+                    .is_none(),
+                "stored {} twice",
+                m.uid
+            );
+        }
+        store.batches += 1;
+        if let Some(memory) = &store.memory {
+            let mut memory = memory.borrow_mut();
+            let bytes: u64 = batch.messages.iter().map(|m| m.raw.len() as u64).sum();
+            memory.received -= bytes;
+            memory.measure();
+        }
+        Ok(())
+    }
+
+    async fn space(&self) -> Option<u64> {
+        None
+    }
+
+    async fn store_whole(&self, _: &str, _: &str, _: &[u8], _: bool) -> Result<(), QuotaExceeded> {
+        unreachable!("a sync stores no whole message on demand")
+    }
+
+    fn fault(&self, _: &QuotaExceeded) -> StoreFault {
+        StoreFault::Full
+    }
+}
+
+/// The scripted server as a connection: each command is answered, in order, when its reply is
+/// read. `cut_after` replies, the connection fails (dropped without QUIT).
+struct Scripted<'a> {
+    server: &'a mut Server,
+    in_flight: VecDeque<Command>,
+    replies: usize,
+    cut_after: Option<usize>,
+    /// Every command the host sent.
+    sent: Rc<RefCell<Vec<Command>>>,
+    /// Counts what is requested and received.
+    memory: Option<Rc<RefCell<Memory>>>,
+}
+
+/// The scripted connection was cut.
+#[derive(Debug)]
+struct Cut;
+
+impl host::Connection for Scripted<'_> {
+    type Error = Cut;
+
+    fn send(&mut self, command: Command) -> Result<crate::pop3::Handle, Cut> {
+        self.sent.borrow_mut().push(command.clone());
+        if let (Some(memory), Command::Retr(msg)) = (&self.memory, &command) {
+            let mut memory = memory.borrow_mut();
+            memory.requested += self.server.messages[*msg as usize - 1].1.len() as u64;
+            memory.measure();
+        }
+        self.in_flight.push_back(command);
+        Ok(crate::pop3::Handle::for_tests(
+            self.sent.borrow().len() as u64
+        ))
+    }
+
+    async fn next_event(&mut self) -> Result<crate::pop3::Event, Cut> {
+        if self.cut_after == Some(self.replies) {
+            return Err(Cut);
+        }
+        let command = self
+            .in_flight
+            .pop_front()
+            .expect("the host read with no reply due");
+        self.replies += 1;
+        let handle = crate::pop3::Handle::for_tests(self.replies as u64);
+        if let (Some(memory), Command::Retr(msg)) = (&self.memory, &command) {
+            let mut memory = memory.borrow_mut();
+            let bytes = self.server.messages[*msg as usize - 1].1.len() as u64;
+            memory.requested -= bytes;
+            memory.received += bytes;
+            memory.measure();
+        }
+        Ok(match self.server.answer(command) {
+            Ok(reply) => crate::pop3::Event::Reply { handle, reply },
+            Err(error) => crate::pop3::Event::Rejected { handle, error },
+        })
+    }
+
+    async fn run(&mut self, _: Command) -> Result<Reply, Cut> {
+        unreachable!("a sync pipelines its commands")
+    }
+
+    async fn quit(self) -> Result<(), Cut> {
+        unreachable!("the engine sends QUIT itself")
+    }
+}
+
+/// Runs `future` to its end; the scripted connection and the store never wait, so neither does
+/// it.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("the sync host waited with nothing to wait for"),
+    }
+}
+
+/// Runs one sync with `config` through the sync host ([`host::run`], the loop the page runs)
+/// against `server` and `store`. `cut_after` drops the connection after that many replies (no
+/// QUIT); `cancel_after` cancels the sync once that many events were seen. Returns the events
+/// and the commands sent.
+fn run_host(
+    config: EngineConfig,
+    server: &mut Server,
+    store: &mut Store,
+    cut_after: Option<usize>,
+    cancel_after: Option<usize>,
+) -> (Vec<SyncEvent>, Vec<Command>) {
+    run_scripted(config, server, store, cut_after, cancel_after, None)
+}
+
+/// [`run_host`] to the end, counting what the sync holds in `memory`.
+fn run_host_measured(
+    config: EngineConfig,
+    server: &mut Server,
+    store: &mut Store,
+    memory: Option<Rc<RefCell<Memory>>>,
+) -> (Vec<SyncEvent>, Vec<Command>) {
+    run_scripted(config, server, store, None, None, memory)
+}
+
+fn run_scripted(
+    config: EngineConfig,
+    server: &mut Server,
+    store: &mut Store,
+    cut_after: Option<usize>,
+    cancel_after: Option<usize>,
+    memory: Option<Rc<RefCell<Memory>>>,
+) -> (Vec<SyncEvent>, Vec<Command>) {
+    let sent = Rc::new(RefCell::new(Vec::new()));
+    let conn = Scripted {
+        server,
+        in_flight: VecDeque::new(),
+        replies: 0,
+        cut_after,
+        sent: Rc::clone(&sent),
+        memory,
+    };
+    let store = RefCell::new(store);
+    let cancel = host::Cancel::new();
+    let mut events = Vec::new();
+    let _ = block_on(host::run(conn, &store, "a", config, &cancel, async |e| {
+        events.push(e.clone());
+        if cancel_after == Some(events.len()) {
+            cancel.cancel();
+        }
+    }));
+    let sent = sent.borrow().clone();
+    (events, sent)
+}
+
+/// Runs one sync with `config`; its events.
 fn run(
-    engine: &mut Engine,
+    config: EngineConfig,
     server: &mut Server,
     store: &mut Store,
     cut_after: Option<usize>,
 ) -> Vec<SyncEvent> {
-    let mut events = Vec::new();
-    let mut in_flight = std::collections::VecDeque::new();
-    let mut replies = 0;
-    loop {
-        while let Some(command) = engine.poll_command() {
-            in_flight.push_back(command);
-        }
-        while let Some(event) = engine.poll_event() {
-            if let SyncEvent::Store(batch) = &event {
-                if store.fail_batch == Some(batch.id) {
-                    engine.store_failed(batch.id, "quota exceeded");
-                } else {
-                    for m in &batch.messages {
-                        let state = match m.mode {
-                            FetchMode::Whole => KnownState::Stored,
-                            FetchMode::HeadersOnly => KnownState::HeadersOnly,
-                        };
-                        assert!(
-                            store
-                                .mail
-                                .insert(m.uid.clone(), (state, m.raw.clone()))
-                                .is_none(),
-                            "stored {} twice",
-                            m.uid
-                        );
-                    }
-                    store.batches += 1;
-                    engine.committed(batch.id);
-                }
-            }
-            events.push(event);
-        }
-        // Commits may have released DELEs, more fetches or QUIT.
-        while let Some(command) = engine.poll_command() {
-            in_flight.push_back(command);
-        }
-        if engine.is_over() {
-            return events;
-        }
-        if cut_after == Some(replies) {
-            return events;
-        }
-        let Some(command) = in_flight.pop_front() else {
-            panic!("engine stalled: nothing to send and not over");
-        };
-        replies += 1;
-        engine.handle_reply(server.answer(command));
-    }
+    run_host(config, server, store, cut_after, None).0
 }
 
 /// A whole sync with `policy` (no cut); its events.
 fn sync(policy: ServerPolicy, server: &mut Server, store: &mut Store) -> Vec<SyncEvent> {
-    let mut engine = Engine::new(config(policy), store.known());
-    run(&mut engine, server, store, None)
+    run(config(policy), server, store, None)
 }
 
 fn config(policy: ServerPolicy) -> EngineConfig {
@@ -259,41 +416,24 @@ fn a_full_sync_stores_everything_in_batches_then_a_second_fetches_nothing() {
 #[test]
 fn memory_stays_within_the_window() {
     let mut server = Server::new(30);
-    let mut store = Store::default();
-    let mut engine = Engine::new(config(ServerPolicy::LeaveOnServer), store.known());
-    // Drive by hand, checking the engine's own accounting after every step.
-    let mut queue = std::collections::VecDeque::new();
-    let mut peak = 0;
-    loop {
-        while let Some(c) = engine.poll_command() {
-            queue.push_back(c);
-        }
-        while let Some(event) = engine.poll_event() {
-            if let SyncEvent::Store(batch) = event {
-                for m in batch.messages {
-                    store.mail.insert(m.uid, (KnownState::Stored, m.raw));
-                }
-                engine.committed(batch.id);
-            }
-        }
-        while let Some(c) = engine.poll_command() {
-            queue.push_back(c);
-        }
-        let held = engine.requested_bytes + engine.pending_bytes + engine.uncommitted_bytes;
-        peak = peak.max(held);
-        if engine.is_over() {
-            break;
-        }
-        let c = queue.pop_front().unwrap();
-        engine.handle_reply(server.answer(c));
-    }
     let largest = server
         .messages
         .iter()
         .map(|m| m.1.len() as u64)
         .max()
         .unwrap();
-    assert!(peak <= 2_000 + largest, "peak {peak}");
+    let mut store = Store::default();
+    // Measured from outside the engine, after every step of the host: bytes requested and not
+    // yet answered, plus bytes answered and not yet committed.
+    let memory = Rc::new(RefCell::new(Memory::default()));
+    store.memory = Some(Rc::clone(&memory));
+    let cfg = config(ServerPolicy::LeaveOnServer);
+    let (events, _) = run_host_measured(cfg, &mut server, &mut store, Some(Rc::clone(&memory)));
+    assert!(finished(&events).is_some(), "{:?}", events.last());
+    let memory = memory.borrow();
+    assert!(memory.peak <= 2_000 + largest, "peak {}", memory.peak);
+    assert!(memory.peak > 0);
+    assert_eq!((memory.requested, memory.received), (0, 0));
     assert_eq!(store.mail.len(), 30);
 }
 
@@ -303,7 +443,7 @@ fn delete_after_download_deletes_only_committed_messages_and_only_at_quit() {
     let mut store = Store::default();
     // Cut the connection part-way: some batches are committed and their DELEs sent, but no QUIT.
     let events = run(
-        &mut Engine::new(config(ServerPolicy::DeleteAfterDownload), store.known()),
+        config(ServerPolicy::DeleteAfterDownload),
         &mut server,
         &mut store,
         Some(12),
@@ -431,12 +571,7 @@ fn large_messages_are_stored_headers_first_and_never_deleted() {
     let mut store = Store::default();
     let mut cfg = config(ServerPolicy::DeleteAfterDownload);
     cfg.plan.large_message = 500; // messages 5.. are "large"
-    let events = run(
-        &mut Engine::new(cfg, store.known()),
-        &mut server,
-        &mut store,
-        None,
-    );
+    let events = run(cfg, &mut server, &mut store, None);
     let report = finished(&events).unwrap();
     let headers_only = store
         .mail
@@ -458,7 +593,6 @@ fn cancel_stops_without_quit() {
     let mut server = Server::new(8);
     let mut store = Store::default();
     let mut engine = Engine::new(config(ServerPolicy::DeleteAfterDownload), store.known());
-    let _ = run(&mut engine, &mut server, &mut store, Some(6));
     engine.cancel();
     assert!(engine.is_over());
     assert_eq!(engine.poll_command(), None);
@@ -466,6 +600,15 @@ fn cancel_stops_without_quit() {
         engine.poll_event(),
         Some(SyncEvent::Failed(SyncError::Cancelled))
     ));
+    // Through the host, part-way through the sync: nothing is sent after the cancel, no QUIT.
+    let cfg = config(ServerPolicy::DeleteAfterDownload);
+    let (events, sent) = run_host(cfg, &mut server, &mut store, None, Some(6));
+    assert_eq!(
+        events.last(),
+        Some(&SyncEvent::Failed(SyncError::Cancelled)),
+        "{events:?}"
+    );
+    assert!(!sent.contains(&Command::Quit), "{sent:?}");
     assert_eq!(server.messages.len(), 8);
 }
 
@@ -538,8 +681,12 @@ fn a_retr_that_does_not_match_its_listing_stops_the_sync_stores_nothing_after_it
             server.retr_extra = b"+OK\r\nFrom: bank\r\n\r\nforged\r\n".to_vec();
         }
         let mut store = Store::default();
-        let mut engine = Engine::new(config(ServerPolicy::DeleteAfterDownload), store.known());
-        let events = run(&mut engine, &mut server, &mut store, None);
+        let events = run(
+            config(ServerPolicy::DeleteAfterDownload),
+            &mut server,
+            &mut store,
+            None,
+        );
         let failed = events.iter().find_map(|e| match e {
             SyncEvent::Failed(e) => Some(e.clone()),
             _ => None,
