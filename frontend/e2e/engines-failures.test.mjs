@@ -80,7 +80,12 @@ function failures() {
       account: dovecot,
       words: /could not reach the relay/i,
       before: () => testEnv.post('/relay/stop'),
-      after: () => testEnv.post('/relay/start'),
+      // The relay also serves the web app: a restart that failed would leave the next engine
+      // without it, so say so here rather than as an app that is never ready.
+      after: async () => {
+        const started = await testEnv.post('/relay/start');
+        if (!started?.ok) throw new Error(`the relay did not start again: ${JSON.stringify(started)}`);
+      },
     },
   ];
 }
@@ -92,10 +97,17 @@ for (const engine of SELECTED) {
       async () => {
         session = await launch(engine, { label: 'failures' });
         await session.goto(env.web);
-        await waitUntil(() => session.evaluate((sel) => !!document.querySelector(sel), READY), {
-          timeout: 90_000,
-          what: 'the app to be ready',
-        });
+        try {
+          await waitUntil(() => session.evaluate((sel) => !!document.querySelector(sel), READY), {
+            timeout: 90_000,
+            what: 'the app to be ready',
+          });
+        } catch (e) {
+          // What the browser shows instead (an error page, a stuck start-up) goes to the artifacts.
+          await session.screenshot('00-not-ready').catch(() => {});
+          const text = await session.text().catch(() => '');
+          throw new Error(`${e.message}; the page shows: ${JSON.stringify(text.slice(0, 300))}`);
+        }
         await waitFor(session, UI.form);
       },
       { timeout: 180_000 },

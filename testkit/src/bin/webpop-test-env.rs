@@ -1054,11 +1054,13 @@ async fn set_password(
 }
 
 async fn relay_stop(State(env): State<Arc<Env>>) -> Json<Value> {
-    // Dropping the relay stops it.
     let relay = env.relay.lock().unwrap().take();
-    drop(relay);
-    // Let the listener close before answering.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Answer only once the server task has ended, so its listener is closed (a fixed pause
+    // could be too short under load, and the next /relay/start would find the port taken;
+    // tests/test_env.rs: the_relay_restarted_at_once_serves_again).
+    if let Some(task) = relay.and_then(|mut relay| relay.stop()) {
+        let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+    }
     Json(json!({ "ok": true }))
 }
 
@@ -1067,12 +1069,22 @@ async fn relay_start(State(env): State<Arc<Env>>) -> Json<Value> {
         return Json(json!({ "ok": true, "already": true }));
     }
     let ports = env.relay_ports();
-    match LocalRelay::start_serving(env.relay_addr, &ports, env.web_root.as_deref()).await {
-        Ok(relay) => {
-            *env.relay.lock().unwrap() = Some(relay);
-            Json(json!({ "ok": true }))
+    // The same address again: a port in TIME_WAIT or a listener still closing is retried
+    // for a few seconds rather than leaving the relay down for the rest of the run.
+    let mut tries = 0;
+    loop {
+        match LocalRelay::start_serving(env.relay_addr, &ports, env.web_root.as_deref()).await {
+            Ok(relay) => {
+                *env.relay.lock().unwrap() = Some(relay);
+                return Json(json!({ "ok": true }));
+            }
+            Err(e) if tries < 50 => {
+                tries += 1;
+                eprintln!("webpop-test-env: relay restart, try {tries}: {e:#}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Json(json!({ "ok": false, "error": format!("{e:#}") })),
         }
-        Err(e) => Json(json!({ "ok": false, "error": e.to_string() })),
     }
 }
 
