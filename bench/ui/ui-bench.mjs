@@ -8,10 +8,15 @@
 //            baselines: plain JS reading the same store and rendering 40 rows, plain JS filter
 //   offline  with the service worker active and the network off, a reload: data-ready and the
 //            first row (target 1 s)
+//   sync     a first sync of a 2,000-message mailbox through the app (webpop-test-env: a private
+//            Dovecot and the relay serving dist/) while the list is scrolled: main-thread long
+//            tasks over 50 ms (target 0), the first row after sign-in completes (target 300 ms)
+//            and the sync time (target: not worse than today's). Today's sync runs on the main
+//            thread, so this is the baseline the Web Worker sync (issue 14) is measured against.
 //
 // Run by `scripts/bench ui` (which builds dist/ and the release webpop-proxy first). Options:
 // `node bench/ui/ui-bench.mjs --help`. It starts its own webpop-proxy on 127.0.0.1 serving dist/
-// and talks to nothing else. Until the app renders the listbox "Messages" (see ui-contract.md),
+// and talks to nothing else (the sync part: webpop-test-env's servers, also on 127.0.0.1). Until the app renders the listbox "Messages" (see ui-contract.md),
 // the inbox and offline parts print "inbox: UI not built yet" and the run still succeeds.
 
 import { createRequire } from 'node:module';
@@ -24,6 +29,8 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 import { CHROMIUM_ARGS } from '../../frontend/e2e/lib/chromium-args.mjs';
+import { colonHex, startTestEnv } from '../../frontend/e2e/lib/env.mjs';
+import { fillAccountForm } from '../../frontend/e2e/lib/ui.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '../..');
@@ -36,6 +43,7 @@ const TARGET = {
   longTaskMs: 50,
   searchMs: 150,
   offlineMs: 1000,
+  signInToFirstRowMs: 300,
 };
 const LISTBOX = '[role="listbox"][aria-label="Messages"]';
 const SEARCH = 'input[aria-label="Search mail"]';
@@ -52,6 +60,11 @@ const USAGE = `usage: node bench/ui/ui-bench.mjs [options]
   --scroll-steps N    wheel events planned across the whole list, sized for every message at
                       56 px a row (default: 300; each at least 2,000 px)
   --bundle-only       only the bundle sizes
+  --sync-only         only the first sync while scrolling (and the bundle sizes)
+  --no-sync           everything but the first sync
+  --test-env PATH     webpop-test-env for the first sync (default:
+                      target/release/webpop-test-env; scripts/bench ui builds it)
+  --sync-messages N   messages in the first sync's mailbox (default: 2000)
   --selftest          serve bench/ui/fixture (a plain-JS stand-in for the UI) with dist's
                       service worker, manifest and icons, to check the bench itself`;
 
@@ -65,6 +78,10 @@ function parseArgs(argv) {
     scrollSteps: 300,
     bundleOnly: false,
     selftest: false,
+    sync: true,
+    syncOnly: false,
+    testEnv: 'target/release/webpop-test-env',
+    syncMessages: 2000,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -85,6 +102,10 @@ function parseArgs(argv) {
     else if (flag === '--scroll-steps') opts.scrollSteps = number();
     else if (flag === '--bundle-only') opts.bundleOnly = true;
     else if (flag === '--selftest') opts.selftest = true;
+    else if (flag === '--sync-only') opts.syncOnly = true;
+    else if (flag === '--no-sync') opts.sync = false;
+    else if (flag === '--test-env') opts.testEnv = value();
+    else if (flag === '--sync-messages') opts.syncMessages = number();
     else if (flag === '--help' || flag === '-h') {
       console.log(USAGE);
       process.exit(0);
@@ -92,6 +113,7 @@ function parseArgs(argv) {
   }
   opts.dist = path.resolve(ROOT, opts.dist);
   opts.proxy = path.resolve(ROOT, opts.proxy);
+  opts.testEnv = path.resolve(ROOT, opts.testEnv);
   return opts;
 }
 
@@ -806,6 +828,161 @@ function report(results) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// A first sync while the list scrolls
+
+// Installed in the page just before "Add account" is clicked: when the form leaves (sign-in
+// completed: the app signed in, saved the account and shows its list), when the list's first
+// row appears, every sync status text, and when the status first says "Synced". Times are
+// performance.now() in the page, comparable with the long tasks' start times.
+function watchFirstSync({ listbox }) {
+  const w = (window.__sync = { clicked: performance.now(), signedIn: null, firstRow: null, synced: null, statuses: [] });
+  const check = () => {
+    const now = performance.now();
+    if (w.signedIn === null && !document.querySelector('form[aria-label="Add account"]')) w.signedIn = now;
+    if (w.firstRow === null && document.querySelector(`${listbox} [role="option"]`)) w.firstRow = now;
+    const status = document.querySelector('[role="status"][aria-label="Sync status"]')?.textContent.trim();
+    if (status && w.statuses[w.statuses.length - 1] !== status) w.statuses.push(status);
+    if (w.synced === null && status && /^Synced\s+\d/.test(status)) w.synced = now;
+  };
+  new MutationObserver(check).observe(document.documentElement, {
+    subtree: true,
+    childList: true,
+    attributes: true,
+    characterData: true,
+  });
+}
+
+async function firstSync(opts) {
+  if (!fs.existsSync(opts.testEnv)) {
+    console.log(
+      `\nsync: skipped, no ${opts.testEnv} ` +
+        '(cargo build --release -p webpop-testkit --bin webpop-test-env; scripts/bench ui does)',
+    );
+    return;
+  }
+  // env.mjs starts the binary named here with dist/ as its web root.
+  process.env.WEBPOP_TEST_ENV_BIN = opts.testEnv;
+  process.env.WEBPOP_E2E_WEB_ROOT = opts.dist;
+  const started = Date.now();
+  const env = await startTestEnv({
+    controlVar: 'WEBPOP_UI_BENCH_ENV',
+    args: (webRoot) => [String(opts.syncMessages), '--web-root', webRoot],
+    required: ['web'],
+    startAs: `webpop-test-env ${opts.syncMessages} --web-root dist`,
+  });
+  const { chromium } = require('playwright-core');
+  const browser = await chromium.launch({ executablePath: opts.chromium, args: CHROMIUM_ARGS });
+  try {
+    // The env's first mailbox holds the COUNT messages it was started with.
+    console.log(
+      `\nsync: webpop-test-env up in ${((Date.now() - started) / 1000).toFixed(1)} s; mailbox ` +
+        `"${env.env.user}": ${opts.syncMessages.toLocaleString('en')} messages`,
+    );
+    const context = await browser.newContext({ baseURL: env.env.web, viewport: { width: 1280, height: 800 } });
+    await context.addInitScript(initScript, { listbox: LISTBOX });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto('/', { waitUntil: 'commit' });
+    if ((await waitForBench(page, 'ready', 60_000)) === null) {
+      console.log('sync: the app never set body[data-ready="1"]');
+      return;
+    }
+    const form = page.getByRole('form', { name: 'Add account' });
+    await fillAccountForm(form, {
+      email: `${env.env.user}@localhost`,
+      user: env.env.user,
+      password: env.env.password,
+      server: env.env.host,
+      port: env.env.pop3s_port,
+      security: 'tls',
+      fingerprint: colonHex(env.env.cert_sha256),
+    });
+    await settle(page);
+    await page.evaluate(watchFirstSync, { listbox: LISTBOX });
+    const wallStart = Date.now();
+    await form.getByRole('button', { name: 'Add account' }).click();
+
+    // Scroll the list, down and back up, until the status says "Synced" (at most 10 minutes).
+    const listbox = page.locator(LISTBOX);
+    let direction = 1;
+    let wheels = 0;
+    let placed = false;
+    const deadline = Date.now() + 600_000;
+    while (Date.now() < deadline) {
+      const state = await page.evaluate(() => window.__sync);
+      if (state.synced !== null) break;
+      if (!placed && (await listbox.count()) > 0) {
+        const box = await listbox.boundingBox();
+        if (box) {
+          await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+          placed = true;
+        }
+      }
+      if (!placed) {
+        await page.waitForTimeout(50);
+        continue;
+      }
+      for (let i = 0; i < 10; i++) {
+        await page.mouse.wheel(0, direction * 600);
+        await page.waitForTimeout(30);
+        wheels++;
+      }
+      const { top, end } = await listbox.evaluate((el) => ({ top: el.scrollTop, end: el.scrollHeight - el.clientHeight }));
+      if (direction > 0 && top >= end - 2) direction = -1;
+      else if (direction < 0 && top <= 0) direction = 1;
+    }
+    const wallSeconds = (Date.now() - wallStart) / 1000;
+    await page.waitForTimeout(500);
+    const result = await page.evaluate(() => ({
+      ...window.__sync,
+      longtasks: window.__bench.longtasks,
+      rows: document.querySelectorAll('[role="listbox"][aria-label="Messages"] [role="option"]').length,
+    }));
+    reportSync({ result, wheels, wallSeconds, messages: opts.syncMessages });
+    if (errors.length) console.log(`sync: page errors: ${errors.slice(0, 5).join('; ')}`);
+  } finally {
+    await browser.close();
+    await env.stop();
+  }
+}
+
+function reportSync({ result, wheels, wallSeconds, messages }) {
+  const { clicked, signedIn, firstRow, synced, statuses, longtasks } = result;
+  const n = messages.toLocaleString('en');
+  if (synced === null) {
+    console.log(`sync: did not finish in 10 minutes; statuses: ${JSON.stringify(statuses.slice(-5))}`);
+  }
+  const tasks = longtasks === null ? null : longtasks.filter((t) => t.start >= clicked);
+  const over = tasks === null ? null : tasks.filter((t) => t.duration > TARGET.longTaskMs);
+  const longest = over === null ? null : Math.max(0, ...over.map((t) => t.duration));
+  const total = over === null ? null : over.reduce((sum, t) => sum + t.duration, 0);
+  const firstRowAfter = signedIn === null || firstRow === null ? null : Math.max(0, firstRow - signedIn);
+  const sinceClick = (t) => (t === null ? null : t - clicked);
+  console.log(`\nfirst sync of ${n} messages through the app while the list scrolls (main-thread sync today)\n`);
+  table(
+    ['measure', 'webpop', 'target'],
+    [
+      ['long tasks > 50 ms (click to "Synced")', over === null ? 'n/a' : String(over.length), '0'],
+      ['  longest', longest === null ? 'n/a' : longest ? ms(longest) : 'none', `≤ ${ms(TARGET.longTaskMs)}`],
+      ['  their total', total === null ? 'n/a' : ms(total), ''],
+      ['first row after sign-in completes', ms(firstRowAfter), `≤ ${ms(TARGET.signInToFirstRowMs)}`],
+      ['sync time (click "Add account" to "Synced")', ms(sinceClick(synced)), "not worse than today's"],
+      ['  of which sign-in (click to form gone)', ms(sinceClick(signedIn)), ''],
+    ],
+  );
+  console.log(
+    `\nsync: ${wheels} wheel events of 600 px meanwhile; ${result.rows} rows in the DOM at the end; ` +
+      `wall clock ${wallSeconds.toFixed(1)} s; last status: ${JSON.stringify(statuses[statuses.length - 1] ?? '')}`,
+  );
+  if (over?.length) {
+    const shown = over.slice(0, 20).map((t) => `${(t.start - clicked).toFixed(0)}+${t.duration.toFixed(0)}`);
+    const more = over.length > 20 ? `, … (${over.length - 20} more)` : '';
+    console.log(`sync: long tasks (ms after the click + duration): ${shown.join(', ')}${more}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 // --selftest: the fixture app with dist's (or frontend/static's) service worker, manifest, icons.
 function selftestRoot(dist) {
@@ -833,9 +1010,14 @@ async function main() {
   const proxy = await startProxy(opts.proxy, webRoot);
   try {
     await bundle(webRoot, proxy.base);
-    if (!opts.bundleOnly) await inbox(opts, proxy);
+    if (!opts.bundleOnly && !opts.syncOnly) await inbox(opts, proxy);
   } finally {
     await proxy.stop();
+  }
+  try {
+    // The fixture has no sync; the first sync needs the real app.
+    if (!opts.bundleOnly && opts.sync && !opts.selftest) await firstSync(opts);
+  } finally {
     if (opts.selftest) fs.rmSync(webRoot, { recursive: true, force: true });
   }
 }

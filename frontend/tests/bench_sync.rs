@@ -1,6 +1,9 @@
 //! The browser half of `scripts/bench browser` (bench/src/browser_sync.rs): one full sync into
-//! IndexedDB, timed in the page, with the page's memory. Built with `WEBPOP_BENCH_ENV` (JSON
-//! from the benchmark); without it (as in `scripts/test`) the test does nothing.
+//! IndexedDB, timed in the page, with the page's memory; then, when the benchmark asks for it
+//! (`ceiling_port`), the browser's own ceiling in the same page: plain JavaScript receiving the
+//! same bytes through the same relay into IndexedDB (`common/ceiling.js`, which says why that
+//! is fair). Built with `WEBPOP_BENCH_ENV` (JSON from the benchmark); without it (as in
+//! `scripts/test`) the test does nothing.
 #![cfg(target_arch = "wasm32")]
 
 use wasm_bindgen::JsCast as _;
@@ -9,12 +12,48 @@ use webpop_frontend::net::Connection;
 use webpop_frontend::store::MailStore;
 use webpop_frontend::sync::{self, Cancel};
 use webpop_shared::pop3::AuthMethod;
-use webpop_shared::relay::{RelayRequest, Target};
+use webpop_shared::relay::{RelayRequest, Target, FLOW_PROTOCOL, PROTOCOL};
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Fingerprint, Security, SessionConfig, Trust};
 use webpop_shared::sync::{EngineConfig, PlanOptions, SyncEvent};
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/tests/common/ceiling.js")]
+extern "C" {
+    /// The browser's ceiling: plain JavaScript receives length-prefixed messages from `url`
+    /// into a fresh IndexedDB database `db`, 100 records per transaction. Resolves to
+    /// `{ messages, bytes, elapsedMs }`.
+    fn ceiling(url: &str, protocols: js_sys::Array, db: &str) -> js_sys::Promise;
+}
+
+/// Runs [`ceiling`] through `relay` to the bench's byte source on `port` and prints its
+/// `CEILING` line.
+async fn run_ceiling(relay: &str, port: u16, label: &str) {
+    let request = RelayRequest::new(Target::new("127.0.0.1", port).unwrap());
+    let url = format!("{relay}?{}", request.to_query());
+    // Offered as webpop offers them, so the relay runs the same flow control.
+    let protocols: js_sys::Array = [PROTOCOL, FLOW_PROTOCOL]
+        .iter()
+        .map(|p| wasm_bindgen::JsValue::from_str(p))
+        .collect();
+    let promise = ceiling(&url, protocols, &format!("bench-ceiling-{label}"));
+    let result = wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .unwrap_or_else(|e| panic!("the JavaScript ceiling failed: {e:?}"));
+    let number = |k: &str| {
+        js_sys::Reflect::get(&result, &k.into())
+            .ok()
+            .and_then(|v| v.as_f64())
+            .unwrap_or(f64::NAN)
+    };
+    console_log!(
+        "CEILING label={label} messages={} bytes={} elapsed_ms={:.0}",
+        number("messages"),
+        number("bytes"),
+        number("elapsedMs"),
+    );
+}
 
 /// `performance.memory.usedJSHeapSize` (Chromium only) and the wasm memory, in bytes.
 fn memory() -> (f64, f64) {
@@ -110,4 +149,7 @@ async fn bench_full_sync_into_indexeddb() {
     );
     store.close();
     MailStore::delete(&db).await.unwrap();
+    if let Some(port) = env["ceiling_port"].as_u64() {
+        run_ceiling(&text("relay"), port as u16, &text("label")).await;
+    }
 }
