@@ -47,7 +47,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 
-import { startEnv, colonHex, FIXTURES } from './lib/env.mjs';
+import { startEnv, colonHex, e2eAccount, FIXTURES } from './lib/env.mjs';
 import { ENGINES, launch } from './lib/engines.mjs';
 import { waitUntil, holdsFor } from './lib/wait.mjs';
 import { attachmentFromEml } from './lib/mime.mjs';
@@ -473,15 +473,7 @@ for (const engine of SELECTED) {
         what: 'the app to be ready (body[data-ready="1"])',
       });
       await waitFor(session, UI.form);
-      const account = {
-        email: `${env.e2e.user}@localhost`,
-        user: env.e2e.user,
-        password: 'certainly-not-the-password',
-        server: env.host,
-        port: env.pop3s_port,
-        security: 'tls',
-        fingerprint: colonHex(env.cert_sha256),
-      };
+      const account = e2eAccount(env, { password: 'certainly-not-the-password' });
       const alert = { role: 'alert', within: UI.form };
       const addAccount = { role: 'button', name: 'Add account', within: UI.form };
 

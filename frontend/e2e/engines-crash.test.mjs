@@ -36,7 +36,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startEnv, colonHex } from './lib/env.mjs';
+import { startEnv, e2eAccount } from './lib/env.mjs';
 import { ENGINES, launch, busyContentProcess } from './lib/engines.mjs';
 import { batchHold, consistentSnapshot, snapshotStore } from './lib/hardening.mjs';
 import { waitUntil } from './lib/wait.mjs';
@@ -137,15 +137,7 @@ for (const engine of SELECTED) {
           await openApp(session);
           await waitFor(session, UI.form);
           await session.evaluate(batchHold, batch);
-          await fillAccountFormIn(session, {
-            email: `${env.e2e.user}@localhost`,
-            user: env.e2e.user,
-            password: env.e2e.password,
-            server: env.host,
-            port: env.pop3s_port,
-            security: 'tls',
-            fingerprint: colonHex(env.cert_sha256),
-          });
+          await fillAccountFormIn(session, e2eAccount(env));
           // A click from a script, in a task of its own: WebKitWebDriver does not answer a click
           // (by element or by script) whose handler starts the sync that is then held.
           const add = await waitFor(session, { role: 'button', name: 'Add account', within: UI.form });

@@ -11,7 +11,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startEnv, colonHex } from './lib/env.mjs';
+import { startEnv, e2eAccount } from './lib/env.mjs';
 import { ENGINES, launch } from './lib/engines.mjs';
 import { waitUntil } from './lib/wait.mjs';
 import { READY, UI, clickOn, textOf, waitFor, fillAccountFormIn } from './lib/ui.mjs';
@@ -44,15 +44,7 @@ after(
 
 /** The ways to fail, each with the words the alert must hold. */
 function failures() {
-  const dovecot = {
-    email: `${env.e2e.user}@localhost`,
-    user: env.e2e.user,
-    password: env.e2e.password,
-    server: env.host,
-    port: env.pop3s_port,
-    security: 'tls',
-    fingerprint: colonHex(env.cert_sha256),
-  };
+  const dovecot = e2eAccount(env);
   const expired = env.expired_cert;
   return [
     { name: 'a wrong password', account: { ...dovecot, password: 'certainly-not-the-password' }, words: /password/i },

@@ -131,6 +131,23 @@ async function request(method, url) {
   return response.json();
 }
 
+/**
+ * The account form's fields for the e2e mailbox on the env's Dovecot over implicit TLS, its
+ * certificate pinned; `overrides` replaces fields (a wrong password, say).
+ */
+export function e2eAccount(env, overrides = {}) {
+  return {
+    email: `${env.e2e.user}@localhost`,
+    user: env.e2e.user,
+    password: env.e2e.password,
+    server: env.host,
+    port: env.pop3s_port,
+    security: 'tls',
+    fingerprint: colonHex(env.cert_sha256),
+    ...overrides,
+  };
+}
+
 /** `f9c003…` or `F9:C0:03…` → `F9:C0:03:…` (colon-hex, uppercase: what the UI takes). */
 export function colonHex(fingerprint) {
   const hex = String(fingerprint).replace(/[^0-9a-fA-F]/g, '').toUpperCase();
