@@ -143,7 +143,8 @@ impl Component for App {
                 link.send_message(Msg::Sync(SyncAction::Tick))
             })
         };
-        let client = SyncClient::start(link.callback(Msg::Worker), link.callback(|_| Msg::MailNews));
+        let client =
+            SyncClient::start(link.callback(Msg::Worker), link.callback(|_| Msg::MailNews));
         Self {
             status: client.notes().unwrap_or_default(),
             client,

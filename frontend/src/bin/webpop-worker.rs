@@ -16,11 +16,12 @@ fn main() {
     let server = Server::new(scope.name(), move |event: Event| {
         let _ = poster.post_message(&JsValue::from_str(&event.to_text()));
     });
-    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-        if let Some(command) = e.data().as_string().as_deref().and_then(Command::from_text) {
-            server.handle(command);
-        }
-    });
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if let Some(command) = e.data().as_string().as_deref().and_then(Command::from_text) {
+                server.handle(command);
+            }
+        });
     scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     // The handler lives as long as the worker.
     on_message.forget();

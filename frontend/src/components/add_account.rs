@@ -132,9 +132,7 @@ pub fn add_account(props: &Props) -> Html {
                 wasm_bindgen_futures::spawn_local(async move {
                     if let Err(e) = store.put_account(&account).await {
                         worker.release(&account.id);
-                        return failed(Problem::Storage(format!(
-                            "Saving the account failed: {e}"
-                        )));
+                        return failed(Problem::Storage(format!("Saving the account failed: {e}")));
                     }
                     on_added.emit(SignedIn { account, password });
                 });

@@ -72,7 +72,7 @@ impl SyncClient {
     pub fn start(on_event: Callback<Event>, on_news: Callback<String>) -> Rc<Self> {
         let tab = new_tab_id();
         let mut notes = Vec::new();
-        let client = Rc::new_cyclic(|weak: &Weak<Self>| {
+        Rc::new_cyclic(|weak: &Weak<Self>| {
             let mut listeners = Vec::new();
             let runner = match spawn_worker(&tab) {
                 Some(worker) => {
@@ -98,8 +98,7 @@ impl SyncClient {
                 worker_listeners: RefCell::new(listeners),
                 _news: news,
             }
-        });
-        client
+        })
     }
 
     /// Sentences about what this browser lacks, if anything.
@@ -202,9 +201,7 @@ impl SyncClient {
                 }
             }
             Event::SignedIn { account } => self.answer_sign_in(&account, Ok(())),
-            Event::SignInFailed { account, problem } => {
-                self.answer_sign_in(&account, Err(problem))
-            }
+            Event::SignInFailed { account, problem } => self.answer_sign_in(&account, Err(problem)),
             Event::Done { account, outcome } => {
                 self.locks.borrow_mut().remove(&account);
                 self.on_event.emit(Event::Done { account, outcome });
@@ -254,7 +251,6 @@ impl SyncClient {
             Runner::InPage(_) => {}
         }
     }
-
 }
 
 /// The account as it crosses: its remembered password stays here (the password to use is sent

@@ -131,7 +131,9 @@ impl Server {
         if let Some(store) = self.store.borrow().clone() {
             return Ok(store);
         }
-        let opened = MailStore::open(DATABASE).await.map_err(|e| store_problem(&e))?;
+        let opened = MailStore::open(DATABASE)
+            .await
+            .map_err(|e| store_problem(&e))?;
         // Another command may have opened it meanwhile: keep the first.
         let mut slot = self.store.borrow_mut();
         Ok(Rc::clone(slot.get_or_insert_with(|| Rc::new(opened))))
@@ -153,7 +155,9 @@ impl Server {
         let id = account.id.clone();
         let cancel = Cancel::new();
         self.cancels.borrow_mut().insert(id.clone(), cancel.clone());
-        let outcome = self.sync_outcome(&account, &password, &relay, &cancel).await;
+        let outcome = self
+            .sync_outcome(&account, &password, &relay, &cancel)
+            .await;
         self.cancels.borrow_mut().remove(&id);
         if matches!(&outcome, Ok((report, _)) if report.stored > 0 || report.deleted > 0) {
             self.announce(&id);
@@ -185,8 +189,7 @@ impl Server {
         let report = mail::sync_account(conn, &store, account, cancel, async |e: &SyncEvent| {
             let SyncEvent::Progress(p) = e else { return };
             let now = js_sys::Date::now();
-            if now - last_post.get() >= PROGRESS_EVERY_MS || p.messages_done >= p.messages_total
-            {
+            if now - last_post.get() >= PROGRESS_EVERY_MS || p.messages_done >= p.messages_total {
                 last_post.set(now);
                 post(Event::Progress {
                     account: account.id.clone(),

@@ -169,7 +169,9 @@ impl WebRoot {
             std::fs::remove_file(entry?.path())?;
         }
         let dist = &self.dist;
-        for entry in std::fs::read_dir(dist).with_context(|| format!("reading {}", dist.display()))? {
+        for entry in
+            std::fs::read_dir(dist).with_context(|| format!("reading {}", dist.display()))?
+        {
             let entry = entry?;
             std::os::unix::fs::symlink(entry.path(), self.path().join(entry.file_name()))
                 .context("linking a file of the web root")?;
