@@ -44,6 +44,13 @@ export const BINARIES = {
   webkitdriver: process.env.WEBKIT_WEBDRIVER || '/usr/bin/WebKitWebDriver',
 };
 
+/**
+ * A WebKitGTK browser with a persistent website data directory (MiniBrowser keeps a driven
+ * session's data in memory only): `launch('webkit', { dataDir })` runs it.
+ */
+const WEBKIT_BROWSER = path.join(REPO, 'frontend', 'e2e', 'lib', 'webkit-browser.py');
+const WEBKIT_BROWSER_NAME = 'webpop-webkit-browser';
+
 function multiarch() {
   return { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[process.arch] || `${process.arch}-linux-gnu`;
 }
@@ -148,7 +155,7 @@ export const MINIBROWSER_ARGS = [
 // traffic check's positive control does that, in a network namespace with no route out).
 // `bidi: false` asks for a classic-only session (Chromium then runs no BiDi mapper tab, a
 // renderer of its own that a test killing the page's renderers must not take down).
-function capabilities(engine, lockedDown, bidi = true, survive = null) {
+function capabilities(engine, lockedDown, bidi = true, survive = null, dataDir = null) {
   switch (engine) {
     case 'chromium':
       return {
@@ -177,6 +184,17 @@ function capabilities(engine, lockedDown, bidi = true, survive = null) {
         },
       };
     case 'webkit':
+      if (dataDir) {
+        // webkit-browser.py: WebKitGTK with its website data kept in dataDir, so that a session
+        // started after one that lost its web process finds the same IndexedDB.
+        return {
+          browserName: WEBKIT_BROWSER_NAME,
+          'webkitgtk:browserOptions': {
+            binary: '/usr/bin/python3',
+            args: [WEBKIT_BROWSER, '--automation', `--data-dir=${dataDir}`],
+          },
+        };
+      }
       return {
         browserName: 'MiniBrowser',
         'webkitgtk:browserOptions': {
@@ -234,11 +252,23 @@ export function engineArtifacts(engine, label, artifacts) {
 /**
  * Starts `engine`'s driver (under strace with `trace`), a fresh browser profile and one window;
  * artifacts go to <artifacts>/<engine>/<label>/. Returns a Session; always `close()` it.
+ * `dataDir` (WebKitGTK only): keep the website data there, not in memory, so that a later
+ * session on the same directory sees the same storage (lib/webkit-browser.py).
  */
 export async function launch(
   engine,
-  { label = 'session', artifacts, trace = false, timeout = 60_000, lockedDown = true, bidi = true, surviveTabCrash = false } = {},
+  {
+    label = 'session',
+    artifacts,
+    trace = false,
+    timeout = 60_000,
+    lockedDown = true,
+    bidi = true,
+    surviveTabCrash = false,
+    dataDir = null,
+  } = {},
 ) {
+  if (dataDir && engine !== 'webkit') throw new Error(`launch: dataDir is for webkit only, not ${engine}`);
   const dir = engineArtifacts(engine, label, artifacts);
   const logFile = path.join(dir, 'browser.log');
   writeFileSync(logFile, '');
@@ -264,7 +294,7 @@ export async function launch(
     const { binary, args } = driverCommand(engine);
     server = await startDriver({ binary, args, env, straceFile, log: driverLog });
     note(`${path.basename(binary)} (${versionOf(binary)}) at ${server.url}${trace ? ', under strace' : ''}`);
-    driver = await new Builder().usingServer(server.url).withCapabilities(capabilities(engine, lockedDown, bidi, surviveTabCrash ? dir : null)).build();
+    driver = await new Builder().usingServer(server.url).withCapabilities(capabilities(engine, lockedDown, bidi, surviveTabCrash ? dir : null, dataDir)).build();
     await driver.manage().setTimeouts({ script: timeout, pageLoad: 90_000 });
     if (engine !== 'chromium') {
       // Chromium's window size comes from its flags; the others from the window rectangle.
