@@ -57,6 +57,9 @@ pub struct SyncClient {
 /// Sentence for a page that runs the sync itself.
 const NO_WORKER: &str = "This browser cannot run the sync in the background (no Web Workers): \
                          the page may pause while mail downloads.";
+/// Sentence for a browser with neither Web Locks nor `localStorage`.
+const NO_LOCKS: &str = "Two webpop tabs may check the same account at once (this browser has \
+                        neither Web Locks nor localStorage); the server keeps one of them out.";
 /// Sentence for a browser without `BroadcastChannel`.
 const NO_BROADCAST: &str = "Other webpop tabs show new mail only once they are reloaded \
                             (this browser has no BroadcastChannel).";
@@ -84,6 +87,9 @@ impl SyncClient {
                     Runner::InPage(in_page_server(weak, &tab))
                 }
             };
+            if lock::kind() == lock::Kind::None {
+                notes.push(NO_LOCKS);
+            }
             let news = listen_for_news(&tab, on_news);
             if news.is_none() {
                 notes.push(NO_BROADCAST);
