@@ -40,6 +40,8 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// During a sync, the list is reloaded at most this often (plus 0.1 ms per stored message), so
 /// new mail shows as it arrives.
 const RELOAD_EVERY_MS: f64 = 1_000.0;
+/// While the list is empty, it is reread this often once mail is stored.
+const FIRST_ROWS_EVERY_MS: f64 = 100.0;
 
 /// Everything that happens.
 pub enum Msg {
@@ -100,10 +102,15 @@ impl App {
     /// the page changes.
     fn sync_message(&mut self, ctx: &Context<Self>, action: SyncAction) -> bool {
         let reload = match &action {
-            // A big mailbox is reread less often: each reread reads every row.
-            SyncAction::Progress { now_ms, .. } => {
+            // A big mailbox is reread less often: each reread reads every row. An empty list is
+            // read as soon as the first mail is stored, so the first rows show at once.
+            SyncAction::Progress {
+                now_ms, progress, ..
+            } => {
                 let every = RELOAD_EVERY_MS + self.inbox.total() as f64 * 0.1;
-                now_ms - self.last_reload_ms > every
+                let first = self.inbox.total() == 0 && progress.messages_done > 0;
+                (first && now_ms - self.last_reload_ms > FIRST_ROWS_EVERY_MS)
+                    || now_ms - self.last_reload_ms > every
             }
             SyncAction::Done { .. } => true,
             _ => false,
