@@ -3,10 +3,14 @@
 //!
 //! [`display`] gives the reader's model: decoded headers, the plain-text and HTML bodies,
 //! the attachments and an outline of the MIME structure. [`summary`] gives the message list's
-//! row. [`attachment`] decodes one attachment for download. Raw HTML is passed through as is:
+//! row without decoding attachments. [`attachment`] decodes one attachment for download. Raw HTML is passed through as is:
 //! it is sanitised where it is shown.
 
 use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
+
+mod summary;
+
+pub use summary::{summary, Summary, SEARCH_CHARS, SNIPPET_CHARS};
 
 /// Why a message could not be read at all. Malformed parts do not fail the whole message;
 /// mail-parser recovers what it can.
@@ -92,34 +96,6 @@ pub struct Display {
     /// The MIME structure, depth first.
     pub outline: Vec<PartOutline>,
 }
-
-/// What the message list shows for one message.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Summary {
-    /// The first `From` mailbox, as `Name <address>`.
-    pub from: String,
-    /// The `To` mailboxes, comma-separated.
-    pub to: String,
-    /// The decoded subject.
-    pub subject: String,
-    /// `Date`, in seconds since the Unix epoch.
-    pub date: Option<i64>,
-    /// Raw size in bytes.
-    pub size: u64,
-    /// Whether the message has attachments (not counting inline images).
-    pub has_attachments: bool,
-    /// The start of the text, whitespace collapsed, at most [`SNIPPET_CHARS`] characters.
-    pub snippet: String,
-    /// More of the text for search, whitespace collapsed, at most [`SEARCH_CHARS`] characters.
-    pub text: String,
-}
-
-/// The longest snippet in a [`Summary`].
-pub const SNIPPET_CHARS: usize = 160;
-
-/// The most body text a [`Summary`] keeps for search: enough to find most mail by a word in
-/// it, small enough that 50,000 messages stay searchable in memory as you type.
-pub const SEARCH_CHARS: usize = 1_000;
 
 fn parse(raw: &[u8]) -> Result<Message<'_>, MimeError> {
     let message = MessageParser::default()
@@ -251,35 +227,6 @@ pub fn display(raw: &[u8]) -> Result<Display, MimeError> {
         },
         attachments: attachments(&message),
         outline: outline(&message),
-    })
-}
-
-/// The message list's row for `raw`.
-pub fn summary(raw: &[u8]) -> Result<Summary, MimeError> {
-    let message = parse(raw)?;
-    let from = mailboxes(message.from())
-        .first()
-        .map(ToString::to_string)
-        .unwrap_or_default();
-    let to = mailboxes(message.to())
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let text = message
-        .body_preview(SEARCH_CHARS * 2)
-        .map(|p| collapsed(&p, SEARCH_CHARS))
-        .unwrap_or_default();
-    let snippet = text.chars().take(SNIPPET_CHARS).collect();
-    Ok(Summary {
-        from,
-        to,
-        subject: message.subject().unwrap_or_default().to_owned(),
-        date: message.date().map(|d| d.to_timestamp()),
-        size: raw.len() as u64,
-        has_attachments: attachments(&message).iter().any(|a| !a.inline),
-        snippet,
-        text,
     })
 }
 
