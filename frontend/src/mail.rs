@@ -14,6 +14,10 @@ use crate::store::{Durability, MailStore};
 use crate::sync::{self, Cancel, SyncFailure};
 use crate::worker::message::Relay;
 
+/// Messages in a sync's first batch (later ones hold up to 100): what the list waits for
+/// before it shows anything.
+const FIRST_BATCH_MESSAGES: usize = 10;
+
 /// The relay endpoint of the server that served this page: `ws[s]://<host>/relay`.
 pub fn relay_url() -> String {
     let location = web_sys::window().map(|w| w.location());
@@ -86,6 +90,8 @@ pub async fn sync_account(
             ..PlanOptions::default()
         },
         now: now_secs(),
+        // The list shows a first sync's first mail after a few messages, not a hundred.
+        first_batch_messages: FIRST_BATCH_MESSAGES,
         ..EngineConfig::default()
     };
     sync::run(conn, store, &account.id, config, cancel, on_event).await
