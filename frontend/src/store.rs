@@ -18,7 +18,7 @@ use rexie::{Index, KeyRange, ObjectStore, Rexie, TransactionMode, TransactionRes
 use wasm_bindgen::JsValue;
 
 use crate::model::{Account, PolicyChoice, Row, SecurityChoice};
-use webpop_shared::mime;
+use webpop_shared::mime::Summary;
 use webpop_shared::secret::Secret;
 use webpop_shared::sync::{Batch, FetchMode, Known, KnownState, StoreFault};
 
@@ -289,8 +289,15 @@ impl MailStore {
     }
 
     /// Writes `batch` for `account` in one transaction, as first seen at `now` (seconds since
-    /// the Unix epoch). Returns only once the transaction has committed.
-    pub async fn commit(&self, account: &str, batch: &Batch, now: u64) -> Result<(), StoreError> {
+    /// the Unix epoch), with `summaries[i]` as `batch.messages[i]`'s row. Returns only once the
+    /// transaction has committed.
+    pub async fn commit(
+        &self,
+        account: &str,
+        batch: &Batch,
+        summaries: &[Summary],
+        now: u64,
+    ) -> Result<(), StoreError> {
         if self.discard_writes {
             return Ok(());
         }
@@ -302,8 +309,9 @@ impl MailStore {
         }
         // Build every record first, then issue all puts at once: IndexedDB queues them in the
         // transaction, and waiting for each in turn would cost a task round trip per record.
-        let (mut uids, mut messages, mut summaries) = (Vec::new(), Vec::new(), Vec::new());
-        for m in &batch.messages {
+        let (mut uids, mut messages, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+        let empty = Summary::default();
+        for (i, m) in batch.messages.iter().enumerate() {
             let state = match m.mode {
                 FetchMode::Whole => "stored",
                 FetchMode::HeadersOnly => "headers",
@@ -318,7 +326,7 @@ impl MailStore {
             messages.push(JsValue::from(message));
 
             let summary = record(account, &m.uid)?;
-            let s = mime::summary(&m.raw).unwrap_or_default();
+            let s = summaries.get(i).unwrap_or(&empty);
             set(&summary, "from", &JsValue::from_str(&s.from))?;
             set(&summary, "to", &JsValue::from_str(&s.to))?;
             set(&summary, "subject", &JsValue::from_str(&s.subject))?;
@@ -331,7 +339,7 @@ impl MailStore {
             set(&summary, "text", &JsValue::from_str(&s.text))?;
             set(&summary, "read", &JsValue::FALSE)?;
             set(&summary, "flagged", &JsValue::FALSE)?;
-            summaries.push(JsValue::from(summary));
+            rows.push(JsValue::from(summary));
         }
         let durability = if batch.durable {
             Durability::Strict
@@ -342,7 +350,7 @@ impl MailStore {
         // the whole batch or nothing: it commits on its own once they are done, even if this
         // future is dropped while waiting.
         let tx = self.raw.writer(&[UIDS, MESSAGES, SUMMARIES], durability)?;
-        for (store, values) in [(UIDS, uids), (MESSAGES, messages), (SUMMARIES, summaries)] {
+        for (store, values) in [(UIDS, uids), (MESSAGES, messages), (SUMMARIES, rows)] {
             for value in values {
                 tx.put(store, &value)?;
             }
@@ -354,12 +362,13 @@ impl MailStore {
     }
 
     /// Replaces the headers stored for `uid` with the whole message `raw` (a body fetched on
-    /// demand), in one transaction.
+    /// demand), and its row's text with `s`'s, in one transaction.
     pub async fn store_whole(
         &self,
         account: &str,
         uid: &str,
         raw: &[u8],
+        s: &Summary,
         durability: Durability,
     ) -> Result<(), StoreError> {
         // Read what is there first; the write is then one transaction of puts only.
@@ -380,7 +389,6 @@ impl MailStore {
         let message = record(account, uid)?;
         set(&message, "raw", &Uint8Array::from(raw))?;
         if let Some(summary) = &summary {
-            let s = mime::summary(raw).unwrap_or_default();
             set(
                 summary,
                 "has_attachments",
@@ -741,8 +749,14 @@ impl webpop_shared::sync::host::MailStore for MailStore {
         MailStore::known(self, account).await
     }
 
-    async fn commit(&self, account: &str, batch: &Batch, now: u64) -> Result<(), StoreError> {
-        MailStore::commit(self, account, batch, now).await
+    async fn commit(
+        &self,
+        account: &str,
+        batch: &Batch,
+        summaries: &[Summary],
+        now: u64,
+    ) -> Result<(), StoreError> {
+        MailStore::commit(self, account, batch, summaries, now).await
     }
 
     async fn space(&self) -> Option<u64> {
@@ -754,6 +768,7 @@ impl webpop_shared::sync::host::MailStore for MailStore {
         account: &str,
         uid: &str,
         raw: &[u8],
+        summary: &Summary,
         durable: bool,
     ) -> Result<(), StoreError> {
         let durability = if durable {
@@ -761,7 +776,7 @@ impl webpop_shared::sync::host::MailStore for MailStore {
         } else {
             Durability::Default
         };
-        MailStore::store_whole(self, account, uid, raw, durability).await
+        MailStore::store_whole(self, account, uid, raw, summary, durability).await
     }
 
     fn fault(&self, error: &StoreError) -> StoreFault {

@@ -13,6 +13,7 @@ use std::future::poll_fn;
 use std::task::Poll;
 use std::time::Instant;
 
+use webpop_shared::mime::Summary;
 use webpop_shared::sync::host::MailStore;
 use webpop_shared::sync::{Batch, FetchMode, Known, KnownState, StoreFault};
 
@@ -133,7 +134,13 @@ impl MailStore for MemoryStore {
             .collect())
     }
 
-    async fn commit(&self, account: &str, batch: &Batch, now: u64) -> Result<(), Self::Error> {
+    async fn commit(
+        &self,
+        account: &str,
+        batch: &Batch,
+        _summaries: &[Summary],
+        now: u64,
+    ) -> Result<(), Self::Error> {
         if self.fail_batch.get() == Some(batch.id) {
             yield_once().await;
             return Err(MemoryStoreError::Full);
@@ -168,6 +175,7 @@ impl MailStore for MemoryStore {
         account: &str,
         uid: &str,
         raw: &[u8],
+        _summary: &Summary,
         _durable: bool,
     ) -> Result<(), Self::Error> {
         let mut mail = self.mail.borrow_mut();

@@ -27,6 +27,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 
 use super::engine::{Batch, Engine, EngineConfig, Report, StoreFault, SyncError, SyncEvent};
 use super::plan::Known;
+use crate::mime::{self, Summary};
 use crate::pop3::{Command, Event, Handle, Reply};
 
 /// A logged-in POP3 session, as the host needs it. [`crate::transport::Driver`] over any
@@ -60,18 +61,26 @@ pub trait MailStore {
     async fn known(&self, account: &str) -> Result<HashMap<String, Known>, Self::Error>;
     /// Writes `batch` for `account` in one transaction, its messages first seen at `now`
     /// (seconds since the Unix epoch), durably when [`Batch::durable`]; returns only once it
-    /// is committed. Nothing of a failed batch may be kept.
-    async fn commit(&self, account: &str, batch: &Batch, now: u64) -> Result<(), Self::Error>;
+    /// is committed. Nothing of a failed batch may be kept. `summaries[i]` is the list's row
+    /// for `batch.messages[i]` (the host reads the mail, so the store only writes).
+    async fn commit(
+        &self,
+        account: &str,
+        batch: &Batch,
+        summaries: &[Summary],
+        now: u64,
+    ) -> Result<(), Self::Error>;
     /// Bytes the store may still take, or `None` when that is unknown (the sync then goes
     /// ahead, and a full store fails a commit, which keeps the mail on the server).
     async fn space(&self) -> Option<u64>;
-    /// Replaces what is stored for `uid` (its headers) with the whole message `raw`, durably
-    /// when `durable`.
+    /// Replaces what is stored for `uid` (its headers) with the whole message `raw`, and its
+    /// row with `summary`, durably when `durable`.
     async fn store_whole(
         &self,
         account: &str,
         uid: &str,
         raw: &[u8],
+        summary: &Summary,
         durable: bool,
     ) -> Result<(), Self::Error>;
     /// What a store error means to the sync.
@@ -220,7 +229,8 @@ pub async fn run<C: Connection, S: MailStore>(
                     // Written while the next replies are read; the engine hears of it (and
                     // may then delete) only once the transaction has committed.
                     SyncEvent::Store(batch) => commits.push(Box::pin(async move {
-                        let result = store.commit(account, &batch, config.now).await;
+                        let summaries = summaries(&batch);
+                        let result = store.commit(account, &batch, &summaries, config.now).await;
                         (batch.id, result)
                     })),
                     SyncEvent::Finished(report) => return Ok(report),
@@ -332,9 +342,22 @@ pub async fn fetch_body<C: Connection, S: MailStore>(
         .into());
     }
     store
-        .store_whole(account, uid, &raw, durable)
+        .store_whole(account, uid, &raw, &summary_of(&raw), durable)
         .await
         .map_err(Failure::Store)?;
     conn.quit().await.map_err(Failure::Connection)?;
     Ok(raw)
+}
+
+/// The list's rows for `batch`'s messages, in its order. Attachments are not decoded
+/// ([`mime::summary`]); a message that is not one gets an empty row, and is stored all the same.
+fn summaries(batch: &Batch) -> Vec<Summary> {
+    batch.messages.iter().map(|m| summary_of(&m.raw)).collect()
+}
+
+fn summary_of(raw: &[u8]) -> Summary {
+    mime::summary(raw).unwrap_or_else(|_| Summary {
+        size: raw.len() as u64,
+        ..Summary::default()
+    })
 }

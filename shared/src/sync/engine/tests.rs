@@ -173,7 +173,13 @@ impl host::MailStore for RefCell<&mut Store> {
         Ok(self.borrow().known())
     }
 
-    async fn commit(&self, _: &str, batch: &Batch, _: u64) -> Result<(), QuotaExceeded> {
+    async fn commit(
+        &self,
+        _: &str,
+        batch: &Batch,
+        _: &[crate::mime::Summary],
+        _: u64,
+    ) -> Result<(), QuotaExceeded> {
         let mut store = self.borrow_mut();
         if store.fail_batch == Some(batch.id) {
             return Err(QuotaExceeded);
@@ -206,7 +212,14 @@ impl host::MailStore for RefCell<&mut Store> {
         None
     }
 
-    async fn store_whole(&self, _: &str, _: &str, _: &[u8], _: bool) -> Result<(), QuotaExceeded> {
+    async fn store_whole(
+        &self,
+        _: &str,
+        _: &str,
+        _: &[u8],
+        _: &crate::mime::Summary,
+        _: bool,
+    ) -> Result<(), QuotaExceeded> {
         unreachable!("a sync stores no whole message on demand")
     }
 
