@@ -676,10 +676,18 @@ service old-stats {
         if !found {
             bail!("no such user: {user}");
         }
+        // Dovecot rereads the file when its mtime (whole seconds) or size changed, and stats it
+        // at most once per wall-clock second. So the new file must not share the old one's
+        // second, and a lookup made in the second of the change may still see the old
+        // password: return only once that second is over.
+        if fs::metadata(&path)?.mtime() >= unix_seconds() {
+            sleep_into_next_second();
+        }
         // Written beside and renamed, so the auth process never reads half a file.
         let tmp = self.dir.path().join("passwd.new");
         write_file(&tmp, (lines.join("\n") + "\n").as_bytes(), 0o644)?;
         fs::rename(&tmp, &path)?;
+        sleep_into_next_second();
         Ok(())
     }
 
@@ -820,6 +828,23 @@ fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     fs::write(path, data).with_context(|| format!("writing {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
     Ok(())
+}
+
+/// Seconds since the Unix epoch, as file times count them.
+fn unix_seconds() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Sleeps until a little past the start of the next wall-clock second.
+fn sleep_into_next_second() {
+    let into = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_millis();
+    std::thread::sleep(Duration::from_millis(u64::from(1_020 - into)));
 }
 
 #[cfg(test)]

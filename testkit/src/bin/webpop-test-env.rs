@@ -1049,7 +1049,11 @@ async fn set_password(
     State(env): State<Arc<Env>>,
     Path((user, password)): Path<(String, String)>,
 ) -> Json<Value> {
-    let ok = env.dovecot.set_password(&user, &password).is_ok();
+    // It sleeps into the next second (Dovecot rereads its passwd-file at most once a second).
+    let ok =
+        tokio::task::spawn_blocking(move || env.dovecot.set_password(&user, &password).is_ok())
+            .await
+            .unwrap_or(false);
     Json(json!({ "ok": ok }))
 }
 

@@ -332,3 +332,42 @@ fn parallel_instances_and_stop() {
         }
     }
 }
+
+/// Sleeps until just after the wall clock starts a new second (Dovecot's passwd-file reread
+/// is gated per whole second of the wall clock).
+fn at_the_start_of_a_second() {
+    let into = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    std::thread::sleep(Duration::from_millis(u64::from(1_010 - into)));
+}
+
+// bug: hardening step 10 ("a remembered password the server refuses is forgotten") failed
+// now and then: Dovecot rereads a passwd-file at most once per wall-clock second, so a login
+// in the same second as the change (after another lookup in that second) still took the old
+// password. `set_password` now returns only once the next lookup must see the change.
+#[test]
+fn a_password_changed_in_the_second_of_a_login_is_refused_at_the_next() {
+    let mail = corpus::generate(1, 5);
+    let server = Dovecot::start(&[("dora", "old-pw", &mail[..])]).expect("starting Dovecot");
+    for round in 0..2 {
+        let (old, new) = if round % 2 == 0 {
+            ("old-pw", "new-pw")
+        } else {
+            ("new-pw", "old-pw")
+        };
+        at_the_start_of_a_second();
+        RawPop3::login(server.pop3_addr(), "dora", old).ok("QUIT");
+        server.set_password("dora", new).unwrap();
+        let mut c = RawPop3::connect(server.pop3_addr());
+        c.ok("USER dora");
+        c.send(&format!("PASS {old}"));
+        let reply = c.line();
+        assert!(
+            reply.starts_with("-ERR"),
+            "round {round}: the old password still signs in after the change: {reply}"
+        );
+        RawPop3::login(server.pop3_addr(), "dora", new).ok("QUIT");
+    }
+}
