@@ -5,11 +5,12 @@
 //
 //   WEBPOP_ENGINES=firefox node --test --test-concurrency=1 frontend/e2e/engines-crash.test.mjs
 //
-// For batch 1, then batch 2, each in a fresh browser: the app is loaded, the page is
-// instrumented (lib/hardening.mjs batchHold: the batch's write is held open after its UIDL
-// states and first message are put, the rest not issued, the transaction kept alive by reads;
-// the page stays responsive and needs no request of its own, so the app runs under its own
-// Content-Security-Policy), the account is added through the UI, and once the first message's
+// For batch 1, then batch 2, each in a fresh browser: the app is loaded with its sync worker
+// instrumented (the test env serves the worker's loader with lib/worker-hold.js, and
+// lib/hardening.mjs batchHold follows it from the page: the batch's write is held open after its
+// UIDL states and first message are put, the rest not issued, the transaction kept alive by reads;
+// nothing blocks and the worker's only request of its own is same-origin, so the app runs under
+// its own Content-Security-Policy), the account is added through the UI, and once the first message's
 // put has succeeded inside the open transaction, the browser's web-content processes are killed
 // with SIGKILL (Chromium's renderers, Firefox's content processes, WebKit's WebKitWebProcess:
 // IndexedDB lives outside them, in Chromium's browser process, Firefox's parent, WebKit's
@@ -20,7 +21,8 @@
 // for again) must then report exactly the missing messages as new, and the store end with all
 // of them, none twice.
 //
-// Which process: the held page burns CPU in slices, and the web-content process whose CPU time
+// Which process: the held worker burns CPU in slices (a dedicated worker runs in its page's
+// process), and the web-content process whose CPU time
 // grows most (and clearly more than the others) is killed (lib/engines.mjs busyContentProcess).
 // The driver goes on in a new tab opened just before the kill: chromedriver refuses every
 // command in a crashed tab ("tab crashed"). Firefox runs without geckodriver's
@@ -121,6 +123,10 @@ for (const engine of SELECTED) {
       test(name, { timeout: 900_000 }, async (t) => {
         const t0 = Date.now();
         const lap = (what) => t.diagnostic(`${engine}: ${what} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        // The sync's writes happen in its Web Worker: the test env serves the worker's loader
+        // with the hold prelude (lib/worker-hold.js) until this test clears it.
+        const asked = await testEnv.post(`/worker-hold/batch/${batch}`);
+        assert.ok(asked && asked.ok, `the test env holds batch ${batch}: ${JSON.stringify(asked)}`);
         // WebKitGTK: website data on disk, so that a second session can reopen the store.
         const dataDir = engine === 'webkit' ? mkdtempSync(path.join(os.tmpdir(), 'webpop-webkit-')) : null;
         let session = await launch(engine, { label: `crash-batch-${batch}`, surviveTabCrash: true, dataDir });
@@ -160,6 +166,8 @@ for (const engine of SELECTED) {
           if (!dataDir) await session.driver.switchTo().newWindow('tab');
           process.kill(victim.pid, 'SIGKILL');
           await gone([victim.pid]);
+          // The app opened next must sync unheld.
+          await testEnv.post('/worker-hold/clear');
           lap(`the page's process ${victim.pid} killed (others: ${victim.others.join(', ') || 'none'})`);
           if (dataDir) {
             await session.close();
@@ -227,6 +235,7 @@ for (const engine of SELECTED) {
           await session.screenshot('FAILED').catch(() => {});
           throw e;
         } finally {
+          await testEnv.post('/worker-hold/clear').catch(() => {});
           await session.close();
           if (dataDir) rmSync(dataDir, { recursive: true, force: true });
         }

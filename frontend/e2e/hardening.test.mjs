@@ -728,6 +728,12 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
   async function interruptedSync(t, label, slug, { hold: batch, interrupt }) {
     serverDigests ??= new Set(await testEnv.get(`/digests/${SYNC_USER}`));
     assert.equal(serverDigests.size, 300, 'the server holds 300 distinct messages');
+    if (batch) {
+      // The sync's writes happen in its Web Worker: the test env serves the worker's loader with
+      // the hold prelude (lib/worker-hold.js) until this sync is done.
+      const asked = await testEnv.post(`/worker-hold/batch/${batch}`);
+      assert.ok(asked && asked.ok, `the test env holds batch ${batch}: ${JSON.stringify(asked)}`);
+    }
     const context = await newContext({ instrumented: Boolean(batch) });
     try {
       const { page } = await openApp(context, async (p) => {
@@ -736,6 +742,8 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
       const cdp = await context.newCDPSession(page);
       await addAccount(page, SYNC_USER);
       const outcome = await interrupt({ page, context, cdp });
+      // The page opened next (and the next sync) must run unheld.
+      if (batch) await testEnv.post('/worker-hold/clear');
       // A dead page is followed by a new one in the same context, so the same IndexedDB: the
       // store as the dead page left it.
       const reader = outcome.alive ? outcome.page : (await openApp(context)).page;
@@ -774,6 +782,7 @@ describe('webpop hardening: hostile HTML in the reader, interrupted writes to th
       t.diagnostic(`screenshot: ${await screenshot(reader, artifacts, `${slug}b-synced-again`)}`);
       return { stored_when_interrupted: store.count, fetched_by_next_sync: total - store.count, headers_only: final.headers };
     } finally {
+      if (batch) await testEnv.post('/worker-hold/clear').catch(() => {});
       await context.close().catch(() => {});
     }
   }

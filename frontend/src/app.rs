@@ -23,23 +23,25 @@ use crate::components::header::Header;
 use crate::components::message_list::{ListPage, MessageList};
 use crate::components::password_prompt::PasswordPrompt;
 use crate::components::reader::{self, Opened, Reader};
-use crate::components::store::StoreContext;
+use crate::components::store::{StoreContext, SyncContext};
 use crate::components::sync_bar::SyncBar;
 use crate::model::Account;
 use crate::state::inbox::{Action, Inbox, Indexed, Row};
 use crate::state::progress;
 use crate::state::scheduler::{SyncAction, SyncQueue};
 use crate::store::{MailStore, StoreError};
-use crate::sync::Cancel;
+use crate::worker::client::SyncClient;
+use crate::worker::message::Event as WorkerEvent;
 pub use list::ListMsg;
 
-/// The IndexedDB database the app uses.
-pub const DATABASE: &str = "webpop";
+pub use crate::store::DATABASE;
 /// How often mail is checked automatically (never sooner than the server's LOGIN-DELAY).
 const CHECK_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// During a sync, the list is reloaded at most this often (plus 0.1 ms per stored message), so
 /// new mail shows as it arrives.
 const RELOAD_EVERY_MS: f64 = 1_000.0;
+/// While the list is empty, it is reread this often once mail is stored.
+const FIRST_ROWS_EVERY_MS: f64 = 100.0;
 
 /// Everything that happens.
 pub enum Msg {
@@ -63,6 +65,10 @@ pub enum Msg {
     FetchWhole,
     /// Something to tell the person in the status line.
     Status(String),
+    /// The sync worker reported (progress, a sync's end, a whole message).
+    Worker(WorkerEvent),
+    /// Another tab stored new mail: reread the list.
+    MailNews,
 }
 
 /// The web app.
@@ -72,8 +78,10 @@ pub struct App {
     passwords: HashMap<String, Secret>,
     inbox: Inbox,
     syncs: SyncQueue,
-    /// Stops the sync shown in the sync bar.
-    cancel: Option<Cancel>,
+    /// The sync worker.
+    client: Rc<SyncClient>,
+    /// The account of the sync shown in the sync bar ("Cancel sync" stops it).
+    syncing: Option<String>,
     scroll_px: u32,
     view_px: u32,
     /// The open message, and how many were opened (a new reader for each).
@@ -90,6 +98,31 @@ pub struct App {
 }
 
 impl App {
+    /// Hands `action` to the sync queue, rereading the list when mail may have come; true when
+    /// the page changes.
+    fn sync_message(&mut self, ctx: &Context<Self>, action: SyncAction) -> bool {
+        let reload = match &action {
+            // A big mailbox is reread less often: each reread reads every row. An empty list is
+            // read as soon as the first mail is stored, so the first rows show at once.
+            SyncAction::Progress {
+                now_ms, progress, ..
+            } => {
+                let every = RELOAD_EVERY_MS + self.inbox.total() as f64 * 0.1;
+                let first = self.inbox.total() == 0 && progress.messages_done > 0;
+                (first && now_ms - self.last_reload_ms > FIRST_ROWS_EVERY_MS)
+                    || now_ms - self.last_reload_ms > every
+            }
+            SyncAction::Done { .. } => true,
+            _ => false,
+        };
+        let quiet = matches!(action, SyncAction::Tick | SyncAction::LoggedIn { .. });
+        let asked = self.sync(ctx, action);
+        if reload {
+            self.reload_rows(ctx);
+        }
+        asked || !quiet
+    }
+
     fn account(&self, id: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.id == id)
     }
@@ -117,18 +150,21 @@ impl Component for App {
                 link.send_message(Msg::Sync(SyncAction::Tick))
             })
         };
+        let client =
+            SyncClient::start(link.callback(Msg::Worker), link.callback(|_| Msg::MailNews));
         Self {
+            status: client.notes().unwrap_or_default(),
+            client,
+            syncing: None,
             store: None,
             accounts: Vec::new(),
             passwords: HashMap::new(),
             inbox: Inbox::new(),
             syncs: SyncQueue::new(CHECK_INTERVAL, listeners::window().navigator().on_line()),
-            cancel: None,
             scroll_px: 0,
             view_px: 800,
             opened: None,
             opened_count: 0,
-            status: String::new(),
             show_form: false,
             ready: false,
             last_reload_ms: 0.0,
@@ -177,42 +213,25 @@ impl Component for App {
                 true
             }
             Msg::AccountAdded(added) => {
-                let SignedIn {
-                    account,
-                    password,
-                    connection,
-                } = *added;
+                let SignedIn { account, password } = *added;
                 self.show_form = false;
                 let id = account.id.clone();
-                self.passwords.insert(id.clone(), password);
+                self.passwords.insert(id.clone(), password.clone());
                 self.accounts.retain(|a| a.id != id);
                 self.accounts.push(account.clone());
                 // Another sync may be running: this one goes on alongside it, shown in its
-                // place; the other still reports when it ends.
-                let cancel = Cancel::new();
-                self.cancel = Some(cancel.clone());
+                // place; the other still reports when it ends. It runs in the session the
+                // sign-in left waiting in the worker.
+                self.syncing = Some(id.clone());
                 self.sync(ctx, SyncAction::Added(id));
-                if let Some(store) = self.store.clone() {
-                    tasks::first_sync(ctx.link().clone(), store, account, connection, cancel);
-                }
+                self.client.sync(account, password);
                 true
             }
-            Msg::Sync(action) => {
-                let reload = match &action {
-                    // A big mailbox is reread less often: each reread reads every row.
-                    SyncAction::Progress { now_ms, .. } => {
-                        let every = RELOAD_EVERY_MS + self.inbox.total() as f64 * 0.1;
-                        now_ms - self.last_reload_ms > every
-                    }
-                    SyncAction::Done { .. } => true,
-                    _ => false,
-                };
-                let quiet = matches!(action, SyncAction::Tick | SyncAction::LoggedIn { .. });
-                let asked = self.sync(ctx, action);
-                if reload {
-                    self.reload_rows(ctx);
-                }
-                asked || !quiet
+            Msg::Sync(action) => self.sync_message(ctx, action),
+            Msg::Worker(event) => self.worker_event(ctx, event),
+            Msg::MailNews => {
+                self.reload_rows(ctx);
+                false
             }
             Msg::PasswordGiven(id, typed) => {
                 match Secret::password(typed) {
@@ -299,6 +318,7 @@ impl Component for App {
         };
         html! {
             <ContextProvider<StoreContext> context={StoreContext(self.store.clone())}>
+            <ContextProvider<SyncContext> context={SyncContext(Rc::clone(&self.client))}>
             <div class={classes!("app", self.opened.is_some().then_some("reading"))}>
                 <Header accounts={accounts} shown={shown}
                     online={self.syncs.online()} syncing={running.is_some()}
@@ -329,6 +349,7 @@ impl Component for App {
                     </main>
                 }
             </div>
+            </ContextProvider<SyncContext>>
             </ContextProvider<StoreContext>>
         }
     }

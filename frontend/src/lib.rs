@@ -2,6 +2,7 @@
 //! connection ([`net`]), the IndexedDB mail store ([`store`]), a sync between them ([`sync`],
 //! [`mail`]) — the UI's state logic ([`state`]), which is tested natively, and the plain data
 //! they all share ([`model`]). The protocol and sync logic it drives lives in `webpop-shared`.
+//! The sync runs in a dedicated Web Worker ([`worker`]); the page renders.
 //!
 //! It compiles natively too (so `cargo clippy --workspace` covers it), but only runs in a
 //! browser.
@@ -18,3 +19,4 @@ pub mod net;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod worker;

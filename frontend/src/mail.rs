@@ -12,6 +12,11 @@ use crate::model::{auth_method, Account};
 use crate::net::{Connection, ConnectionError};
 use crate::store::{Durability, MailStore};
 use crate::sync::{self, Cancel, SyncFailure};
+use crate::worker::message::Relay;
+
+/// Messages in a sync's first batch (later ones hold up to 100): what the list waits for
+/// before it shows anything.
+const FIRST_BATCH_MESSAGES: usize = 10;
 
 /// The relay endpoint of the server that served this page: `ws[s]://<host>/relay`.
 pub fn relay_url() -> String {
@@ -28,13 +33,26 @@ pub fn relay_url() -> String {
     format!("{scheme}://{host}/relay")
 }
 
+/// The relay this page talks to, with the access token it was given: what the sync worker
+/// connects through.
+pub fn relay_here() -> Relay {
+    Relay {
+        url: relay_url(),
+        token: crate::net::stored_token(),
+    }
+}
+
 /// The time now, seconds since the Unix epoch (the browser's clock).
 pub fn now_secs() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
 }
 
-/// Opens a session for `account` through the relay and logs in.
-pub async fn sign_in(account: &Account, password: &Secret) -> Result<Connection, ConnectionError> {
+/// Opens a session for `account` through `relay` and logs in.
+pub async fn sign_in(
+    relay: &Relay,
+    account: &Account,
+    password: &Secret,
+) -> Result<Connection, ConnectionError> {
     let target = account.target().map_err(ConnectionError::Open)?;
     let mut trust = Trust::default();
     if let Some(pin) = account.pin() {
@@ -42,11 +60,12 @@ pub async fn sign_in(account: &Account, password: &Secret) -> Result<Connection,
     }
     let config =
         SessionConfig::new(account.server_name.clone(), account.security.security()).trust(trust);
-    let mut conn = Connection::open(
-        &relay_url(),
+    let mut conn = Connection::open_with_token(
+        &relay.url,
         &RelayRequest::new(target),
         config,
         rustls_pki_types::UnixTime::now(),
+        relay.token.as_ref(),
     )
     .await?;
     let credentials = Credentials::new(account.user.clone(), password.expose())
@@ -71,6 +90,8 @@ pub async fn sync_account(
             ..PlanOptions::default()
         },
         now: now_secs(),
+        // The list shows a first sync's first mail after a few messages, not a hundred.
+        first_batch_messages: FIRST_BATCH_MESSAGES,
         ..EngineConfig::default()
     };
     sync::run(conn, store, &account.id, config, cancel, on_event).await
@@ -79,12 +100,13 @@ pub async fn sync_account(
 /// Fetches the whole of a message stored headers-only and stores it; also gives the server's
 /// LOGIN-DELAY, which this sign-in started anew.
 pub async fn fetch_whole(
+    relay: &Relay,
     store: &MailStore,
     account: &Account,
     password: &Secret,
     uid: &str,
 ) -> Result<(Vec<u8>, Option<LoginDelay>), SyncFailure> {
-    let conn = sign_in(account, password).await?;
+    let conn = sign_in(relay, account, password).await?;
     let delay = conn.capabilities().login_delay;
     let durability = if account.policy.server_policy() == ServerPolicy::LeaveOnServer {
         Durability::Default

@@ -10,7 +10,7 @@ use webpop_shared::session::{Fingerprint, Security};
 use webpop_shared::sync::ServerPolicy;
 
 /// How the connection is encrypted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum SecurityChoice {
     /// TLS from the first byte (port 995).
     #[default]
@@ -77,7 +77,7 @@ pub fn auth_method(value: &str) -> AuthMethod {
 }
 
 /// What happens to mail on the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum PolicyChoice {
     /// Leave everything on the server.
     #[default]
@@ -131,8 +131,9 @@ impl PolicyChoice {
     }
 }
 
-/// One account as stored (the password only when the person chose to remember it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One account as stored (the password only when the person chose to remember it). It crosses
+/// to the sync worker without its remembered password ([`crate::worker::message`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     /// Key in the store: `user@host:port`.
     pub id: String,
@@ -154,7 +155,8 @@ pub struct Account {
     pub cert_sha256: Option<String>,
     /// What happens to mail on the server.
     pub policy: PolicyChoice,
-    /// The remembered password, only if the person asked for it.
+    /// The remembered password, only if the person asked for it. Never serialised.
+    #[serde(skip)]
     pub password: Option<Secret>,
     /// When the last sync finished, seconds since the Unix epoch.
     pub last_sync: Option<u64>,

@@ -64,8 +64,9 @@ pub fn adopt_token_from_fragment() {
     }
 }
 
-/// The relay's access token this page was given, if any.
-fn stored_token() -> Option<Secret> {
+/// The relay's access token this page was given, if any (the page hands it to the sync worker,
+/// which has no `localStorage`).
+pub fn stored_token() -> Option<Secret> {
     let storage = web_sys::window()?.local_storage().ok()??;
     let token = storage.get_item(TOKEN_KEY).ok()??;
     Secret::token(token).ok()
@@ -225,10 +226,12 @@ impl Transport for RelaySocket {
         }
     }
 
-    /// The page's monotonic clock (`performance.now()`), or the wall clock without a window.
+    /// The monotonic clock (`performance.now()`, in a page or a worker), or the wall clock where
+    /// there is none.
     fn now() -> std::time::Duration {
-        let ms = web_sys::window()
-            .and_then(|w| w.performance())
+        let ms = js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+            .ok()
+            .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
             .map_or_else(js_sys::Date::now, |p| p.now());
         std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0)
     }
@@ -276,12 +279,24 @@ impl Connection {
         config: SessionConfig,
         now: rustls_pki_types::UnixTime,
     ) -> Result<Self, ConnectionError> {
+        Self::open_with_token(relay, request, config, now, stored_token().as_ref()).await
+    }
+
+    /// [`Connection::open`] offering the relay `token` (the sync worker, which cannot read the
+    /// page's `localStorage`, is given it).
+    pub async fn open_with_token(
+        relay: &str,
+        request: &RelayRequest,
+        config: SessionConfig,
+        now: rustls_pki_types::UnixTime,
+        token: Option<&Secret>,
+    ) -> Result<Self, ConnectionError> {
         let url = format!("{relay}?{}", request.to_query());
         // The relay answers with flow control, or the plain protocol where it predates flow
         // control; the token's is only offered.
         let mut protocols = vec![PROTOCOL.to_owned(), FLOW_PROTOCOL.to_owned()];
-        if let Some(token) = stored_token() {
-            protocols.push(webpop_shared::relay::token_protocol(&token));
+        if let Some(token) = token {
+            protocols.push(webpop_shared::relay::token_protocol(token));
         }
         let socket = RelaySocket::open(&url, &protocols, request.target.clone())?;
         Ok(Self {

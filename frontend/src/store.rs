@@ -30,6 +30,9 @@ pub use storage_manager::{
     estimate, persisted, request_persistence, webkit_may_evict_unvisited_sites, Persistence, Space,
 };
 
+/// The IndexedDB database the app uses (the page and the sync worker each open it).
+pub const DATABASE: &str = "webpop";
+
 /// The schema version this code writes.
 pub const VERSION: u32 = 2;
 

@@ -8,11 +8,25 @@
 // Bump when the caching below changes: activation deletes every other version's cache. A new
 // build of the app needs no bump: each online navigation stores the new index.html and the files
 // it references, and drops the ones it no longer references.
-const VERSION = 'v1';
+const VERSION = 'v2';
 const CACHE = `webpop-shell-${VERSION}`;
 
-// Fixed-name files the shell wants besides what index.html references (best effort).
-const STATIC = ['/manifest.webmanifest', '/icon.svg', '/icon-192.png', '/icon-512.png'];
+// Fixed-name files the shell wants besides what index.html references (best effort): the sync
+// worker's loader, script and wasm (trunk names a worker after its binary, unhashed, and leaves
+// no reference in index.html), the manifest and icons.
+const STATIC = [
+  '/webpop-worker_loader.js',
+  '/webpop-worker.js',
+  '/webpop-worker_bg.wasm',
+  '/manifest.webmanifest',
+  '/icon.svg',
+  '/icon-192.png',
+  '/icon-512.png',
+];
+
+// The sync worker's files: unhashed names, so the network first (a cached copy from an older
+// build must not run beside a newer page), the cache when offline.
+const NETWORK_FIRST = ['/webpop-worker_loader.js', '/webpop-worker.js', '/webpop-worker_bg.wasm'];
 
 // Left to the network, never cached: the relay, the demo description (must not go stale), and
 // the relay's own endpoints.
@@ -82,6 +96,8 @@ self.addEventListener('fetch', (event) => {
   if (url.origin !== self.location.origin || NETWORK_ONLY.includes(url.pathname)) return;
   if (request.mode === 'navigate') {
     event.respondWith(navigate(event, url));
+  } else if (NETWORK_FIRST.includes(url.pathname)) {
+    event.respondWith(networkFirst(event, url));
   } else {
     event.respondWith(cacheFirst(event));
   }
@@ -113,6 +129,26 @@ async function navigate(event, url) {
   const cached = await caches.match('/', { cacheName: CACHE });
   // Nothing cached yet: keep waiting for the network (or its error).
   return cached || first || network;
+}
+
+// The worker's files: the network, whose answer replaces the cached copy; the cached copy when
+// the network fails or answers 5xx (a reverse proxy whose webpop-proxy is down).
+async function networkFirst(event, url) {
+  const cache = await caches.open(CACHE);
+  try {
+    const response = await fetch(event.request, { cache: 'no-cache' });
+    if (response.status < 500) {
+      if (response.ok && response.type === 'basic') {
+        event.waitUntil(cache.put(url.pathname, response.clone()).catch(() => {}));
+      }
+      return response;
+    }
+  } catch {
+    // Offline: the cached copy below.
+  }
+  const cached = await cache.match(url.pathname);
+  if (cached) return cached;
+  return fetch(event.request);
 }
 
 // Other same-origin GETs: the cache first (trunk's hashed names are immutable), else the network,

@@ -83,3 +83,61 @@ async fn the_relay_restarted_at_once_serves_again() {
     drop(child.stdin.take());
     child.wait().unwrap();
 }
+
+/// The e2e tests that hold a sync's write open (engines-crash, hardening) have the test env
+/// serve the sync worker's loader with the prelude `frontend/e2e/lib/worker-hold.js`: only
+/// between `POST /worker-hold/batch/<n>` and `POST /worker-hold/clear`, with its parameters at
+/// `/e2e-hold.json` meanwhile, and never by changing the built files.
+#[tokio::test]
+async fn the_worker_loader_gets_the_hold_prelude_only_while_a_test_asks() {
+    const LOADER: &str =
+        "importScripts(\"./webpop-worker.js\");wasm_bindgen(\"./webpop-worker_bg.wasm\");";
+    let web_root = tempfile::tempdir().unwrap();
+    std::fs::write(
+        web_root.path().join("index.html"),
+        "<!doctype html><title>webpop</title>",
+    )
+    .unwrap();
+    let loader_file = web_root.path().join("webpop-worker_loader.js");
+    std::fs::write(&loader_file, LOADER).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_webpop-test-env"))
+        .arg("3")
+        .arg("--web-root")
+        .arg(web_root.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut control = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut control)
+        .unwrap();
+    let control = control.trim().to_owned();
+    let (_, env) = request(&control, "GET", "/env").await;
+    let env: serde_json::Value = serde_json::from_str(&env).unwrap();
+    let web = env["web"].as_str().unwrap().to_owned();
+    let loader = || request(&web, "GET", "/webpop-worker_loader.js");
+
+    assert_eq!(loader().await, (200, LOADER.to_owned()));
+    let (status, body) = request(&control, "POST", "/worker-hold/batch/2").await;
+    assert!(status == 200 && body.contains("\"ok\":true"), "{body}");
+    let (status, held) = loader().await;
+    assert_eq!(status, 200);
+    assert!(
+        held.contains("webpop-e2e-hold") && held.ends_with(LOADER),
+        "{held}"
+    );
+    let (status, params) = request(&web, "GET", "/e2e-hold.json").await;
+    assert_eq!((status, params.as_str()), (200, "{\"batch\":2}"));
+    // The build is untouched.
+    assert_eq!(std::fs::read_to_string(&loader_file).unwrap(), LOADER);
+
+    let (status, body) = request(&control, "POST", "/worker-hold/clear").await;
+    assert!(status == 200 && body.contains("\"ok\":true"), "{body}");
+    assert_eq!(loader().await, (200, LOADER.to_owned()));
+    let (_, params) = request(&web, "GET", "/e2e-hold.json").await;
+    assert!(!params.contains("batch"), "{params}");
+
+    drop(child.stdin.take());
+    child.wait().unwrap();
+}

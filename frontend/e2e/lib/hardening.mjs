@@ -304,58 +304,47 @@ export async function holdServer() {
 }
 
 /**
- * Instruments `page` (before its scripts run) so that the sync's `batch`-th write (a readwrite
- * transaction over uids, messages and summaries: one batch of the sync engine) stops in the
- * middle: after every UIDL state and the first message of the batch have been put, before the
- * rest, the page POSTs what it knows to `holdUrl` with a synchronous XMLHttpRequest and waits for
- * the answer. The transaction is open and cannot commit while it waits. The body (JSON) lists
- * every batch written so far: its number, its UIDLs, and whether it had committed by then.
+ * Holds the sync's `batch`-th write (a readwrite transaction over uids, messages and summaries:
+ * one batch of the sync engine) in the middle, and stops `page` there: the sync runs in a Web
+ * Worker, so the test env serves the worker's loader with the prelude lib/worker-hold.js (ask for
+ * it with `POST /worker-hold/batch/<batch>` before the page loads, clear it with
+ * `POST /worker-hold/clear`), which holds the write after every UIDL state and the first message
+ * of the batch are put. `page` (instrumented here before its scripts run) hears of it on the
+ * BroadcastChannel "webpop-e2e-hold", POSTs what it knows to `holdUrl` with a synchronous
+ * XMLHttpRequest and waits for the answer; then it tells the worker to issue the rest of the
+ * batch and let the transaction end. The body (JSON) lists every batch written so far: its number,
+ * its UIDLs, and whether it had committed by then. The prelude's log lines ("webpop-e2e: batch
+ * <n> committed|aborted …") are repeated on the page's console.
  */
 export async function holdBatch(page, holdUrl, batch) {
   await page.addInitScript(
     ({ holdUrl, batch }) => {
-      const batches = [];
-      let held = false;
-      const transaction = IDBDatabase.prototype.transaction;
-      IDBDatabase.prototype.transaction = function (names, mode, ...rest) {
-        const tx = transaction.call(this, names, mode, ...rest);
-        const list = typeof names === 'string' ? [names] : Array.from(names);
-        const batchWrite =
-          mode === 'readwrite' && ['uids', 'messages', 'summaries'].every((n) => list.includes(n));
-        if (batchWrite) {
-          const entry = { n: batches.length + 1, uids: [], messages: 0, committed: false };
-          batches.push(entry);
-          tx.__e2eBatch = entry;
-          tx.addEventListener('complete', () => {
-            entry.committed = true;
-            console.debug(`webpop-e2e: batch ${entry.n} committed (${entry.messages} messages)`);
-          });
-          tx.addEventListener('abort', () => {
-            console.debug(`webpop-e2e: batch ${entry.n} aborted: ${tx.error && tx.error.name}`);
-          });
+      let asked = false;
+      const channel = new BroadcastChannel('webpop-e2e-hold');
+      channel.onmessage = (e) => {
+        let message = null;
+        try {
+          message = JSON.parse(e.data);
+        } catch {
+          return;
         }
-        return tx;
-      };
-      const put = IDBObjectStore.prototype.put;
-      IDBObjectStore.prototype.put = function (...args) {
-        const result = put.apply(this, args);
-        const entry = this.transaction.__e2eBatch;
-        if (entry && this.name === 'uids') entry.uids.push(String(args[0]?.uid));
-        if (entry && this.name === 'messages') {
-          entry.messages += 1;
-          if (entry.n === batch && entry.messages === 1 && !held) {
-            held = true;
-            const xhr = new XMLHttpRequest();
-            xhr.open('POST', holdUrl, false);
-            xhr.setRequestHeader('content-type', 'text/plain');
-            try {
-              xhr.send(JSON.stringify({ batch, batches }));
-            } catch {
-              // the answer does not matter, only that it came
-            }
-          }
+        if (!message) return;
+        if (message.log) {
+          console.debug(message.log);
+          return;
         }
-        return result;
+        window.__e2eHold = message;
+        if (message.batch !== batch || !message.written || asked) return;
+        asked = true;
+        const xhr = new XMLHttpRequest();
+        xhr.open('POST', holdUrl, false);
+        xhr.setRequestHeader('content-type', 'text/plain');
+        try {
+          xhr.send(JSON.stringify({ batch, batches: message.batches }));
+        } catch {
+          // the answer does not matter, only that it came
+        }
+        channel.postMessage(JSON.stringify({ release: true }));
       };
     },
     { holdUrl, batch },
@@ -363,71 +352,32 @@ export async function holdBatch(page, holdUrl, batch) {
 }
 
 /**
- * In a page (self-contained; run it after the app has loaded, before its sync starts): holds
- * the sync's `batch`-th write (a readwrite transaction over uids, messages and summaries) in
- * the middle, without blocking the page and without any request of its own (so the app's
- * Content-Security-Policy needs no bypass, and the driver can still run scripts). Every UIDL
- * state of the batch and its first message are put; the app's later puts in that transaction
- * are not issued; and the transaction is kept open by a chain of reads, each issued from the
- * previous one's success, so it can neither commit nor end. `window.__e2eHold` tells the test:
- * `{ batch, held, written, batches }`, `written` once the first message's put has succeeded
- * (it is in the open transaction); `batches` lists every batch write so far (number, UIDLs,
- * messages put, whether it committed).
+ * In a page (self-contained, for a WebDriver script; run it after the app has loaded, before its
+ * sync starts): follows the sync worker's held write. The test env serves the worker's loader with
+ * the prelude lib/worker-hold.js (`POST /worker-hold/batch/<batch>` before the page loads, then
+ * `POST /worker-hold/clear`), which holds the sync's `batch`-th write (a readwrite transaction
+ * over uids, messages and summaries) in the middle, in the worker's global scope, without
+ * blocking anything and without any request beyond reading its parameters from the same origin
+ * (so the app's Content-Security-Policy needs no bypass, and a driver that cannot script workers,
+ * as geckodriver, still works): every UIDL state of the batch and its first message are put; the
+ * app's later puts in that transaction are not issued; the transaction is kept open by a chain
+ * of reads; and the worker burns CPU in slices, in the page's process. It reports on the
+ * BroadcastChannel "webpop-e2e-hold", which this listener turns into `window.__e2eHold`:
+ * `{ batch, held, written, spins, batches }`, `written` once the first message's put has
+ * succeeded (it is in the open transaction); `batches` lists every batch write so far (number,
+ * UIDLs, messages put, whether it committed).
  */
 export function batchHold(batch) {
-  const state = { batch, held: false, written: false, spins: 0, batches: [] };
-  window.__e2eHold = state;
-  const transaction = IDBDatabase.prototype.transaction;
-  IDBDatabase.prototype.transaction = function (names, mode, ...rest) {
-    const tx = transaction.call(this, names, mode, ...rest);
-    const list = typeof names === 'string' ? [names] : Array.from(names);
-    if (mode === 'readwrite' && ['uids', 'messages', 'summaries'].every((n) => list.includes(n))) {
-      const entry = { n: state.batches.length + 1, uids: [], messages: 0, committed: false, aborted: false };
-      state.batches.push(entry);
-      tx.__e2eBatch = entry;
-      tx.addEventListener('complete', () => {
-        entry.committed = true;
-      });
-      tx.addEventListener('abort', () => {
-        entry.aborted = true;
-      });
+  window.__e2eHold = null;
+  const channel = new BroadcastChannel('webpop-e2e-hold');
+  channel.onmessage = (e) => {
+    try {
+      const message = JSON.parse(e.data);
+      if (message && message.batch === batch) window.__e2eHold = message;
+    } catch {
+      // not ours
     }
-    return tx;
   };
-  const put = IDBObjectStore.prototype.put;
-  IDBObjectStore.prototype.put = function (...args) {
-    const tx = this.transaction;
-    const entry = tx.__e2eBatch;
-    if (entry && tx.__e2eHeld) {
-      // Held: the app's later puts are not issued (a harmless read stands in for each).
-      return this.count();
-    }
-    const request = put.apply(this, args);
-    if (entry && this.name === 'uids') entry.uids.push(String(args[0] && args[0].uid));
-    if (entry && this.name === 'messages') {
-      entry.messages += 1;
-      if (entry.n === batch && entry.messages === 1 && !state.held) {
-        tx.__e2eHeld = true;
-        state.held = true;
-        request.addEventListener('success', () => {
-          state.written = true;
-        });
-        // While held, the page burns CPU in slices (and stays responsive between them), so that
-        // the test can tell its process from the browser's other web-content processes.
-        const burn = () => {
-          const end = performance.now() + 20;
-          while (performance.now() < end) state.burnt = (state.burnt || 0) + 1;
-          setTimeout(burn, 20);
-        };
-        setTimeout(burn, 0);
-        const keep = tx.objectStore('uids');
-        const spin = () => {
-          state.spins += 1;
-          keep.count().onsuccess = spin;
-        };
-        spin();
-      }
-    }
-    return request;
-  };
+  // Kept reachable: a channel that is collected stops listening.
+  window.__e2eHoldChannel = channel;
 }

@@ -1,17 +1,18 @@
 //! The root's side of the sync queue: it answers the queue's questions about accounts and
 //! passwords, and carries out the effects the queue returns (start a sync, stop it, forget a
-//! refused password, keep the time of the last sync, fetch a whole message).
+//! refused password, keep the time of the last sync, fetch a whole message) — the network work
+//! through the sync worker ([`crate::worker::client`]), whose events come back here.
 
 use std::collections::HashMap;
 
 use webpop_shared::secret::Secret;
 use yew::prelude::*;
 
-use super::{tasks, App};
+use super::{App, ListMsg, Msg};
 use crate::mail;
 use crate::model::Account;
 use crate::state::scheduler::{Roster, SyncAction, SyncEffect};
-use crate::sync::Cancel;
+use crate::worker::message::{outcome_from_wire, Event};
 
 /// The accounts and passwords, as the sync queue asks about them.
 struct Known<'a> {
@@ -64,24 +65,67 @@ impl App {
         any
     }
 
+    /// Turns an event of the sync worker into what the queue and the list take; true when the
+    /// page changes.
+    pub(super) fn worker_event(&mut self, ctx: &Context<Self>, event: Event) -> bool {
+        let action = match event {
+            Event::Progress { account, progress } => SyncAction::Progress {
+                account,
+                progress: progress.into(),
+                now_ms: js_sys::Date::now(),
+            },
+            Event::Done { account, outcome } => SyncAction::Done {
+                account,
+                outcome: outcome_from_wire(outcome),
+            },
+            Event::Fetched {
+                account,
+                uid,
+                login_delay,
+            } => {
+                if let Some(store) = self.store.clone() {
+                    let (id, uid) = (account.clone(), uid);
+                    ctx.link().send_future(async move {
+                        let message = store.message(&id, &uid).await.ok().flatten();
+                        Msg::List(ListMsg::MessageLoaded(id, uid, message))
+                    });
+                }
+                SyncAction::LoggedIn {
+                    account,
+                    login_delay: login_delay.map(Into::into),
+                }
+            }
+            Event::FetchFailed {
+                account,
+                problem,
+                failure,
+            } => SyncAction::Failed {
+                account,
+                problem,
+                failure: failure.into(),
+            },
+            // Answers to sign-ins go to the form; the worker's Ready stays in the client.
+            _ => return false,
+        };
+        self.sync_message(ctx, action)
+    }
+
     fn carry_out(&mut self, ctx: &Context<Self>, effect: SyncEffect) {
-        let store = self.store.clone();
+        let _ = ctx;
         match effect {
             SyncEffect::Status(text) => self.status = text,
             SyncEffect::Start(id) => {
                 let account = self.account(&id).cloned();
                 let password = account.as_ref().and_then(|a| self.password(a));
-                // The queue starts only accounts it was told have a password; the store is
-                // open before any account is known.
-                if let (Some(store), Some(account), Some(password)) = (store, account, password) {
-                    let cancel = Cancel::new();
-                    self.cancel = Some(cancel.clone());
-                    tasks::sync(ctx.link().clone(), store, account, password, cancel);
+                // The queue starts only accounts it was told have a password.
+                if let (Some(account), Some(password)) = (account, password) {
+                    self.syncing = Some(id);
+                    self.client.sync(account, password);
                 }
             }
             SyncEffect::CancelRun => {
-                if let Some(cancel) = &self.cancel {
-                    cancel.cancel();
+                if let Some(id) = &self.syncing {
+                    self.client.cancel(id);
                 }
             }
             SyncEffect::ForgetPassword(id) => {
@@ -105,10 +149,8 @@ impl App {
                 let account = self.account(&id).cloned();
                 let password = account.as_ref().and_then(|a| self.password(a));
                 let uid = self.opened.as_ref().map(|o| o.uid.clone());
-                if let (Some(store), Some(account), Some(password), Some(uid)) =
-                    (store, account, password, uid)
-                {
-                    tasks::fetch_whole(ctx.link().clone(), store, account, password, uid);
+                if let (Some(account), Some(password), Some(uid)) = (account, password, uid) {
+                    self.client.fetch_whole(account, password, uid);
                 }
             }
         }

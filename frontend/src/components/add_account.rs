@@ -1,7 +1,7 @@
 //! "Add account": the form's state, the browser's storage promises it depends on, the demo
-//! mailbox, and signing in with the settings before anything is stored. Once signed in, the
-//! account is stored and handed to the app with its session, in which the first sync runs (a
-//! second login at once could meet LOGIN-DELAY).
+//! mailbox, and signing in with the settings before anything is stored. The sign-in runs in the
+//! sync worker, which keeps the session: once the account is stored and handed to the app, its
+//! first sync runs in that session (a second login at once could meet LOGIN-DELAY).
 
 use std::rc::Rc;
 
@@ -9,22 +9,19 @@ use webpop_shared::secret::Secret;
 use yew::prelude::*;
 
 use super::account_form::AccountFormView;
-use super::store::use_store;
-use crate::mail;
+use super::store::{use_store, use_sync};
 use crate::model::Account;
-use crate::net::Connection;
 use crate::state::account::{AccountForm, FormAction};
-use crate::state::explain::{self, Problem};
+use crate::state::explain::Problem;
 use crate::store::{self, Persistence};
 
-/// A new account, signed in and stored.
+/// A new account, signed in (its session waits in the sync worker for the first sync) and
+/// stored.
 pub struct SignedIn {
     /// The account as stored.
     pub account: Account,
     /// Its password, for this session (stored only if the person asked).
     pub password: Secret,
-    /// The session, logged in: the first sync runs in it.
-    pub connection: Connection,
 }
 
 /// What the form may do and whom it tells.
@@ -90,6 +87,7 @@ pub fn add_account(props: &Props) -> Html {
     let busy = use_state(|| false);
     let demo = use_state(|| None::<Demo>);
     let store = use_store();
+    let client = use_sync();
     {
         let (form, demo) = (form.dispatcher(), demo.setter());
         use_effect_with((), move |()| {
@@ -115,27 +113,28 @@ pub fn add_account(props: &Props) -> Html {
                 Ok(v) => v,
                 Err(words) => return problem.set(Some(Problem::Other(words))),
             };
-            let Some(store) = store.clone() else { return };
+            let (Some(store), Some(client)) = (store.clone(), client.clone()) else {
+                return;
+            };
             busy.set(true);
             problem.set(None);
             let (problem, busy, on_added) = (problem.clone(), busy.clone(), on_added.clone());
-            wasm_bindgen_futures::spawn_local(async move {
-                let failed = |p: Problem| {
-                    busy.set(false);
-                    problem.set(Some(p));
-                };
-                let connection = match mail::sign_in(&account, &password).await {
-                    Ok(conn) => conn,
-                    Err(e) => return failed(explain::connection(&e)),
-                };
-                if let Err(e) = store.put_account(&account).await {
-                    connection.abort();
-                    return failed(Problem::Storage(format!("Saving the account failed: {e}")));
+            let failed = move |p: Problem| {
+                busy.set(false);
+                problem.set(Some(p));
+            };
+            let (signed_in, kept) = (account.clone(), password.clone());
+            let worker = Rc::clone(&client);
+            client.sign_in(signed_in, kept, move |answer| {
+                if let Err(p) = answer {
+                    return failed(p);
                 }
-                on_added.emit(SignedIn {
-                    account,
-                    password,
-                    connection,
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Err(e) = store.put_account(&account).await {
+                        worker.release(&account.id);
+                        return failed(Problem::Storage(format!("Saving the account failed: {e}")));
+                    }
+                    on_added.emit(SignedIn { account, password });
                 });
             });
         }

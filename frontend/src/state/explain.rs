@@ -11,8 +11,8 @@ use crate::net::ConnectionError;
 use crate::store::StoreError;
 use crate::sync::SyncFailure;
 
-/// A problem as the UI shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A problem as the UI shows it (and as it crosses from the sync worker).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Problem {
     /// The server refused the user name or password.
     WrongPassword(String),

@@ -43,9 +43,9 @@ impl Persistence {
     }
 }
 
-/// `navigator.storage`, when the page has one.
+/// `navigator.storage`, when the page (or the sync worker) has one.
 fn manager() -> Option<JsValue> {
-    let navigator = web_sys::window()?.navigator();
+    let navigator = Reflect::get(&js_sys::global(), &JsValue::from_str("navigator")).ok()?;
     let storage = Reflect::get(&navigator, &JsValue::from_str("storage")).ok()?;
     (!storage.is_undefined() && !storage.is_null()).then_some(storage)
 }

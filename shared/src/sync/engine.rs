@@ -44,6 +44,9 @@ pub struct EngineConfig {
     pub max_fetches_in_flight: usize,
     /// A batch is handed to the store once it holds this many messages...
     pub batch_messages: usize,
+    /// ...the first one already at this many (at most `batch_messages`), so that a first sync
+    /// shows its first mail sooner...
+    pub first_batch_messages: usize,
     /// ...or this many bytes.
     pub batch_bytes: u64,
     /// The time now, in seconds since the Unix epoch (for "delete after N days").
@@ -57,6 +60,7 @@ impl Default for EngineConfig {
             window_bytes: 8 * 1024 * 1024,
             max_fetches_in_flight: 32,
             batch_messages: 100,
+            first_batch_messages: 100,
             batch_bytes: 4 * 1024 * 1024,
             now: 0,
         }
@@ -508,10 +512,17 @@ impl Engine {
         // A full window is handed over too: only a commit can make room in it.
         let window_full =
             self.pending_bytes.saturating_add(self.uncommitted_bytes) >= self.config.window_bytes;
+        let batch_messages = if self.next_batch == 1 {
+            self.config
+                .first_batch_messages
+                .min(self.config.batch_messages)
+        } else {
+            self.config.batch_messages
+        };
         if !self.pending.is_empty()
             && (last
                 || window_full
-                || self.pending.len() >= self.config.batch_messages
+                || self.pending.len() >= batch_messages
                 || self.pending_bytes >= self.config.batch_bytes)
         {
             self.flush_batch();

@@ -128,10 +128,92 @@ struct Env {
     big_message_digest: String,
     relay_addr: SocketAddr,
     relay: Mutex<Option<LocalRelay>>,
-    web_root: Option<PathBuf>,
+    /// What the relay serves: a staging directory of links to `--web-root`'s files
+    /// ([`WebRoot`]), where a test can have the sync worker's loader served with a prelude.
+    web_root: Option<WebRoot>,
     canary: Option<Canary>,
     e2e: Option<Value>,
     hostile: Option<Value>,
+}
+
+/// The web app as the relay serves it: a directory of symbolic links to every file of the built
+/// `dist/`, so that the test env can change what one name serves without touching the build.
+/// `POST /worker-hold/batch/<n>` serves the sync worker's loader with the test prelude
+/// `frontend/e2e/lib/worker-hold.js` in front and writes its parameters to `/e2e-hold.json`;
+/// `POST /worker-hold/clear` restores the loader's link and removes the parameters (the prelude
+/// is inert without them, even where the service worker kept a copy).
+struct WebRoot {
+    dist: PathBuf,
+    staged: tempfile::TempDir,
+}
+
+/// The test prelude (see [`WebRoot`]).
+const WORKER_HOLD_PRELUDE: &str = include_str!("../../../frontend/e2e/lib/worker-hold.js");
+/// The sync worker's loader, as trunk names it.
+const WORKER_LOADER: &str = "webpop-worker_loader.js";
+/// The prelude's parameters.
+const WORKER_HOLD_PARAMS: &str = "e2e-hold.json";
+
+impl WebRoot {
+    fn stage(dist: PathBuf) -> Result<Self> {
+        let staged = tempfile::tempdir().context("making the web root's staging directory")?;
+        let root = Self { dist, staged };
+        root.relink()?;
+        Ok(root)
+    }
+
+    /// Links every file of `dist` as it is now (a rebuild changes the hashed names), and
+    /// nothing else.
+    fn relink(&self) -> Result<()> {
+        for entry in std::fs::read_dir(self.path())? {
+            std::fs::remove_file(entry?.path())?;
+        }
+        let dist = &self.dist;
+        for entry in
+            std::fs::read_dir(dist).with_context(|| format!("reading {}", dist.display()))?
+        {
+            let entry = entry?;
+            std::os::unix::fs::symlink(entry.path(), self.path().join(entry.file_name()))
+                .context("linking a file of the web root")?;
+        }
+        Ok(())
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.staged.path()
+    }
+
+    fn hold(&self, batch: u32) -> Result<()> {
+        let loader = std::fs::read_to_string(self.dist.join(WORKER_LOADER))
+            .with_context(|| format!("reading {WORKER_LOADER} (is the sync worker built?)"))?;
+        self.relink()?;
+        let params = json!({ "batch": batch }).to_string();
+        std::fs::write(self.path().join(WORKER_HOLD_PARAMS), params)?;
+        let target = self.path().join(WORKER_LOADER);
+        std::fs::remove_file(&target)?;
+        std::fs::write(&target, format!("{WORKER_HOLD_PRELUDE}\n{loader}"))?;
+        Ok(())
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.relink()
+    }
+}
+
+async fn worker_hold(State(env): State<Arc<Env>>, Path(batch): Path<u32>) -> Json<Value> {
+    let done = match &env.web_root {
+        Some(root) => root.hold(batch).map_err(|e| format!("{e:#}")),
+        None => Err("no --web-root".into()),
+    };
+    Json(match done {
+        Ok(()) => json!({ "ok": true }),
+        Err(error) => json!({ "ok": false, "error": error }),
+    })
+}
+
+async fn worker_hold_clear(State(env): State<Arc<Env>>) -> Json<Value> {
+    let done = env.web_root.as_ref().map(WebRoot::clear).transpose();
+    Json(json!({ "ok": done.is_ok() }))
 }
 
 #[derive(Debug, Default)]
@@ -1077,7 +1159,8 @@ async fn relay_start(State(env): State<Arc<Env>>) -> Json<Value> {
     // for a few seconds rather than leaving the relay down for the rest of the run.
     let mut tries = 0;
     loop {
-        match LocalRelay::start_serving(env.relay_addr, &ports, env.web_root.as_deref()).await {
+        let web_root = env.web_root.as_ref().map(WebRoot::path);
+        match LocalRelay::start_serving(env.relay_addr, &ports, web_root).await {
             Ok(relay) => {
                 *env.relay.lock().unwrap() = Some(relay);
                 return Json(json!({ "ok": true }));
@@ -1188,14 +1271,13 @@ async fn main() -> Result<()> {
         big_message_digest,
         relay_addr: "127.0.0.1:0".parse()?,
         relay: Mutex::new(None),
-        web_root: options.web_root,
+        web_root: options.web_root.map(WebRoot::stage).transpose()?,
         canary,
         e2e,
         hostile,
     };
-    let relay =
-        LocalRelay::start_serving(env.relay_addr, &env.relay_ports(), env.web_root.as_deref())
-            .await?;
+    let web_root = env.web_root.as_ref().map(WebRoot::path);
+    let relay = LocalRelay::start_serving(env.relay_addr, &env.relay_ports(), web_root).await?;
     env.relay_addr = relay.addr();
     env.relay = Mutex::new(Some(relay));
     let env = Arc::new(env);
@@ -1211,6 +1293,8 @@ async fn main() -> Result<()> {
         .route("/stats/{server}", get(server_stats))
         .route("/cert-change/replace", post(cert_change_replace))
         .route("/cert-change/restore", post(cert_change_restore))
+        .route("/worker-hold/batch/{batch}", post(worker_hold))
+        .route("/worker-hold/clear", post(worker_hold_clear))
         .with_state(Arc::clone(&env))
         .layer(CorsLayer::very_permissive());
     let control = TcpListener::bind(("127.0.0.1", options.control_port)).await?;

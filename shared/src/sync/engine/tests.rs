@@ -382,6 +382,7 @@ fn config(policy: ServerPolicy) -> EngineConfig {
         window_bytes: 2_000,
         max_fetches_in_flight: 32,
         batch_messages: 3,
+        first_batch_messages: 3,
         batch_bytes: 1_000,
         now: 1_800_000_000,
     }
@@ -753,6 +754,7 @@ fn a_message_bigger_than_listed_counts_at_its_received_size_and_a_full_window_st
         window_bytes: 150_000,
         max_fetches_in_flight: 32,
         batch_messages: 100,
+        first_batch_messages: 100,
         batch_bytes: 1 << 30,
         now: 0,
     };
@@ -824,4 +826,29 @@ fn nothing_read_after_a_reply_that_does_not_match_its_listing_is_committed() {
         std::iter::from_fn(|| engine.poll_command()).all(|c| !matches!(c, Command::Dele(_))),
         "a DELE after the failure"
     );
+}
+
+/// A first sync shows mail sooner: its first batch goes to the store at
+/// `first_batch_messages`, the others at `batch_messages`.
+#[test]
+fn the_first_batch_is_handed_over_at_its_own_smaller_size() {
+    let mut server = Server::new(12);
+    let mut store = Store::default();
+    let config = EngineConfig {
+        batch_messages: 5,
+        first_batch_messages: 2,
+        window_bytes: 1 << 30,
+        batch_bytes: 1 << 30,
+        ..config(ServerPolicy::LeaveOnServer)
+    };
+    let events = run(config, &mut server, &mut store, None);
+    let sizes: Vec<usize> = events
+        .iter()
+        .filter_map(|e| match e {
+            SyncEvent::Store(batch) => Some(batch.messages.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sizes, [2, 5, 5], "{sizes:?}");
+    assert_eq!(store.mail.len(), 12);
 }
