@@ -37,11 +37,6 @@ pub use list::ListMsg;
 pub use crate::store::DATABASE;
 /// How often mail is checked automatically (never sooner than the server's LOGIN-DELAY).
 const CHECK_INTERVAL: Duration = Duration::from_secs(10 * 60);
-/// During a sync, the list is reloaded at most this often (plus 0.1 ms per stored message), so
-/// new mail shows as it arrives.
-const RELOAD_EVERY_MS: f64 = 1_000.0;
-/// While the list is empty, it is reread this often once mail is stored.
-const FIRST_ROWS_EVERY_MS: f64 = 100.0;
 
 /// Everything that happens.
 pub enum Msg {
@@ -90,7 +85,6 @@ pub struct App {
     status: String,
     show_form: bool,
     ready: bool,
-    last_reload_ms: f64,
     list_ref: NodeRef,
     search_ref: NodeRef,
     _listeners: Vec<EventListener>,
@@ -98,23 +92,11 @@ pub struct App {
 }
 
 impl App {
-    /// Hands `action` to the sync queue, rereading the list when mail may have come; true when
-    /// the page changes.
+    /// Hands `action` to the sync queue, rereading the list when a sync ended; true when the
+    /// page changes. (During a sync, each committed batch's rows come with
+    /// [`Event::Stored`](crate::worker::message::Event::Stored): no reread.)
     fn sync_message(&mut self, ctx: &Context<Self>, action: SyncAction) -> bool {
-        let reload = match &action {
-            // A big mailbox is reread less often: each reread reads every row. An empty list is
-            // read as soon as the first mail is stored, so the first rows show at once.
-            SyncAction::Progress {
-                now_ms, progress, ..
-            } => {
-                let every = RELOAD_EVERY_MS + self.inbox.total() as f64 * 0.1;
-                let first = self.inbox.total() == 0 && progress.messages_done > 0;
-                (first && now_ms - self.last_reload_ms > FIRST_ROWS_EVERY_MS)
-                    || now_ms - self.last_reload_ms > every
-            }
-            SyncAction::Done { .. } => true,
-            _ => false,
-        };
+        let reload = matches!(action, SyncAction::Done { .. });
         let quiet = matches!(action, SyncAction::Tick | SyncAction::LoggedIn { .. });
         let asked = self.sync(ctx, action);
         if reload {
@@ -167,7 +149,6 @@ impl Component for App {
             opened_count: 0,
             show_form: false,
             ready: false,
-            last_reload_ms: 0.0,
             list_ref: NodeRef::default(),
             search_ref: NodeRef::default(),
             _listeners: listeners::listen(link),

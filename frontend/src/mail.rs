@@ -77,7 +77,7 @@ pub async fn sign_in(
 /// Syncs `account` over a logged-in `conn`; `on_event` sees progress.
 pub async fn sync_account(
     conn: Connection,
-    store: &MailStore,
+    store: &impl webpop_shared::sync::host::MailStore<Error = crate::store::StoreError>,
     account: &Account,
     cancel: &Cancel,
     on_event: impl AsyncFnMut(&SyncEvent),

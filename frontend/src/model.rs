@@ -189,7 +189,7 @@ impl Account {
 }
 
 /// One message in the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     /// The account it belongs to.
     pub account: String,

@@ -174,14 +174,6 @@ pub struct MailStore {
     device_key: std::cell::RefCell<Option<std::rc::Rc<sealed::DeviceKey>>>,
     /// The durability the browser gave the last mail write (tests read it back).
     last_durability: std::cell::RefCell<Option<String>>,
-    /// A test hook: refuse a commit that would bring the stored bytes over this many (storage
-    /// filling up during a sync, as when another tab writes).
-    simulated_quota: Option<u64>,
-    /// A test hook: the quota [`MailStore::space`] reports.
-    simulated_space: Option<u64>,
-    /// A benchmark hook: commits succeed without writing (see [`MailStore::discard_writes`]).
-    discard_writes: bool,
-    stored_bytes: std::cell::Cell<u64>,
 }
 
 impl MailStore {
@@ -199,10 +191,6 @@ impl MailStore {
             name: name.to_owned(),
             device_key: std::cell::RefCell::new(None),
             last_durability: std::cell::RefCell::new(None),
-            simulated_quota: None,
-            simulated_space: None,
-            discard_writes: false,
-            stored_bytes: std::cell::Cell::new(0),
         })
     }
 
@@ -216,32 +204,10 @@ impl MailStore {
         Ok(self.db.version()?)
     }
 
-    /// Makes commits fail with [`StoreError::QuotaExceeded`] once `bytes` are stored (tests).
-    pub fn simulate_quota(&mut self, bytes: u64) {
-        self.simulated_quota = Some(bytes);
-    }
-
-    /// Makes [`MailStore::space`] report `quota` bytes allowed (tests).
-    pub fn simulate_space(&mut self, quota: u64) {
-        self.simulated_space = Some(quota);
-    }
-
-    /// Makes every commit succeed without writing anything (benchmarks: the sync's speed
-    /// without IndexedDB). Nothing is stored, so only for a policy that deletes nothing.
-    pub fn discard_writes(&mut self) {
-        self.discard_writes = true;
-    }
-
-    /// The space this store may still use: the browser's estimate, or the simulated one;
-    /// `None` when the browser gives no estimate (WebKitGTK has no `storage.estimate()`).
+    /// The space this store may still use: the browser's estimate; `None` when the browser
+    /// gives none (WebKitGTK has no `storage.estimate()`).
     pub async fn space(&self) -> Option<Space> {
-        match self.simulated_space {
-            Some(quota) => Some(Space {
-                usage: self.stored_bytes.get() as f64,
-                quota: quota as f64,
-            }),
-            None => estimate().await,
-        }
+        estimate().await
     }
 
     /// Closes the database.
@@ -298,15 +264,6 @@ impl MailStore {
         summaries: &[Summary],
         now: u64,
     ) -> Result<(), StoreError> {
-        if self.discard_writes {
-            return Ok(());
-        }
-        let bytes: u64 = batch.messages.iter().map(|m| m.raw.len() as u64).sum();
-        if let Some(quota) = self.simulated_quota {
-            if self.stored_bytes.get() + bytes > quota {
-                return Err(StoreError::QuotaExceeded);
-            }
-        }
         // Build every record first, then issue all puts at once: IndexedDB queues them in the
         // transaction, and waiting for each in turn would cost a task round trip per record.
         let (mut uids, mut messages, mut rows) = (Vec::new(), Vec::new(), Vec::new());
@@ -357,7 +314,6 @@ impl MailStore {
         }
         *self.last_durability.borrow_mut() = tx.durability();
         tx.commit().await?;
-        self.stored_bytes.set(self.stored_bytes.get() + bytes);
         Ok(())
     }
 

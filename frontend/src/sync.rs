@@ -51,11 +51,12 @@ impl host::Connection for Connection {
     }
 }
 
-/// Runs one sync of `account` over a logged-in `conn` ([`host::run`]); `on_event` sees every
-/// engine event (for progress). Returns the report once the server confirmed `QUIT`.
+/// Runs one sync of `account` over a logged-in `conn` ([`host::run`]) into `store` (the
+/// IndexedDB store, or one that wraps it); `on_event` sees every engine event (for progress).
+/// Returns the report once the server confirmed `QUIT`.
 pub async fn run(
     conn: Connection,
-    store: &MailStore,
+    store: &impl host::MailStore<Error = StoreError>,
     account: &str,
     config: EngineConfig,
     cancel: &Cancel,

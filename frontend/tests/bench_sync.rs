@@ -17,6 +17,9 @@ use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Fingerprint, Security, SessionConfig, Trust};
 use webpop_shared::sync::{EngineConfig, PlanOptions, SyncEvent};
 
+mod common;
+use common::hooked_store::Hooked;
+
 wasm_bindgen_test_configure!(run_in_browser);
 
 #[wasm_bindgen::prelude::wasm_bindgen(module = "/tests/common/ceiling.js")]
@@ -84,11 +87,13 @@ async fn bench_full_sync_into_indexeddb() {
     let text = |k: &str| env[k].as_str().unwrap().to_owned();
     let db = format!("bench-{}", text("label"));
     MailStore::delete(&db).await.unwrap();
-    let mut store = MailStore::open(&db).await.unwrap();
-    // The ceiling: the same sync with every IndexedDB write skipped.
-    if env["discard_writes"].as_bool() == Some(true) {
-        store.discard_writes();
-    }
+    let opened = MailStore::open(&db).await.unwrap();
+    // The same sync with every IndexedDB write skipped: what storing costs.
+    let store = if env["discard_writes"].as_bool() == Some(true) {
+        Hooked::new(&opened).discard_writes()
+    } else {
+        Hooked::new(&opened)
+    };
     let request =
         RelayRequest::new(Target::new("127.0.0.1", env["port"].as_u64().unwrap() as u16).unwrap());
     let trust = Trust::default().with_pin(text("cert_sha256").parse::<Fingerprint>().unwrap());
@@ -147,7 +152,7 @@ async fn bench_full_sync_into_indexeddb() {
         js,
         wasm
     );
-    store.close();
+    opened.close();
     MailStore::delete(&db).await.unwrap();
     if let Some(port) = env["ceiling_port"].as_u64() {
         run_ceiling(&text("relay"), port as u16, &text("label")).await;

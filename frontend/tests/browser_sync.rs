@@ -16,9 +16,11 @@ use webpop_shared::pop3::AuthMethod;
 use webpop_shared::relay::{RelayRequest, Target};
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Fingerprint, Security, SessionConfig, Trust};
+use webpop_shared::sync::host;
 use webpop_shared::sync::{EngineConfig, PlanOptions, Report, ServerPolicy, SyncError, SyncEvent};
 
 mod common;
+use common::hooked_store::Hooked;
 use common::{call, digest, s};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -107,7 +109,7 @@ async fn fresh_store(name: &str) -> MailStore {
 }
 
 async fn sync_once(
-    store: &MailStore,
+    store: &impl host::MailStore<Error = StoreError>,
     user: &str,
     security: Security,
     config: EngineConfig,
@@ -310,12 +312,12 @@ async fn each_server_policy_deletes_what_it_should() {
 async fn a_full_store_stops_the_sync_cleanly_and_nothing_is_deleted() {
     let user = "quota";
     MailStore::delete("t-quota").await.unwrap();
-    let mut store = MailStore::open("t-quota").await.unwrap();
-    store.simulate_quota(200_000);
+    let store = MailStore::open("t-quota").await.unwrap();
     let original = server_digests(user).await;
     let mut cfg = config(ServerPolicy::DeleteAfterDownload, now());
     cfg.batch_messages = 5;
-    let failed = sync_once(&store, user, Security::ImplicitTls, cfg).await;
+    let filling = Hooked::new(&store).quota(200_000);
+    let failed = sync_once(&filling, user, Security::ImplicitTls, cfg).await;
     match failed {
         Err(e @ SyncFailure::Commit(StoreError::QuotaExceeded)) => {
             assert!(e.to_string().contains("storage"), "{e}")
@@ -348,7 +350,7 @@ async fn a_full_store_stops_the_sync_cleanly_and_nothing_is_deleted() {
 async fn a_sync_too_large_for_the_storage_stops_before_fetching() {
     let user = "space";
     MailStore::delete("t-space").await.unwrap();
-    let mut store = MailStore::open("t-space").await.unwrap();
+    let store = MailStore::open("t-space").await.unwrap();
     // The browser's real estimate, where it gives one (WebKitGTK does not), is sane.
     // (Persistence is not requested here: Firefox answers persist() only through a prompt
     // nobody answers in a test.)
@@ -356,10 +358,10 @@ async fn a_sync_too_large_for_the_storage_stops_before_fetching() {
         assert!(space.quota > 0.0 && space.usage <= space.quota, "{space:?}");
     }
 
-    store.simulate_space(10_000);
+    let small = Hooked::new(&store).space(10_000);
     let before = server_digests(user).await;
     let failed = sync_once(
-        &store,
+        &small,
         user,
         Security::ImplicitTls,
         config(ServerPolicy::DeleteAfterDownload, now()),

@@ -93,7 +93,6 @@ impl App {
         let Some(store) = self.store.clone() else {
             return;
         };
-        self.last_reload_ms = js_sys::Date::now();
         ctx.link().send_future(async move {
             match tasks::load_rows(&store).await {
                 Ok(rows) => Msg::Rows(rows),

@@ -11,6 +11,7 @@ use yew::prelude::*;
 use super::{App, ListMsg, Msg};
 use crate::mail;
 use crate::model::Account;
+use crate::state::inbox::Action;
 use crate::state::scheduler::{Roster, SyncAction, SyncEffect};
 use crate::worker::message::{outcome_from_wire, Event};
 
@@ -104,6 +105,10 @@ impl App {
                 problem,
                 failure: failure.into(),
             },
+            Event::Stored { rows, .. } => {
+                self.inbox.apply(Action::Arrived(rows));
+                return true;
+            }
             // Answers to sign-ins go to the form; the worker's Ready stays in the client.
             _ => return false,
         };

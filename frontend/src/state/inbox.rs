@@ -52,6 +52,9 @@ pub enum Action {
     Load(Vec<Row>),
     /// The list was (re)loaded from the store, already indexed page by page.
     LoadIndexed(Indexed),
+    /// The sync stored these rows (a committed batch): they join the list, in place of any
+    /// with the same account and UIDL, without rereading the store.
+    Arrived(Vec<Row>),
     /// The search box changed.
     Search(String),
     /// Show one account, or all (`None`).
@@ -164,7 +167,29 @@ impl Inbox {
                     .map(|r| (r.account.clone(), r.uid.clone()));
                 // Newest first, each row with its haystack.
                 let mut pairs: Vec<(Row, String)> = rows.into_iter().zip(haystacks).collect();
-                pairs.sort_by(|(a, _), (b, _)| b.date.cmp(&a.date).then_with(|| a.uid.cmp(&b.uid)));
+                sort_newest_first(&mut pairs);
+                (self.rows, self.haystacks) = pairs.into_iter().unzip();
+                self.refilter(keep);
+            }
+            Action::Arrived(rows) => {
+                let keep = self
+                    .selected_row()
+                    .map(|r| (r.account.clone(), r.uid.clone()));
+                let new: std::collections::HashSet<(&str, &str)> = rows
+                    .iter()
+                    .map(|r| (r.account.as_str(), r.uid.as_str()))
+                    .collect();
+                let mut pairs: Vec<(Row, String)> = std::mem::take(&mut self.rows)
+                    .into_iter()
+                    .zip(std::mem::take(&mut self.haystacks))
+                    .filter(|(r, _)| !new.contains(&(r.account.as_str(), r.uid.as_str())))
+                    .collect();
+                drop(new);
+                pairs.extend(rows.into_iter().map(|mut row| {
+                    let haystack = haystack(&mut row);
+                    (row, haystack)
+                }));
+                sort_newest_first(&mut pairs);
                 (self.rows, self.haystacks) = pairs.into_iter().unzip();
                 self.refilter(keep);
             }
@@ -273,6 +298,11 @@ impl Inbox {
     }
 }
 
+/// Newest first; rows of the same date by UIDL, so the order never depends on arrival.
+fn sort_newest_first(pairs: &mut [(Row, String)]) {
+    pairs.sort_by(|(a, _), (b, _)| b.date.cmp(&a.date).then_with(|| a.uid.cmp(&b.uid)));
+}
+
 /// What a search looks in, lower-cased: sender, subject and the start of the text (the
 /// snippet for rows stored before the longer text was kept).
 fn haystack(row: &mut Row) -> String {
@@ -328,6 +358,55 @@ mod tests {
             row("a", "3", 200, "Middle report"),
         ]));
         inbox
+    }
+
+    #[test]
+    fn rows_a_sync_stored_join_the_list_like_a_reload() {
+        let mut inbox = loaded();
+        inbox.apply(Action::ShowAccount(Some("b".into())));
+        inbox.apply(Action::Next);
+        assert_eq!(inbox.selected_row().map(|r| r.uid.as_str()), Some("2"));
+        // A new message, and message 3 again (stored whole now: its row is replaced).
+        let mut whole = row("a", "3", 200, "Middle report, whole");
+        whole.search = "Body TEXT".into();
+        inbox.apply(Action::Arrived(vec![
+            row("b", "4", 250, "Fresh reply"),
+            whole,
+        ]));
+        assert_eq!(inbox.total(), 4);
+        assert_eq!(
+            subjects(&inbox),
+            ["Newest invoice", "Fresh reply"],
+            "newest first, still showing account b only"
+        );
+        assert_eq!(inbox.selected_row().map(|r| r.uid.as_str()), Some("2"));
+        inbox.apply(Action::ShowAccount(None));
+        assert_eq!(
+            subjects(&inbox),
+            [
+                "Newest invoice",
+                "Fresh reply",
+                "Middle report, whole",
+                "Old news"
+            ]
+        );
+        inbox.apply(Action::Search("body text".into()));
+        assert_eq!(subjects(&inbox), ["Middle report, whole"]);
+
+        // The same as reading the whole list again.
+        let mut reloaded = Inbox::new();
+        reloaded.apply(Action::Load(vec![
+            row("a", "1", 100, "Old news"),
+            row("b", "2", 300, "Newest invoice"),
+            {
+                let mut r = row("a", "3", 200, "Middle report, whole");
+                r.search = "Body TEXT".into();
+                r
+            },
+            row("b", "4", 250, "Fresh reply"),
+        ]));
+        assert_eq!(inbox.rows, reloaded.rows);
+        assert_eq!(inbox.haystacks, reloaded.haystacks);
     }
 
     #[test]

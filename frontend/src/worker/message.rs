@@ -104,6 +104,13 @@ pub enum Event {
         /// How far.
         progress: WireProgress,
     },
+    /// A sync committed a batch: these rows are stored (the list shows them at once).
+    Stored {
+        /// The account's id.
+        account: String,
+        /// The batch's rows.
+        rows: Vec<crate::model::Row>,
+    },
     /// A sync ended.
     Done {
         /// The account's id.

@@ -6,9 +6,11 @@
 //! - [`client`]: the page's side (starts the worker, or runs the sync in the page where there
 //!   is none).
 //! - [`serve`]: the worker's side.
+//! - [`reporting`]: the store the worker syncs into, which tells the page each batch's rows.
 //! - [`lock`]: one sync per account across tabs (Web Locks, or a `localStorage` lease).
 
 pub mod client;
 pub mod lock;
 pub mod message;
+pub mod reporting;
 pub mod serve;

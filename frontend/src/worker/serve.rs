@@ -14,6 +14,7 @@ use wasm_bindgen::JsValue;
 use webpop_shared::sync::{Failure, SyncError, SyncEvent};
 
 use super::message::{outcome_to_wire, Command, Event, Relay};
+use super::reporting::Reporting;
 use crate::mail;
 use crate::model::Account;
 use crate::net::{Connection, ConnectionError};
@@ -97,7 +98,13 @@ impl Server {
                 relay,
             } => wasm_bindgen_futures::spawn_local(async move {
                 let id = account.id.clone();
-                match mail::sign_in(&relay, &account, &password).await {
+                // The first sync follows at once: the database opens while the server answers.
+                let (signed_in, _) = futures_util::future::join(
+                    mail::sign_in(&relay, &account, &password),
+                    server.store(),
+                )
+                .await;
+                match signed_in {
                     Ok(conn) => {
                         server.held.borrow_mut().insert(id.clone(), conn);
                         (server.post)(Event::SignedIn { account: id });
@@ -186,23 +193,31 @@ impl Server {
         let delay = conn.capabilities().login_delay;
         let (last_post, last_announce) = (Cell::new(f64::MIN), Cell::new(js_sys::Date::now()));
         let post = Rc::clone(&self.post);
-        let report = mail::sync_account(conn, &store, account, cancel, async |e: &SyncEvent| {
-            let SyncEvent::Progress(p) = e else { return };
-            let now = js_sys::Date::now();
-            if now - last_post.get() >= PROGRESS_EVERY_MS || p.messages_done >= p.messages_total {
-                last_post.set(now);
-                post(Event::Progress {
-                    account: account.id.clone(),
-                    progress: (*p).into(),
-                });
-            }
-            if p.messages_done > 0 && now - last_announce.get() >= ANNOUNCE_EVERY_MS {
-                last_announce.set(now);
-                self.announce(&account.id);
-            }
-        })
-        .await
-        .map_err(|e| fail_sync(&e))?;
+        let reporting = Reporting::new(&store, |rows| {
+            post(Event::Stored {
+                account: account.id.clone(),
+                rows,
+            });
+        });
+        let report =
+            mail::sync_account(conn, &reporting, account, cancel, async |e: &SyncEvent| {
+                let SyncEvent::Progress(p) = e else { return };
+                let now = js_sys::Date::now();
+                if now - last_post.get() >= PROGRESS_EVERY_MS || p.messages_done >= p.messages_total
+                {
+                    last_post.set(now);
+                    post(Event::Progress {
+                        account: account.id.clone(),
+                        progress: (*p).into(),
+                    });
+                }
+                if p.messages_done > 0 && now - last_announce.get() >= ANNOUNCE_EVERY_MS {
+                    last_announce.set(now);
+                    self.announce(&account.id);
+                }
+            })
+            .await
+            .map_err(|e| fail_sync(&e))?;
         Ok((report, delay))
     }
 

@@ -3,6 +3,8 @@
 // Each test file uses a part of it.
 #![allow(dead_code)]
 
+pub mod hooked_store;
+
 use gloo_net::http::Request;
 use serde_json::Value;
 
