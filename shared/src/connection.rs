@@ -1,11 +1,14 @@
-//! Driving a [`Session`] over any byte transport. The tokio driver ([`crate::driver`], a TCP
-//! socket) and the web app (the relay's WebSocket) both use this, so the logic of waiting for a
-//! reply, logging in and reaching the end of the stream exists once.
+//! One POP3 connection: a [`Session`] (TLS and POP3) over any byte [`Transport`], and the one
+//! [`ConnectionError`] it fails with. The transports only move bytes and read the clock: a
+//! tokio socket (`tokio_transport`, with the `tokio` feature), the relay's WebSocket in the page
+//! (the web app's `net::RelaySocket`) and natively for tests (the test kit's `ws::RelaySocket`).
+//! So waiting for a reply, logging in, giving up on a silent server and reaching the end of the
+//! stream exist once, and the sync host ([`crate::sync::host`]) runs over any transport.
 //!
-//! Time enters as data, as in quinn-proto: the stall deadline is a [`StallTimer`] the driver
+//! Time enters as data, as in quinn-proto: the stall deadline is a [`StallTimer`] the connection
 //! asks when to wake ([`StallTimer::poll_timeout`]) and tells the time when it wakes
 //! ([`StallTimer::handle_timeout`]). Only the clock and the sleeping come from the platform
-//! ([`Transport::now`], [`Transport::sleep`]), so the page and the native drivers give up on a
+//! ([`Transport::now`], [`Transport::sleep`]), so the page and the native transports give up on a
 //! silent server after the same time, decided by the same code.
 
 use std::future::Future;
@@ -16,21 +19,62 @@ use futures_util::future::{select, Either};
 use rustls::pki_types::UnixTime;
 
 use crate::pop3::{AuthMethod, Capabilities, Command, Event, Greeting, Handle, Reply, ServerError};
+use crate::relay::RelayError;
 use crate::secret::Credentials;
 use crate::session::{Session, SessionConfig, SessionError, SessionEvent};
 
-/// Moves a session's bytes.
+/// Why a connection failed: its transport, TLS or POP3, or the server's refusal.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The transport could not be opened (the browser would not open the WebSocket: a
+    /// malformed or blocked URL).
+    #[error("cannot open a connection to the relay: {0}")]
+    Open(String),
+    /// Reading or writing a native socket failed.
+    #[error("network error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The relay refused or ended the session, with a reason.
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+    /// The WebSocket failed without a reason (the relay is down or unreachable).
+    #[error("the connection to the relay failed")]
+    Transport,
+    /// The mail server closed the connection before the session was done.
+    #[error("the mail server closed the connection")]
+    Closed,
+    /// Nothing arrived for this long while a reply was due ([`StallTimer`]).
+    #[error("the mail server stopped answering (nothing for {} s)", .0.as_secs())]
+    Stalled(Duration),
+    /// TLS or POP3 failed (certificate problems included).
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The server refused a command with `-ERR`.
+    #[error("the server refused {verb}: {}", .error.text)]
+    Rejected {
+        /// The command.
+        verb: &'static str,
+        /// The server's reason.
+        error: ServerError,
+    },
+}
+
+/// Moves a connection's bytes.
 // The futures are awaited in place (never boxed or sent to another thread), so the `Send`
 // bound this lint asks about does not matter; the browser's WebSocket is not `Send` anyway.
 #[allow(async_fn_in_trait)]
 pub trait Transport {
-    /// Why the transport failed.
-    type Error;
     /// Sends `bytes`.
-    async fn send(&mut self, bytes: &[u8]) -> Result<(), Self::Error>;
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnectionError>;
     /// The next bytes received, or `None` at the end of the stream. Must be cancel-safe: the
-    /// driver drops it when the stall deadline passes, and the sync host when a commit ends.
-    async fn recv(&mut self) -> Result<Option<&[u8]>, Self::Error>;
+    /// connection drops it when the stall deadline passes, and the sync host when a commit
+    /// ends.
+    async fn recv(&mut self) -> Result<Option<&[u8]>, ConnectionError>;
+    /// Ends the stream once `QUIT` was answered (a socket shuts its writing side down). By
+    /// default nothing: dropping the transport closes it.
+    async fn close(&mut self) -> Result<(), ConnectionError> {
+        Ok(())
+    }
     /// The platform's monotonic clock, from any origin. A transport without one (the
     /// default) never stalls.
     fn now() -> Duration {
@@ -43,13 +87,13 @@ pub trait Transport {
     }
 }
 
-/// How long a session waits for the next bytes while it expects some, unless told otherwise
-/// ([`Driver::set_stall_limit`]): a server that stalls ends the session with
-/// [`DriveError::Stalled`] instead of hanging until the relay's idle timeout (10 minutes).
+/// How long a connection waits for the next bytes while it expects some, unless told otherwise
+/// ([`Connection::set_stall_limit`]): a server that stalls ends the session with
+/// [`ConnectionError::Stalled`] instead of hanging until the relay's idle timeout (10 minutes).
 pub const STALL_LIMIT: Duration = Duration::from_secs(90);
 
-/// The stall deadline, as data: armed when the driver starts waiting for bytes, cleared when
-/// bytes come; the driver sleeps until [`StallTimer::poll_timeout`] and then reports the time
+/// The stall deadline, as data: armed when the connection starts waiting for bytes, cleared when
+/// bytes come; the connection sleeps until [`StallTimer::poll_timeout`] and then reports the time
 /// to [`StallTimer::handle_timeout`]. Times are [`Transport::now`] values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StallTimer {
@@ -66,7 +110,7 @@ impl StallTimer {
         }
     }
 
-    /// The driver starts (or goes on) waiting for bytes at `now`; the deadline is set by the
+    /// The connection starts (or goes on) waiting for bytes at `now`; the deadline is set by the
     /// first call after [`StallTimer::reset`] or [`StallTimer::handle_input`].
     pub fn waiting(&mut self, now: Duration) {
         if self.deadline.is_none() {
@@ -85,12 +129,12 @@ impl StallTimer {
         self.deadline = None;
     }
 
-    /// When to wake, if the driver is waiting.
+    /// When to wake, if the connection is waiting.
     pub fn poll_timeout(&self) -> Option<Duration> {
         self.deadline
     }
 
-    /// The driver woke at `now`: whether the deadline has passed (the session stalled).
+    /// The connection woke at `now`: whether the deadline has passed (the session stalled).
     pub fn handle_timeout(&mut self, now: Duration) -> bool {
         self.deadline.is_some_and(|deadline| now >= deadline)
     }
@@ -101,34 +145,16 @@ impl StallTimer {
     }
 }
 
-/// Why a driven session failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DriveError<E> {
-    /// The transport failed.
-    #[error("transport error")]
-    Transport(E),
-    /// TLS or POP3 failed.
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    /// The server refused a command with `-ERR`.
-    #[error("the server refused {verb}: {}", .error.text)]
-    Rejected {
-        /// The command.
-        verb: &'static str,
-        /// The server's reason.
-        error: ServerError,
-    },
-    /// The stream ended before the session was done.
-    #[error("the connection ended unexpectedly")]
-    Closed,
-    /// Nothing arrived for this long while a reply was due ([`StallTimer`]).
-    #[error("the mail server stopped answering (nothing for {} s)", .0.as_secs())]
-    Stalled(Duration),
-}
-
-/// A session over a [`Transport`].
-pub struct Driver<T> {
+/// A TLS+POP3 session over a [`Transport`]: the one connection type of the page, the native
+/// clients, the tests and the sync host.
+///
+/// Typical use: [`Connection::start`] (or a transport's own helper, such as
+/// `tokio_transport::connect`), [`Connection::login`], then either [`Connection::run`] for one
+/// command at a time, or [`Connection::send`] for many and
+/// [`Connection::next_event`] for their replies (pipelined when the server allows); at the end
+/// [`Connection::quit`], which makes the server's deletions happen, or [`Connection::abort`],
+/// which makes none.
+pub struct Connection<T> {
     transport: T,
     session: Session,
     greeting: Option<Greeting>,
@@ -136,15 +162,15 @@ pub struct Driver<T> {
     stall: StallTimer,
 }
 
-impl<T> std::fmt::Debug for Driver<T> {
+impl<T> std::fmt::Debug for Connection<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Driver")
+        f.debug_struct("Connection")
             .field("session", &self.session)
             .finish_non_exhaustive()
     }
 }
 
-impl<T> Driver<T> {
+impl<T> Connection<T> {
     /// The greeting.
     pub fn greeting(&self) -> Option<&Greeting> {
         self.greeting.as_ref()
@@ -160,7 +186,7 @@ impl<T> Driver<T> {
         &self.session
     }
 
-    /// The transport.
+    /// The transport (for what only it knows, such as the page's flow control).
     pub fn transport_mut(&mut self) -> &mut T {
         &mut self.transport
     }
@@ -172,26 +198,26 @@ impl<T> Driver<T> {
     }
 }
 
-impl<T: Transport> Driver<T> {
+impl<T: Transport> Connection<T> {
     /// Runs a session over `transport` up to [`SessionEvent::Ready`], checking certificates as
     /// of `now`.
     pub async fn start(
         transport: T,
         config: SessionConfig,
         now: UnixTime,
-    ) -> Result<Self, DriveError<T::Error>> {
+    ) -> Result<Self, ConnectionError> {
         Self::start_with_stall_limit(transport, config, now, Some(STALL_LIMIT)).await
     }
 
-    /// [`Driver::start`], giving up after `stall_limit` without bytes while some are due
+    /// [`Connection::start`], giving up after `stall_limit` without bytes while some are due
     /// (during start-up too).
     pub async fn start_with_stall_limit(
         transport: T,
         config: SessionConfig,
         now: UnixTime,
         stall_limit: Option<Duration>,
-    ) -> Result<Self, DriveError<T::Error>> {
-        let mut driver = Self {
+    ) -> Result<Self, ConnectionError> {
+        let mut conn = Self {
             transport,
             session: Session::new(config, now)?,
             greeting: None,
@@ -199,14 +225,14 @@ impl<T: Transport> Driver<T> {
             stall: StallTimer::new(stall_limit),
         };
         loop {
-            match driver.next_session_event().await? {
+            match conn.next_session_event().await? {
                 SessionEvent::Ready {
                     greeting,
                     capabilities,
                 } => {
-                    driver.greeting = Some(greeting);
-                    driver.capabilities = capabilities;
-                    return Ok(driver);
+                    conn.greeting = Some(greeting);
+                    conn.capabilities = capabilities;
+                    return Ok(conn);
                 }
                 // Nothing was sent by the caller yet, so nothing else can arrive.
                 _ => continue,
@@ -214,8 +240,8 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    /// Queues a command; its reply comes from [`Driver::next_event`].
-    pub fn send(&mut self, command: Command) -> Result<Handle, DriveError<T::Error>> {
+    /// Queues a command; its reply comes from [`Connection::next_event`].
+    pub fn send(&mut self, command: Command) -> Result<Handle, ConnectionError> {
         Ok(self.session.send(command)?)
     }
 
@@ -224,28 +250,34 @@ impl<T: Transport> Driver<T> {
         &mut self,
         credentials: Credentials,
         method: AuthMethod,
-    ) -> Result<(), DriveError<T::Error>> {
+    ) -> Result<(), ConnectionError> {
         let handle = self.session.login(credentials, method)?;
         self.wait(handle, "login").await.map(|_| ())
     }
 
     /// Sends one command and waits for its reply.
-    pub async fn run(&mut self, command: Command) -> Result<Reply, DriveError<T::Error>> {
+    pub async fn run(&mut self, command: Command) -> Result<Reply, ConnectionError> {
         let verb = command.verb();
         let handle = self.session.send(command)?;
         self.wait(handle, verb).await
     }
 
-    async fn wait(
-        &mut self,
-        handle: Handle,
-        verb: &'static str,
-    ) -> Result<Reply, DriveError<T::Error>> {
+    /// Sends `QUIT` (which makes the server's deletions happen), waits for its reply, then
+    /// closes the transport ([`Transport::close`]).
+    pub async fn quit(mut self) -> Result<(), ConnectionError> {
+        self.run(Command::Quit).await?;
+        self.transport.close().await
+    }
+
+    /// Drops the connection without `QUIT`, so the server deletes nothing.
+    pub fn abort(self) {}
+
+    async fn wait(&mut self, handle: Handle, verb: &'static str) -> Result<Reply, ConnectionError> {
         loop {
             match self.next_event().await? {
                 Event::Reply { handle: h, reply } if h == handle => return Ok(reply),
                 Event::Rejected { handle: h, error } if h == handle => {
-                    return Err(DriveError::Rejected { verb, error })
+                    return Err(ConnectionError::Rejected { verb, error })
                 }
                 _ => continue,
             }
@@ -253,7 +285,7 @@ impl<T: Transport> Driver<T> {
     }
 
     /// Sends what the session has to send, then reads until the next POP3 event.
-    pub async fn next_event(&mut self) -> Result<Event, DriveError<T::Error>> {
+    pub async fn next_event(&mut self) -> Result<Event, ConnectionError> {
         // A read the caller dropped (the sync host does while it waits for a commit) does not
         // count against this one.
         self.stall.reset();
@@ -264,7 +296,7 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    async fn next_session_event(&mut self) -> Result<SessionEvent, DriveError<T::Error>> {
+    async fn next_session_event(&mut self) -> Result<SessionEvent, ConnectionError> {
         loop {
             self.flush().await?;
             if let Some(event) = self.session.poll_event()? {
@@ -274,14 +306,14 @@ impl<T: Transport> Driver<T> {
             self.flush().await?;
             if !self.read().await? {
                 self.session.handle_eof();
-                return self.session.poll_event()?.ok_or(DriveError::Closed);
+                return self.session.poll_event()?.ok_or(ConnectionError::Closed);
             }
         }
     }
 
     /// Reads once and hands the bytes to the session, unless the stall deadline passes
     /// first; `false` at the end of the stream.
-    async fn read(&mut self) -> Result<bool, DriveError<T::Error>> {
+    async fn read(&mut self) -> Result<bool, ConnectionError> {
         self.stall.waiting(T::now());
         loop {
             let received = match self.stall.poll_timeout() {
@@ -293,7 +325,7 @@ impl<T: Transport> Driver<T> {
                         Either::Right(((), _)) => {
                             if self.stall.handle_timeout(T::now()) {
                                 let limit = self.stall.limit().unwrap_or_default();
-                                return Err(DriveError::Stalled(limit));
+                                return Err(ConnectionError::Stalled(limit));
                             }
                             // Woken before the deadline: wait on.
                             continue;
@@ -301,7 +333,7 @@ impl<T: Transport> Driver<T> {
                     }
                 }
             };
-            return match received.map_err(DriveError::Transport)? {
+            return match received? {
                 Some(bytes) => {
                     self.session.handle_input(bytes)?;
                     self.stall.handle_input();
@@ -312,35 +344,11 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    async fn flush(&mut self) -> Result<(), DriveError<T::Error>> {
+    async fn flush(&mut self) -> Result<(), ConnectionError> {
         if let Some(bytes) = self.session.poll_transmit() {
-            self.transport
-                .send(&bytes)
-                .await
-                .map_err(DriveError::Transport)?;
+            self.transport.send(&bytes).await?;
         }
         Ok(())
-    }
-}
-
-/// The sync host runs over a driver directly (the native relay client in the tests does).
-impl<T: Transport> crate::sync::host::Connection for Driver<T> {
-    type Error = DriveError<T::Error>;
-
-    fn send(&mut self, command: Command) -> Result<Handle, Self::Error> {
-        Driver::send(self, command)
-    }
-
-    async fn next_event(&mut self) -> Result<Event, Self::Error> {
-        Driver::next_event(self).await
-    }
-
-    async fn run(&mut self, command: Command) -> Result<Reply, Self::Error> {
-        Driver::run(self, command).await
-    }
-
-    async fn quit(mut self) -> Result<(), Self::Error> {
-        Driver::run(&mut self, Command::Quit).await.map(|_| ())
     }
 }
 
