@@ -354,9 +354,97 @@ impl<T: Transport> Connection<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::rc::Rc;
+    use std::task::{Context, Poll, Waker};
     use std::time::Duration;
 
-    use super::StallTimer;
+    use rustls::pki_types::UnixTime;
+
+    use super::{Connection, ConnectionError, StallTimer, Transport};
+    use crate::session::{Security, SessionConfig};
+
+    /// What a [`Scripted`] transport was sent, and when it was closed.
+    #[derive(Default)]
+    struct Log {
+        sent: Vec<u8>,
+        /// How many bytes had been sent when the transport was closed.
+        closed_after: Option<usize>,
+    }
+
+    /// A server that greets, lists its capabilities, then replies `replies` in order, one a
+    /// read, logging what it is sent.
+    struct Scripted {
+        replies: VecDeque<&'static [u8]>,
+        log: Rc<RefCell<Log>>,
+    }
+
+    impl Transport for Scripted {
+        async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
+            self.log.borrow_mut().sent.extend_from_slice(bytes);
+            Ok(())
+        }
+
+        async fn recv(&mut self) -> Result<Option<&[u8]>, ConnectionError> {
+            Ok(self.replies.pop_front())
+        }
+
+        async fn close(&mut self) -> Result<(), ConnectionError> {
+            let mut log = self.log.borrow_mut();
+            log.closed_after = Some(log.sent.len());
+            Ok(())
+        }
+    }
+
+    /// Runs `future`, which never waits, to its end.
+    fn block_on<F: Future>(future: F) -> F::Output {
+        let mut cx = Context::from_waker(Waker::noop());
+        match pin!(future).poll(&mut cx) {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("waited with nothing to wait for"),
+        }
+    }
+
+    /// A started connection to a [`Scripted`] server that then replies `replies`; its log,
+    /// from after the start.
+    fn started(replies: &[&'static [u8]]) -> (Connection<Scripted>, Rc<RefCell<Log>>) {
+        let mut all = VecDeque::from([&b"+OK hello\r\n"[..], b"+OK\r\nUIDL\r\n.\r\n"]);
+        all.extend(replies);
+        let log = Rc::new(RefCell::new(Log::default()));
+        let transport = Scripted {
+            replies: all,
+            log: Rc::clone(&log),
+        };
+        let config = SessionConfig::new("localhost", Security::InsecurePlaintextLoopbackOnly);
+        let conn = block_on(Connection::start(transport, config, UnixTime::now())).unwrap();
+        log.borrow_mut().sent.clear();
+        (conn, log)
+    }
+
+    #[test]
+    fn quit_closes_the_transport_after_the_servers_answer_and_abort_sends_nothing() {
+        let (conn, log) = started(&[b"+OK bye\r\n"]);
+        block_on(conn.quit()).unwrap();
+        assert_eq!(log.borrow().sent, b"QUIT\r\n");
+        assert_eq!(log.borrow().closed_after, Some(6));
+
+        // A refused QUIT is an error, and the transport is left to be dropped.
+        let (conn, log) = started(&[b"-ERR cannot commit\r\n"]);
+        let refused = block_on(conn.quit());
+        assert!(
+            matches!(refused, Err(ConnectionError::Rejected { verb: "QUIT", .. })),
+            "{refused:?}"
+        );
+        assert_eq!(log.borrow().closed_after, None);
+
+        let (conn, log) = started(&[]);
+        conn.abort();
+        assert!(log.borrow().sent.is_empty());
+        assert_eq!(log.borrow().closed_after, None);
+    }
 
     #[test]
     fn the_stall_deadline_is_set_by_the_first_wait_and_cleared_by_bytes_or_a_reset() {
