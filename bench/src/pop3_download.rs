@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use webpop_bench::mailbox::Mailbox;
-use webpop_shared::driver::Connection;
 use webpop_shared::pop3::{AuthMethod, Command, Event, Options, Reply};
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Security, SessionConfig, Trust};
+use webpop_shared::tokio_transport;
 use webpop_testkit::corpus;
 use webpop_testkit::delay_proxy::DelayProxy;
 use webpop_testkit::dovecot::Dovecot;
@@ -159,7 +159,7 @@ async fn webpop_download(
     let config = SessionConfig::new("localhost", Security::ImplicitTls)
         .trust(Trust::default().with_root(server.cert_der().to_vec()))
         .pop3_options(Options::default().max_in_flight(in_flight));
-    let mut conn = Connection::connect(addr, config).await?;
+    let mut conn = tokio_transport::connect(addr, config).await?;
     conn.login(Credentials::new(USER, PASSWORD)?, AuthMethod::Auto)
         .await?;
     let Reply::Listing(list) = conn.run(Command::List(None)).await? else {

@@ -2,6 +2,7 @@
 //! fetch one body on demand. Glue between [`crate::model`], [`crate::net`] and
 //! [`crate::sync`].
 
+use webpop_shared::connection::ConnectionError;
 use webpop_shared::pop3::LoginDelay;
 use webpop_shared::relay::RelayRequest;
 use webpop_shared::secret::{Credentials, Secret};
@@ -9,7 +10,7 @@ use webpop_shared::session::{SessionConfig, Trust};
 use webpop_shared::sync::{EngineConfig, PlanOptions, Report, ServerPolicy, SyncEvent};
 
 use crate::model::{auth_method, Account};
-use crate::net::{Connection, ConnectionError};
+use crate::net::{self, RelayConnection};
 use crate::store::{Durability, MailStore};
 use crate::sync::{self, Cancel, SyncFailure};
 use crate::worker::message::Relay;
@@ -38,7 +39,7 @@ pub fn relay_url() -> String {
 pub fn relay_here() -> Relay {
     Relay {
         url: relay_url(),
-        token: crate::net::stored_token(),
+        token: net::stored_token(),
     }
 }
 
@@ -52,7 +53,7 @@ pub async fn sign_in(
     relay: &Relay,
     account: &Account,
     password: &Secret,
-) -> Result<Connection, ConnectionError> {
+) -> Result<RelayConnection, ConnectionError> {
     let target = account.target().map_err(ConnectionError::Open)?;
     let mut trust = Trust::default();
     if let Some(pin) = account.pin() {
@@ -60,7 +61,7 @@ pub async fn sign_in(
     }
     let config =
         SessionConfig::new(account.server_name.clone(), account.security.security()).trust(trust);
-    let mut conn = Connection::open_with_token(
+    let mut conn = net::open_with_token(
         &relay.url,
         &RelayRequest::new(target),
         config,
@@ -76,7 +77,7 @@ pub async fn sign_in(
 
 /// Syncs `account` over a logged-in `conn`; `on_event` sees progress.
 pub async fn sync_account(
-    conn: Connection,
+    conn: RelayConnection,
     store: &impl webpop_shared::sync::host::MailStore<Error = crate::store::StoreError>,
     account: &Account,
     cancel: &Cancel,

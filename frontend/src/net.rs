@@ -1,6 +1,6 @@
-//! A POP3 session in the page: the [`Driver`] from `webpop-shared` (TLS and POP3) over the
-//! relay's WebSocket (binary frames, `arraybuffer`). The relay's close codes become
-//! [`RelayError`]s.
+//! A POP3 session in the page: the [`Connection`] from `webpop-shared` (TLS and POP3) over the
+//! relay's WebSocket ([`RelaySocket`]: binary frames, `arraybuffer`), opened by [`open`]. The
+//! relay's close codes become [`RelayError`]s.
 //!
 //! A relay that requires an access token gets it as a WebSocket subprotocol
 //! ([`webpop_shared::relay::token_protocol`]), never in the URL, where access logs record it.
@@ -22,12 +22,11 @@ use gloo_events::EventListener;
 use gloo_net::websocket::futures::WebSocket;
 use gloo_net::websocket::{Message, WebSocketError};
 use wasm_bindgen::JsCast as _;
-use webpop_shared::pop3::{AuthMethod, Capabilities, Command, Event, Handle, Reply, ServerError};
+use webpop_shared::connection::{Connection, ConnectionError, Transport};
 use webpop_shared::relay::flow::Grants;
 use webpop_shared::relay::{RelayError, RelayRequest, Target, FLOW_PROTOCOL, PROTOCOL};
-use webpop_shared::secret::{Credentials, Secret};
-use webpop_shared::session::{SessionConfig, SessionError};
-use webpop_shared::transport::{DriveError, Driver, Transport};
+use webpop_shared::secret::Secret;
+use webpop_shared::session::SessionConfig;
 
 /// The `localStorage` key under which the page keeps the relay's access token.
 const TOKEN_KEY: &str = "webpop.relay-token";
@@ -72,48 +71,13 @@ pub fn stored_token() -> Option<Secret> {
     Secret::token(token).ok()
 }
 
-/// Why a session in the page failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConnectionError {
-    /// The browser would not open the WebSocket (a malformed or blocked URL).
-    #[error("cannot open a connection to the relay: {0}")]
-    Open(String),
-    /// The relay refused or ended the session, with a reason.
-    #[error(transparent)]
-    Relay(#[from] RelayError),
-    /// The WebSocket failed without a reason (the relay is down or unreachable).
-    #[error("the connection to the relay failed")]
-    Transport,
-    /// The mail server closed the connection before the session was done.
-    #[error("the mail server closed the connection")]
-    Closed,
-    /// Nothing arrived for [`STALL_TIMEOUT_MS`] while a reply was due.
-    #[error("the mail server stopped answering (nothing for {} s)", STALL_TIMEOUT_MS / 1000)]
-    Stalled,
-    /// TLS or POP3 failed (certificate problems included).
-    #[error(transparent)]
-    Session(#[from] SessionError),
-    /// The server refused a command with `-ERR`.
-    #[error("the server refused {verb}: {}", .error.text)]
-    Rejected {
-        /// The command.
-        verb: &'static str,
-        /// The server's reason.
-        error: ServerError,
-    },
-}
-
-/// How long a session waits for the next bytes while it expects some: a server that stalls
-/// ends the sync with [`ConnectionError::Stalled`] instead of hanging until the relay's idle
-/// timeout (10 minutes). The driver decides it ([`webpop_shared::transport::STALL_LIMIT`]), as
-/// for the native drivers.
-pub const STALL_TIMEOUT_MS: u32 = webpop_shared::transport::STALL_LIMIT.as_millis() as u32;
+/// A TLS+POP3 session through the relay.
+pub type RelayConnection = Connection<RelaySocket>;
 
 /// The relay's WebSocket as a [`Transport`]: binary frames carry the bytes; a close frame's
 /// code becomes a [`RelayError`]; with flow control, bytes handed to the session are
 /// acknowledged.
-struct RelaySocket {
+pub struct RelaySocket {
     ws: WebSocket,
     /// The same socket, for what gloo does not offer: the protocol the relay picked, and
     /// acknowledgements sent at once (a `Transport` future may be dropped at any await).
@@ -171,7 +135,7 @@ impl RelaySocket {
 
     /// Counts `bytes` as handed to the session and, with flow control, acknowledges them once
     /// enough are pending.
-    fn consumed(&mut self, bytes: usize) -> Result<(), SocketError> {
+    fn consumed(&mut self, bytes: usize) -> Result<(), ConnectionError> {
         self.consumed = self.consumed.saturating_add(bytes as u64);
         let raw = &self.raw;
         let grants = self
@@ -180,29 +144,33 @@ impl RelaySocket {
         if let Some(ack) = grants.as_mut().and_then(|g| g.consumed(bytes)) {
             self.raw
                 .send_with_str(&ack.to_string())
-                .map_err(|_| SocketError::Transport)?;
+                .map_err(|_| ConnectionError::Transport)?;
         }
         Ok(())
     }
-}
 
-/// Why the WebSocket failed.
-enum SocketError {
-    Relay(RelayError),
-    Transport,
+    /// Bytes the relay has delivered to this page that the session has not taken yet: what a
+    /// page that stops reading holds in memory. With flow control, at most
+    /// [`WINDOW`](webpop_shared::relay::flow::WINDOW).
+    pub fn unconsumed_bytes(&self) -> u64 {
+        self.arrived.get().saturating_sub(self.consumed)
+    }
+
+    /// Whether the relay agreed to flow control (`webpop.flow.v1`).
+    pub fn flow_control(&self) -> bool {
+        self.raw.protocol() == FLOW_PROTOCOL
+    }
 }
 
 impl Transport for RelaySocket {
-    type Error = SocketError;
-
-    async fn send(&mut self, bytes: &[u8]) -> Result<(), Self::Error> {
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
         self.ws
             .send(Message::Bytes(bytes.to_vec()))
             .await
-            .map_err(|_| SocketError::Transport)
+            .map_err(|_| ConnectionError::Transport)
     }
 
-    async fn recv(&mut self) -> Result<Option<&[u8]>, Self::Error> {
+    async fn recv(&mut self) -> Result<Option<&[u8]>, ConnectionError> {
         loop {
             match self.ws.next().await {
                 Some(Ok(Message::Bytes(bytes))) => {
@@ -211,16 +179,16 @@ impl Transport for RelaySocket {
                     return Ok(Some(&self.last));
                 }
                 // The relay sends binary frames only.
-                Some(Ok(Message::Text(_))) => return Err(SocketError::Transport),
+                Some(Ok(Message::Text(_))) => return Err(ConnectionError::Transport),
                 Some(Err(WebSocketError::ConnectionClose(close))) => {
                     return match RelayError::from_close(&self.target, close.code, &close.reason) {
-                        Some(error) => Err(SocketError::Relay(error)),
+                        Some(error) => Err(error.into()),
                         None => Ok(None),
                     };
                 }
                 // An `error` event comes before the `close` event that says why: read on.
                 Some(Err(WebSocketError::ConnectionError)) => continue,
-                Some(Err(_)) => return Err(SocketError::Transport),
+                Some(Err(_)) => return Err(ConnectionError::Transport),
                 None => return Ok(None),
             }
         }
@@ -242,116 +210,34 @@ impl Transport for RelaySocket {
     }
 }
 
-impl From<DriveError<SocketError>> for ConnectionError {
-    fn from(e: DriveError<SocketError>) -> Self {
-        match e {
-            DriveError::Transport(SocketError::Relay(e)) => Self::Relay(e),
-            DriveError::Transport(SocketError::Transport) => Self::Transport,
-            DriveError::Stalled(_) => Self::Stalled,
-            DriveError::Session(e) => Self::Session(e),
-            DriveError::Rejected { verb, error } => Self::Rejected { verb, error },
-            DriveError::Closed => Self::Closed,
-            _ => Self::Transport,
-        }
-    }
+/// Opens `relay` (a `ws://` or `wss://` URL of the relay endpoint) for `request`, offering the
+/// relay the access token this page was given, and runs the session up to the point where
+/// commands may be sent, checking certificates as of `now`.
+pub async fn open(
+    relay: &str,
+    request: &RelayRequest,
+    config: SessionConfig,
+    now: rustls_pki_types::UnixTime,
+) -> Result<RelayConnection, ConnectionError> {
+    open_with_token(relay, request, config, now, stored_token().as_ref()).await
 }
 
-/// A TLS+POP3 session through the relay.
-pub struct Connection {
-    driver: Driver<RelaySocket>,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("session", self.driver.session())
-            .finish_non_exhaustive()
+/// [`open`] offering the relay `token` (the sync worker, which cannot read the page's
+/// `localStorage`, is given it).
+pub async fn open_with_token(
+    relay: &str,
+    request: &RelayRequest,
+    config: SessionConfig,
+    now: rustls_pki_types::UnixTime,
+    token: Option<&Secret>,
+) -> Result<RelayConnection, ConnectionError> {
+    let url = format!("{relay}?{}", request.to_query());
+    // The relay answers with flow control, or the plain protocol where it predates flow
+    // control; the token's is only offered.
+    let mut protocols = vec![PROTOCOL.to_owned(), FLOW_PROTOCOL.to_owned()];
+    if let Some(token) = token {
+        protocols.push(webpop_shared::relay::token_protocol(token));
     }
-}
-
-impl Connection {
-    /// Opens `relay` (a `ws://` or `wss://` URL of the relay endpoint) for `request` and runs
-    /// the session up to the point where commands may be sent, checking certificates as of
-    /// `now`.
-    pub async fn open(
-        relay: &str,
-        request: &RelayRequest,
-        config: SessionConfig,
-        now: rustls_pki_types::UnixTime,
-    ) -> Result<Self, ConnectionError> {
-        Self::open_with_token(relay, request, config, now, stored_token().as_ref()).await
-    }
-
-    /// [`Connection::open`] offering the relay `token` (the sync worker, which cannot read the
-    /// page's `localStorage`, is given it).
-    pub async fn open_with_token(
-        relay: &str,
-        request: &RelayRequest,
-        config: SessionConfig,
-        now: rustls_pki_types::UnixTime,
-        token: Option<&Secret>,
-    ) -> Result<Self, ConnectionError> {
-        let url = format!("{relay}?{}", request.to_query());
-        // The relay answers with flow control, or the plain protocol where it predates flow
-        // control; the token's is only offered.
-        let mut protocols = vec![PROTOCOL.to_owned(), FLOW_PROTOCOL.to_owned()];
-        if let Some(token) = token {
-            protocols.push(webpop_shared::relay::token_protocol(token));
-        }
-        let socket = RelaySocket::open(&url, &protocols, request.target.clone())?;
-        Ok(Self {
-            driver: Driver::start(socket, config, now).await?,
-        })
-    }
-
-    /// Bytes the relay has delivered to this page that the session has not taken yet: what a
-    /// page that stops reading holds in memory. With flow control, at most
-    /// [`WINDOW`](webpop_shared::relay::flow::WINDOW).
-    pub fn unconsumed_bytes(&mut self) -> u64 {
-        let socket = self.driver.transport_mut();
-        socket.arrived.get().saturating_sub(socket.consumed)
-    }
-
-    /// Whether the relay agreed to flow control (`webpop.flow.v1`).
-    pub fn flow_control(&mut self) -> bool {
-        self.driver.transport_mut().raw.protocol() == FLOW_PROTOCOL
-    }
-
-    /// What the server said it can do (after TLS).
-    pub fn capabilities(&self) -> &Capabilities {
-        self.driver.capabilities()
-    }
-
-    /// Queues a command; its reply comes from [`Connection::next_event`].
-    pub fn send(&mut self, command: Command) -> Result<Handle, ConnectionError> {
-        Ok(self.driver.send(command)?)
-    }
-
-    /// Logs in and waits for the outcome.
-    pub async fn login(
-        &mut self,
-        credentials: Credentials,
-        method: AuthMethod,
-    ) -> Result<(), ConnectionError> {
-        Ok(self.driver.login(credentials, method).await?)
-    }
-
-    /// Sends one command and waits for its reply.
-    pub async fn run(&mut self, command: Command) -> Result<Reply, ConnectionError> {
-        Ok(self.driver.run(command).await?)
-    }
-
-    /// Sends what the session has to send, then reads until the next POP3 event.
-    pub async fn next_event(&mut self) -> Result<Event, ConnectionError> {
-        Ok(self.driver.next_event().await?)
-    }
-
-    /// Sends QUIT and waits for its reply; the WebSocket closes when the connection is dropped.
-    pub async fn quit(mut self) -> Result<(), ConnectionError> {
-        self.run(Command::Quit).await?;
-        Ok(())
-    }
-
-    /// Closes the WebSocket without QUIT (so the server commits no deletions).
-    pub fn abort(self) {}
+    let socket = RelaySocket::open(&url, &protocols, request.target.clone())?;
+    Connection::start(socket, config, now).await
 }

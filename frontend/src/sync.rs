@@ -1,25 +1,18 @@
 //! One sync in the page: the sync host from `webpop-shared` ([`host::run`]) between a
-//! [`Connection`] through the relay and the IndexedDB [`MailStore`]. The loop, and its safety
-//! rules (commit before `DELE`; on any failure drop the connection without `QUIT`), live there,
-//! where the native tests and the fault matrix run the same code.
+//! [`RelayConnection`] and the IndexedDB [`MailStore`]. The loop, and its safety rules (commit
+//! before `DELE`; on any failure drop the connection without `QUIT`), live there, where the
+//! native tests and the fault matrix run the same code over the same connection type.
 
-use webpop_shared::pop3::{Command, Event, Handle, Reply};
 use webpop_shared::sync::host;
 use webpop_shared::sync::{EngineConfig, Report, SyncEvent};
 
-use crate::net::{Connection, ConnectionError};
+use crate::net::RelayConnection;
 use crate::store::{Durability, MailStore, StoreError};
 
 pub use webpop_shared::sync::host::Cancel;
 
 /// Why a sync in the page did not finish.
-pub type SyncFailure = host::Failure<ConnectionError, StoreError>;
-
-impl From<ConnectionError> for SyncFailure {
-    fn from(e: ConnectionError) -> Self {
-        Self::Connection(e)
-    }
-}
+pub type SyncFailure = host::Failure<StoreError>;
 
 impl From<StoreError> for SyncFailure {
     fn from(e: StoreError) -> Self {
@@ -27,35 +20,11 @@ impl From<StoreError> for SyncFailure {
     }
 }
 
-impl host::Connection for Connection {
-    type Error = ConnectionError;
-
-    fn send(&mut self, command: Command) -> Result<Handle, ConnectionError> {
-        Connection::send(self, command)
-    }
-
-    async fn next_event(&mut self) -> Result<Event, ConnectionError> {
-        Connection::next_event(self).await
-    }
-
-    async fn run(&mut self, command: Command) -> Result<Reply, ConnectionError> {
-        Connection::run(self, command).await
-    }
-
-    async fn quit(self) -> Result<(), ConnectionError> {
-        Connection::quit(self).await
-    }
-
-    fn abort(self) {
-        Connection::abort(self)
-    }
-}
-
 /// Runs one sync of `account` over a logged-in `conn` ([`host::run`]) into `store` (the
 /// IndexedDB store, or one that wraps it); `on_event` sees every engine event (for progress).
 /// Returns the report once the server confirmed `QUIT`.
 pub async fn run(
-    conn: Connection,
+    conn: RelayConnection,
     store: &impl host::MailStore<Error = StoreError>,
     account: &str,
     config: EngineConfig,
@@ -68,7 +37,7 @@ pub async fn run(
 /// Fetches the whole of `uid` (stored headers-only because it was large) over a logged-in
 /// `conn` and stores it with `durability` ([`host::fetch_body`]).
 pub async fn fetch_body(
-    conn: Connection,
+    conn: RelayConnection,
     store: &MailStore,
     account: &str,
     uid: &str,

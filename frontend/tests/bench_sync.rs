@@ -8,7 +8,7 @@
 
 use wasm_bindgen::JsCast as _;
 use wasm_bindgen_test::*;
-use webpop_frontend::net::Connection;
+use webpop_frontend::net;
 use webpop_frontend::store::MailStore;
 use webpop_frontend::sync::{self, Cancel};
 use webpop_shared::pop3::AuthMethod;
@@ -99,7 +99,7 @@ async fn bench_full_sync_into_indexeddb() {
     let trust = Trust::default().with_pin(text("cert_sha256").parse::<Fingerprint>().unwrap());
     let config = SessionConfig::new("localhost", Security::ImplicitTls).trust(trust);
     let started = js_sys::Date::now();
-    let mut conn = Connection::open(
+    let mut conn = net::open(
         &text("relay"),
         &request,
         config,

@@ -6,7 +6,7 @@
 use futures_util::future::{select, Either};
 use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen_test::*;
-use webpop_frontend::net::Connection;
+use webpop_frontend::net;
 use webpop_shared::pop3::{AuthMethod, Command, Event, Reply};
 use webpop_shared::relay::flow::WINDOW;
 use webpop_shared::relay::{RelayRequest, Target, MAX_FRAME};
@@ -32,7 +32,7 @@ async fn a_page_that_stops_reading_holds_at_most_the_flow_control_window() {
     let request = RelayRequest::new(Target::new(&s(big, "host"), port).unwrap());
     let trust = Trust::default().with_pin(s(big, "cert_sha256").parse::<Fingerprint>().unwrap());
     let config = SessionConfig::new("localhost", Security::ImplicitTls).trust(trust);
-    let mut conn = Connection::open(
+    let mut conn = net::open(
         &s(&env, "relay"),
         &request,
         config,
@@ -47,7 +47,7 @@ async fn a_page_that_stops_reading_holds_at_most_the_flow_control_window() {
     .await
     .unwrap();
     assert!(
-        conn.flow_control(),
+        conn.transport_mut().flow_control(),
         "the relay did not agree to flow control"
     );
 
@@ -65,7 +65,7 @@ async fn a_page_that_stops_reading_holds_at_most_the_flow_control_window() {
     let (mut held, mut still) = (0, 0);
     for _ in 0..600 {
         TimeoutFuture::new(100).await;
-        let now = conn.unconsumed_bytes();
+        let now = conn.transport_mut().unconsumed_bytes();
         still = if now == held && now > 0 { still + 1 } else { 0 };
         held = now;
         if still >= 10 {
@@ -100,6 +100,6 @@ async fn a_page_that_stops_reading_holds_at_most_the_flow_control_window() {
             _ => continue,
         }
     }
-    assert_eq!(conn.unconsumed_bytes(), 0);
+    assert_eq!(conn.transport_mut().unconsumed_bytes(), 0);
     conn.quit().await.unwrap();
 }

@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 use wasm_bindgen_test::*;
-use webpop_frontend::net::{Connection, ConnectionError};
+use webpop_frontend::net::{self, RelayConnection};
+use webpop_shared::connection::ConnectionError;
 use webpop_shared::pop3::{AuthMethod, Command, Reply};
 use webpop_shared::relay::{RelayError, RelayRequest, Target};
 use webpop_shared::secret::Credentials;
@@ -24,7 +25,7 @@ async fn open(
     env: &Value,
     security: Security,
     pinned: bool,
-) -> Result<Connection, ConnectionError> {
+) -> Result<RelayConnection, ConnectionError> {
     let port = match security {
         Security::ImplicitTls => port(env, "pop3s_port"),
         _ => port(env, "pop3_port"),
@@ -35,7 +36,7 @@ async fn open(
         trust = trust.with_pin(s(env, "cert_sha256").parse::<Fingerprint>().unwrap());
     }
     let config = SessionConfig::new(s(env, "server_name"), security).trust(trust);
-    Connection::open(
+    net::open(
         &s(env, "relay"),
         &request,
         config,
@@ -86,7 +87,7 @@ async fn relay_refusals_are_typed_and_readable() {
     let env = get("/env").await;
     let request = RelayRequest::new(Target::new("127.0.0.1", 25).unwrap());
     let config = SessionConfig::new("localhost", Security::ImplicitTls);
-    match Connection::open(
+    match net::open(
         &s(&env, "relay"),
         &request,
         config,

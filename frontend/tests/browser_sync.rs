@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use serde_json::Value;
 use wasm_bindgen_test::*;
-use webpop_frontend::net::Connection;
+use webpop_frontend::net::{self, RelayConnection};
 use webpop_frontend::store::{Durability, MailStore, StoreError, VERSION};
 use webpop_frontend::sync::{self, Cancel, SyncFailure};
 use webpop_shared::pop3::AuthMethod;
@@ -65,7 +65,7 @@ fn config(policy: ServerPolicy, now: u64) -> EngineConfig {
     }
 }
 
-async fn connect(user: &str, security: Security) -> Connection {
+async fn connect(user: &str, security: Security) -> RelayConnection {
     let env = call("GET", "/env").await;
     let port = match security {
         Security::ImplicitTls => env["pop3s_port"].as_u64().unwrap(),
@@ -83,10 +83,10 @@ async fn login(
     port: u16,
     session: SessionConfig,
     user: &str,
-) -> Connection {
+) -> RelayConnection {
     let request = RelayRequest::new(Target::new(&s(server, "host"), port).unwrap());
     let trust = Trust::default().with_pin(s(server, "cert_sha256").parse::<Fingerprint>().unwrap());
-    let mut conn = Connection::open(
+    let mut conn = net::open(
         &s(env, "relay"),
         &request,
         session.trust(trust),

@@ -9,12 +9,13 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use webpop_proxy::demo::{sample_messages, Demo, PASSWORD, USER};
 use webpop_proxy::policy::TargetPolicy;
 use webpop_proxy::RelayConfig;
-use webpop_shared::driver::Connection;
+use webpop_shared::connection::Connection;
 use webpop_shared::mime;
 use webpop_shared::pop3::{AuthMethod, Command, Reply};
 use webpop_shared::relay::CloseReason;
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Fingerprint, Security, SessionConfig, Trust};
+use webpop_shared::tokio_transport::unix_now;
 
 async fn demo_relay() -> (Demo, LocalRelay) {
     let demo = Demo::start().await.unwrap();
@@ -28,12 +29,12 @@ async fn demo_relay() -> (Demo, LocalRelay) {
     (demo, relay)
 }
 
-async fn session(demo: &Demo, relay: &LocalRelay) -> Connection<tokio::io::DuplexStream> {
-    let (stream, _) = ws_as_stream(relay.connect(demo.addr()).await.unwrap());
+async fn session(demo: &Demo, relay: &LocalRelay) -> Connection<RelaySocket> {
+    let socket = relay_socket(relay.connect(demo.addr()).await.unwrap(), demo.addr());
     let pin: Fingerprint = demo.fingerprint().parse().unwrap();
     let config = SessionConfig::new("localhost", Security::ImplicitTls)
         .trust(Trust::default().with_pin(pin));
-    let mut conn = Connection::start(stream, config).await.unwrap();
+    let mut conn = Connection::start(socket, config, unix_now()).await.unwrap();
     conn.login(Credentials::new(USER, PASSWORD).unwrap(), AuthMethod::Auto)
         .await
         .unwrap();
@@ -63,7 +64,7 @@ async fn the_demo_mailbox_serves_every_sample_through_the_relay() {
     conn.quit().await.unwrap();
 }
 
-async fn count(conn: &mut Connection<tokio::io::DuplexStream>) -> usize {
+async fn count(conn: &mut Connection<RelaySocket>) -> usize {
     match conn.run(Command::Stat).await.unwrap() {
         Reply::Stat(stat) => stat.count as usize,
         other => panic!("{other:?}"),

@@ -9,11 +9,12 @@ use std::time::Duration;
 use common::*;
 use webpop_proxy::client_ip::TrustedProxies;
 use webpop_proxy::RelayConfig;
-use webpop_shared::driver::Connection;
+use webpop_shared::connection::Connection;
 use webpop_shared::pop3::{AuthMethod, Command, Reply};
 use webpop_shared::relay::CloseReason;
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Security, SessionConfig, Trust};
+use webpop_shared::tokio_transport::unix_now;
 use webpop_testkit::corpus;
 use webpop_testkit::dovecot::Dovecot;
 use webpop_testkit::nginx::{Balance, Nginx};
@@ -66,10 +67,10 @@ async fn pop3_sessions_work_through_nginx_and_per_client_caps_use_x_forwarded_fo
     )
     .await
     .unwrap();
-    let (stream, _) = ws_as_stream(ws);
+    let socket = relay_socket(ws, dovecot.pop3s_addr());
     let config = SessionConfig::new("localhost", Security::ImplicitTls)
         .trust(Trust::default().with_root(dovecot.cert_der().to_vec()));
-    let mut conn = Connection::start(stream, config).await.unwrap();
+    let mut conn = Connection::start(socket, config, unix_now()).await.unwrap();
     conn.login(Credentials::new(USER, PASSWORD).unwrap(), AuthMethod::Auto)
         .await
         .unwrap();

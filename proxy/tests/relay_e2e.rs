@@ -5,11 +5,12 @@
 mod common;
 
 use common::*;
-use webpop_shared::driver::Connection;
+use webpop_shared::connection::Connection;
 use webpop_shared::pop3::{AuthMethod, Command, Reply};
 use webpop_shared::relay::MAX_FRAME;
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Security, SessionConfig, Trust};
+use webpop_shared::tokio_transport::unix_now;
 use webpop_testkit::corpus;
 use webpop_testkit::dovecot::Dovecot;
 
@@ -58,10 +59,11 @@ async fn pop3_over_tls_through_the_relay_shows_the_relay_only_ciphertext() {
         let relay = LocalRelay::with_config(loopback_config(&[tap.port()]))
             .await
             .unwrap();
-        let (stream, ws_side) = ws_as_stream(relay.connect(tap).await.unwrap());
+        let mut socket = relay_socket(relay.connect(tap).await.unwrap(), tap);
+        let ws_side = socket.record();
         let config = SessionConfig::new("localhost", security)
             .trust(Trust::default().with_root(server.cert_der().to_vec()));
-        let mut conn = Connection::start(stream, config).await.unwrap();
+        let mut conn = Connection::start(socket, config, unix_now()).await.unwrap();
         conn.login(
             Credentials::new(USER, PASSWORD).unwrap(),
             AuthMethod::UserPass,

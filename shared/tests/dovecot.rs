@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use rustls::pki_types::UnixTime;
 use tokio::net::TcpStream;
-use webpop_shared::driver::{Connection, DriverError};
+use webpop_shared::connection::ConnectionError;
 use webpop_shared::pop3::{AuthMethod, Command, Event, Reply, RespCode};
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{
     CertProblem, Fingerprint, Security, SessionConfig, SessionError, Trust,
 };
+use webpop_shared::tokio_transport::{self, TcpConnection};
 use webpop_testkit::corpus;
 use webpop_testkit::dovecot::Dovecot;
 
@@ -31,15 +32,15 @@ async fn connect(
     server: &Dovecot,
     security: Security,
     trust: Trust,
-) -> Result<Connection<TcpStream>, DriverError> {
+) -> Result<TcpConnection, ConnectionError> {
     let addr = match security {
         Security::ImplicitTls => server.pop3s_addr(),
         _ => server.pop3_addr(),
     };
-    Connection::connect(addr, SessionConfig::new("localhost", security).trust(trust)).await
+    tokio_transport::connect(addr, SessionConfig::new("localhost", security).trust(trust)).await
 }
 
-async fn stat(conn: &mut Connection<TcpStream>) -> (u32, u64) {
+async fn stat(conn: &mut TcpConnection) -> (u32, u64) {
     match conn.run(Command::Stat).await.unwrap() {
         Reply::Stat(s) => (s.count, s.size),
         other => panic!("STAT gave {other:?}"),
@@ -90,7 +91,7 @@ async fn wrong_password_is_a_typed_auth_failure() {
             .unwrap();
         let wrong = Credentials::new(USER, "wrong").unwrap();
         match conn.login(wrong, method).await {
-            Err(DriverError::Rejected { error, .. }) => {
+            Err(ConnectionError::Rejected { error, .. }) => {
                 assert_eq!(error.code, Some(RespCode::Auth), "{method:?}: {error:?}");
                 assert!(!error.code.unwrap().is_temporary());
             }
@@ -204,7 +205,7 @@ async fn dele_then_quit_removes_and_dele_then_drop_keeps() {
             .unwrap();
         match conn.login(creds(), AuthMethod::Auto).await {
             Ok(()) => break conn,
-            Err(DriverError::Rejected { error, .. }) if error.code == Some(RespCode::InUse) => {
+            Err(ConnectionError::Rejected { error, .. }) if error.code == Some(RespCode::InUse) => {
                 tokio::time::sleep(Duration::from_millis(100)).await
             }
             Err(e) => panic!("{e}"),
@@ -239,7 +240,7 @@ async fn certificate_trust_pinning_and_typed_refusals() {
     // Not pinned: refused, and the error names the fingerprint so a UI can offer to trust it.
     for security in [Security::ImplicitTls, Security::StartTls] {
         match connect(&server, security, Trust::default()).await {
-            Err(DriverError::Session(SessionError::Certificate {
+            Err(ConnectionError::Session(SessionError::Certificate {
                 problem,
                 fingerprint: fp,
             })) => {
@@ -260,8 +261,8 @@ async fn certificate_trust_pinning_and_typed_refusals() {
     // Trusted root, but dialled under a name the certificate does not carry.
     let config =
         SessionConfig::new("mail.example.org", Security::ImplicitTls).trust(trusting(&server));
-    match Connection::connect(server.pop3s_addr(), config).await {
-        Err(DriverError::Session(SessionError::Certificate { problem, .. })) => {
+    match tokio_transport::connect(server.pop3s_addr(), config).await {
+        Err(ConnectionError::Session(SessionError::Certificate { problem, .. })) => {
             assert_eq!(problem, CertProblem::WrongName)
         }
         Err(other) => panic!("expected a wrong-name error, got {other}"),
@@ -273,8 +274,8 @@ async fn certificate_trust_pinning_and_typed_refusals() {
     let far_future = UnixTime::since_unix_epoch(Duration::from_secs(70_000_000_000));
     let tcp = TcpStream::connect(server.pop3s_addr()).await.unwrap();
     let config = SessionConfig::new("localhost", Security::ImplicitTls).trust(trusting(&server));
-    match Connection::start_at(tcp, config, far_future).await {
-        Err(DriverError::Session(SessionError::Certificate { problem, .. })) => {
+    match tokio_transport::start_at(tcp, config, far_future).await {
+        Err(ConnectionError::Session(SessionError::Certificate { problem, .. })) => {
             assert_eq!(problem, CertProblem::Expired)
         }
         Err(other) => panic!("expected an expiry error, got {other}"),

@@ -1,5 +1,5 @@
-//! The stall timeout, decided once in the driver ([`webpop_shared::transport::StallTimer`])
-//! for the page and the native drivers alike: a server that stops sending while a reply is due
+//! The stall timeout, decided once in the connection ([`webpop_shared::connection::StallTimer`])
+//! for the page and the native transports alike: a server that stops sending while a reply is due
 //! ends the session after the stall limit, and every byte that comes starts the wait anew. On
 //! tokio's paused clock, against real sockets on 127.0.0.1.
 
@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
-use webpop_shared::driver::{Connection, DriverError};
+use webpop_shared::connection::{ConnectionError, STALL_LIMIT};
 use webpop_shared::session::{Security, SessionConfig};
-use webpop_shared::transport::STALL_LIMIT;
+use webpop_shared::tokio_transport;
 
 /// A server on 127.0.0.1 that sends `parts`, each after its pause, then holds the connection
 /// open and silent.
@@ -37,9 +37,9 @@ fn plaintext() -> SessionConfig {
 async fn a_server_that_never_greets_stalls_the_session_after_the_stall_limit() {
     let addr = server(Vec::new()).await;
     let started = Instant::now();
-    let result = Connection::connect(addr, plaintext()).await;
+    let result = tokio_transport::connect(addr, plaintext()).await;
     assert!(
-        matches!(result, Err(DriverError::Stalled(limit)) if limit == STALL_LIMIT),
+        matches!(result, Err(ConnectionError::Stalled(limit)) if limit == STALL_LIMIT),
         "{result:?}"
     );
     let waited = started.elapsed();
@@ -56,8 +56,11 @@ async fn bytes_that_keep_coming_slowly_are_not_a_stall() {
     let minute = Duration::from_secs(60);
     let addr = server(vec![(minute, b"+OK hel"), (minute, b"lo\r\n")]).await;
     let started = Instant::now();
-    let result = Connection::connect(addr, plaintext()).await;
-    assert!(matches!(result, Err(DriverError::Stalled(_))), "{result:?}");
+    let result = tokio_transport::connect(addr, plaintext()).await;
+    assert!(
+        matches!(result, Err(ConnectionError::Stalled(_))),
+        "{result:?}"
+    );
     let waited = started.elapsed();
     assert!(
         waited >= 2 * minute + STALL_LIMIT && waited < 2 * minute + STALL_LIMIT + minute,

@@ -1,20 +1,21 @@
 //! The sync host (`webpop_shared::sync::host`, the loop the page runs) against a real Dovecot
-//! on 127.0.0.1, over the tokio driver with the test kit's memory store: full syncs over
+//! on 127.0.0.1, over the tokio transport with the test kit's memory store: full syncs over
 //! implicit TLS and STLS, incremental syncs, each server policy, a connection cut mid-sync, a
 //! store that fails, and a sync too big for the store's space.
 
-use std::cell::Cell;
 use std::collections::HashSet;
+use std::time::Duration;
 
 use tokio::net::TcpStream;
-use webpop_shared::driver::{Connection, DriverError};
-use webpop_shared::pop3::{AuthMethod, Command, Event, Handle, Reply};
+use webpop_shared::connection::{Connection, ConnectionError, Transport};
+use webpop_shared::pop3::AuthMethod;
 use webpop_shared::secret::Credentials;
 use webpop_shared::session::{Security, SessionConfig, Trust};
 use webpop_shared::sync::host::{self, Cancel, Failure};
 use webpop_shared::sync::{
     EngineConfig, KnownState, PlanOptions, Report, ServerPolicy, StoreFault, SyncError, SyncEvent,
 };
+use webpop_shared::tokio_transport::{self, TokioStream};
 use webpop_testkit::corpus;
 use webpop_testkit::dovecot::Dovecot;
 use webpop_testkit::memory_store::{MemoryStore, MemoryStoreError};
@@ -31,79 +32,84 @@ fn raws(store: &Store) -> HashSet<Vec<u8>> {
     store.mail(USER).into_values().map(|s| s.raw).collect()
 }
 
-async fn connect(server: &Dovecot, security: Security) -> Connection<TcpStream> {
+/// A transport that ends the stream, as a server that hangs up mid-sync does, once it has
+/// received `left` more bytes (when set); the connection then ends without `QUIT`.
+struct CutAfter<T> {
+    inner: T,
+    left: Option<usize>,
+}
+
+impl<T: Transport> Transport for CutAfter<T> {
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
+        self.inner.send(bytes).await
+    }
+
+    async fn recv(&mut self) -> Result<Option<&[u8]>, ConnectionError> {
+        if self.left == Some(0) {
+            return Ok(None);
+        }
+        let received = self.inner.recv().await?;
+        Ok(match (received, &mut self.left) {
+            (Some(bytes), Some(left)) => {
+                let taken = bytes.len().min(*left);
+                *left -= taken;
+                Some(&bytes[..taken])
+            }
+            (received, _) => received,
+        })
+    }
+
+    async fn close(&mut self) -> Result<(), ConnectionError> {
+        self.inner.close().await
+    }
+
+    fn now() -> Duration {
+        T::now()
+    }
+
+    fn sleep(duration: Duration) -> impl std::future::Future<Output = ()> {
+        T::sleep(duration)
+    }
+}
+
+/// A logged-in connection to `server` that [`CutAfter`] ends once `cut_after` more bytes came
+/// after the login.
+async fn connect(
+    server: &Dovecot,
+    security: Security,
+    cut_after: Option<usize>,
+) -> Connection<CutAfter<TokioStream<TcpStream>>> {
     let addr = match security {
         Security::ImplicitTls => server.pop3s_addr(),
         _ => server.pop3_addr(),
     };
     let config = SessionConfig::new("localhost", security)
         .trust(Trust::default().with_root(server.cert_der().to_vec()));
-    let mut conn = Connection::connect(addr, config).await.unwrap();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let transport = CutAfter {
+        inner: TokioStream::new(tcp),
+        left: None,
+    };
+    let mut conn = Connection::start(transport, config, tokio_transport::unix_now())
+        .await
+        .unwrap();
     conn.login(Credentials::new(USER, PASSWORD).unwrap(), AuthMethod::Auto)
         .await
         .unwrap();
+    conn.transport_mut().left = cut_after;
     conn
 }
 
-/// A connection that is cut (dropped, no `QUIT`) once `left` more POP3 events were read.
-struct CutAfter {
-    conn: Connection<TcpStream>,
-    left: Option<Cell<usize>>,
-}
-
-/// Why a [`CutAfter`] connection failed.
-#[derive(Debug, thiserror::Error)]
-enum CutError {
-    #[error("the test cut the connection")]
-    Cut,
-    #[error(transparent)]
-    Driver(#[from] DriverError),
-}
-
-impl host::Connection for CutAfter {
-    type Error = CutError;
-
-    fn send(&mut self, command: Command) -> Result<Handle, CutError> {
-        Ok(self.conn.send(command)?)
-    }
-
-    async fn next_event(&mut self) -> Result<Event, CutError> {
-        if self.left.as_ref().is_some_and(|left| left.get() == 0) {
-            return Err(CutError::Cut);
-        }
-        let event = self.conn.next_event().await?;
-        // Counted once read: the host drops a read that a commit overtook, and reads again.
-        if let Some(left) = &self.left {
-            left.set(left.get() - 1);
-        }
-        Ok(event)
-    }
-
-    async fn run(&mut self, command: Command) -> Result<Reply, CutError> {
-        Ok(self.conn.run(command).await?)
-    }
-
-    async fn quit(self) -> Result<(), CutError> {
-        Ok(self.conn.quit().await?)
-    }
-}
-
-/// Runs one sync through the sync host; `cut_after` drops the connection after that many
-/// replies, without QUIT. The engine's events, and how the host ended.
+/// Runs one sync through the sync host; `cut_after` ends the stream after that many bytes of
+/// the sync's replies, without QUIT. The engine's events, and how the host ended.
 async fn sync_ended(
     server: &Dovecot,
     security: Security,
     store: &Store,
     config: EngineConfig,
     cut_after: Option<usize>,
-) -> (
-    Vec<SyncEvent>,
-    Result<Report, Failure<CutError, MemoryStoreError>>,
-) {
-    let conn = CutAfter {
-        conn: connect(server, security).await,
-        left: cut_after.map(Cell::new),
-    };
+) -> (Vec<SyncEvent>, Result<Report, Failure<MemoryStoreError>>) {
+    let conn = connect(server, security, cut_after).await;
     let mut events = Vec::new();
     let ended = host::run(conn, store, USER, config, &Cancel::new(), async |e| {
         events.push(e.clone())
@@ -317,8 +323,10 @@ async fn a_cut_connection_loses_nothing_and_the_rerun_duplicates_nothing() {
     let store = Store::default();
     let mut cfg = config(ServerPolicy::DeleteAfterDownload, T0);
     cfg.batch_messages = 10;
-    // Cut after 60 replies: several batches committed and their DELEs sent, no QUIT.
-    let events = sync(&server, Security::ImplicitTls, &store, cfg, Some(60)).await;
+    // Cut after half the mailbox's bytes: several batches committed and their DELEs sent, no
+    // QUIT.
+    let half = mail.iter().map(|m| m.len()).sum::<usize>() / 2;
+    let events = sync(&server, Security::ImplicitTls, &store, cfg, Some(half)).await;
     assert!(!events.iter().any(|e| matches!(e, SyncEvent::Finished(_))));
     let stored_before = store.mail(USER).len();
     assert!(stored_before > 0 && stored_before < 120, "{stored_before}");

@@ -1,23 +1,29 @@
 //! The WebSocket test client: what the relay's tests, the fault matrix and the benchmarks use to
 //! open relay sessions the way a browser does (Nagle off, an optional `Origin`, an optional
-//! loopback source address), send bytes and read them back, and see how a session ended.
+//! loopback source address), send bytes and read them back, and see how a session ended; and a
+//! relay session as a [`Transport`] ([`RelaySocket`]), for a TLS+POP3 `Connection` through the
+//! relay as the page runs one.
 //!
 //! Everything returns errors rather than panicking, so that a benchmark can count failures;
 //! a test unwraps.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _, DuplexStream};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::error::UrlError;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use webpop_shared::connection::{ConnectionError, Transport};
+use webpop_shared::relay::{RelayError, Target};
+use webpop_shared::tokio_transport::tokio_now;
 
 /// A client's WebSocket to a relay.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -158,39 +164,106 @@ impl Recording {
     }
 }
 
-/// Turns a relay WebSocket into a byte stream for the POP3 driver, recording the payload of
-/// every frame both ways.
-pub fn as_stream(ws: Ws) -> (DuplexStream, Recording) {
-    let (app, mut ours) = tokio::io::duplex(256 * 1024);
-    let recording = Recording::default();
-    let rec = recording.clone();
-    let record = |m: &Mutex<Vec<u8>>, bytes: &[u8]| {
-        m.lock()
+/// A relay session as a [`Transport`] (what the page's `net::RelaySocket` is in the browser):
+/// binary frames carry the bytes; a close frame's code becomes a [`RelayError`] (1000, "server
+/// closed", is the end of the stream). With [`RelaySocket::record`], the payload of every frame
+/// is recorded both ways.
+pub struct RelaySocket {
+    ws: Ws,
+    target: Target,
+    last: Bytes,
+    recording: Option<Recording>,
+}
+
+impl RelaySocket {
+    /// A session to `target` over `ws`, a WebSocket the relay accepted for it.
+    pub fn new(ws: Ws, target: Target) -> Self {
+        Self {
+            ws,
+            target,
+            last: Bytes::new(),
+            recording: None,
+        }
+    }
+
+    /// Opens a WebSocket to `url` (the relay's endpoint with the request for `target`) and
+    /// makes it a session.
+    pub async fn open(url: &str, target: Target) -> Result<Self, ConnectionError> {
+        let ws = connect(url, None, None)
+            .await
+            .map_err(|e| ConnectionError::Open(e.to_string()))?;
+        Ok(Self::new(ws, target))
+    }
+
+    /// Records from now on every payload byte both ways.
+    pub fn record(&mut self) -> Recording {
+        self.recording
+            .get_or_insert_with(Recording::default)
+            .clone()
+    }
+}
+
+/// A WebSocket failure: a socket's own error is I/O, the rest has no reason to give.
+fn ws_error(e: WsError) -> ConnectionError {
+    match e {
+        WsError::Io(e) => ConnectionError::Io(e),
+        _ => ConnectionError::Transport,
+    }
+}
+
+fn record(to: Option<&Arc<Mutex<Vec<u8>>>>, bytes: &[u8]) {
+    if let Some(to) = to {
+        to.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .extend_from_slice(bytes);
-    };
-    tokio::spawn(async move {
-        let (mut sink, mut stream) = ws.split();
-        let mut buf = vec![0u8; 64 * 1024];
+    }
+}
+
+impl Transport for RelaySocket {
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
+        record(self.recording.as_ref().map(|r| &r.to_server), bytes);
+        self.ws
+            .send(Message::binary(bytes.to_vec()))
+            .await
+            .map_err(ws_error)
+    }
+
+    async fn recv(&mut self) -> Result<Option<&[u8]>, ConnectionError> {
         loop {
-            tokio::select! {
-                n = ours.read(&mut buf) => match n {
-                    Ok(0) | Err(_) => { let _ = sink.close().await; break; }
-                    Ok(n) => {
-                        record(&rec.to_server, &buf[..n]);
-                        if sink.send(Message::binary(buf[..n].to_vec())).await.is_err() { break; }
-                    }
-                },
-                message = stream.next() => match message {
-                    Some(Ok(Message::Binary(data))) => {
-                        record(&rec.to_client, &data);
-                        if ours.write_all(&data).await.is_err() { break; }
-                    }
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => {}
-                },
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(data))) => {
+                    record(self.recording.as_ref().map(|r| &r.to_client), &data);
+                    self.last = data;
+                    return Ok(Some(&self.last));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = frame.map_or((1005, String::new()), |f| {
+                        (u16::from(f.code), f.reason.to_string())
+                    });
+                    return match RelayError::from_close(&self.target, code, &reason) {
+                        Some(e) => Err(e.into()),
+                        None => Ok(None),
+                    };
+                }
+                // The relay sends binary frames only.
+                Some(Ok(Message::Text(_))) => return Err(ConnectionError::Transport),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(ws_error(e)),
+                None => return Ok(None),
             }
         }
-    });
-    (app, recording)
+    }
+
+    /// Closes politely: a close frame (the relay then closes the server's side).
+    async fn close(&mut self) -> Result<(), ConnectionError> {
+        self.ws.close(None).await.map_err(ws_error)
+    }
+
+    fn now() -> Duration {
+        tokio_now()
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> {
+        tokio::time::sleep(duration)
+    }
 }

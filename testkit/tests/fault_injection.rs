@@ -11,7 +11,7 @@
 //! only after the store had committed that message. The faulted sync must end the way the fault
 //! should end it — a clear, typed error, or a finished sync where the engine legitimately goes
 //! on (a `-ERR` to one `RETR` skips that message; a `-ERR` to `DELE` leaves it on the server) —
-//! and a stall must end in the driver's stall timeout (the page's), not a hang.
+//! and a stall must end in the connection's stall timeout (the page's), not a hang.
 //!
 //! Replies that lie about a message (a bare-LF `.` line and a forged reply spliced into a
 //! message, a message longer than its listed size) and a hostile message that would end its own
@@ -22,15 +22,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt as _, StreamExt as _};
-use rustls::pki_types::UnixTime;
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::{JoinSet, LocalSet};
-use tokio_tungstenite::tungstenite::{self, Bytes, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use webpop_shared::connection::{Connection, ConnectionError};
 use webpop_shared::pop3::{self, AuthMethod};
 use webpop_shared::relay::{RelayError, RelayRequest, Target, PATH};
 use webpop_shared::secret::Credentials;
@@ -39,20 +35,21 @@ use webpop_shared::sync::host::{self, Cancel};
 use webpop_shared::sync::{
     EngineConfig, KnownState, PlanError, PlanOptions, Report, ServerPolicy, SyncError,
 };
-use webpop_shared::transport::{DriveError, Driver, Transport};
+use webpop_shared::tokio_transport::unix_now;
 use webpop_testkit::corpus;
 use webpop_testkit::faulty_pop3::{
     bare_lf_split_message, Config, Fault, FaultKind, FaultyPop3, Phase, ReplyOffset, PASSWORD, USER,
 };
 use webpop_testkit::local_relay::LocalRelay;
 use webpop_testkit::memory_store::{MemoryStore, MemoryStoreError};
+use webpop_testkit::ws::RelaySocket;
 
 /// Messages in the mailbox: one of each small corpus kind, among them a 234 KB one with a
 /// base64 attachment and two with 20 KB lines (437 KB in all).
 const MESSAGES: usize = 12;
 const SEED: u64 = 0xFA17;
 const T0: u64 = 1_800_000_000;
-/// The driver's stall limit here (the page's is 90 s), generous for a loaded machine: the
+/// The connection's stall limit here (the page's is 90 s), generous for a loaded machine: the
 /// shipped stall timer gives up on a stalled sync after this long without bytes.
 const STALL_LIMIT: Duration = Duration::from_secs(5);
 /// Every sync must end well within this; reaching it means a hang.
@@ -63,93 +60,15 @@ const MAX_REPLY: usize = 1024 * 1024;
 /// Combinations run at once.
 const PARALLEL: usize = 8;
 
-// ---- the relay's WebSocket as a transport (what `frontend/src/net.rs` does in the page) ----
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// A relay session: binary frames carry the bytes; a close frame's code becomes a
-/// [`RelayError`] (1000, "server closed", is the end of the stream).
-struct RelaySocket {
-    ws: Ws,
-    target: Target,
-    last: Bytes,
-}
-
-#[derive(Debug)]
-enum SocketError {
-    Relay(RelayError),
-    WebSocket(tungstenite::Error),
-    TextFrame,
-}
-
-impl std::fmt::Display for SocketError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SocketError::Relay(e) => write!(f, "{e}"),
-            SocketError::WebSocket(e) => write!(f, "WebSocket: {e}"),
-            SocketError::TextFrame => f.write_str("the relay sent a text frame"),
-        }
-    }
-}
-
-impl Transport for RelaySocket {
-    type Error = SocketError;
-
-    async fn send(&mut self, bytes: &[u8]) -> Result<(), SocketError> {
-        self.ws
-            .send(Message::binary(bytes.to_vec()))
-            .await
-            .map_err(SocketError::WebSocket)
-    }
-
-    async fn recv(&mut self) -> Result<Option<&[u8]>, SocketError> {
-        loop {
-            match self.ws.next().await {
-                Some(Ok(Message::Binary(data))) => {
-                    self.last = data;
-                    return Ok(Some(&self.last));
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    let (code, reason) = frame.map_or((1005, String::new()), |f| {
-                        (u16::from(f.code), f.reason.to_string())
-                    });
-                    return match RelayError::from_close(&self.target, code, &reason) {
-                        Some(e) => Err(SocketError::Relay(e)),
-                        None => Ok(None),
-                    };
-                }
-                Some(Ok(Message::Text(_))) => return Err(SocketError::TextFrame),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(SocketError::WebSocket(e)),
-                None => return Ok(None),
-            }
-        }
-    }
-
-    fn now() -> Duration {
-        webpop_shared::driver::tokio_now()
-    }
-
-    fn sleep(duration: Duration) -> impl std::future::Future<Output = ()> {
-        tokio::time::sleep(duration)
-    }
-}
-
-async fn open(relay: &LocalRelay, server: &FaultyPop3) -> Result<RelaySocket, SocketError> {
+/// A relay session to `server` (what `frontend/src/net.rs` opens in the page).
+async fn open(relay: &LocalRelay, server: &FaultyPop3) -> Result<RelaySocket, ConnectionError> {
     let target = Target::new("127.0.0.1", server.addr().port()).expect("a valid target");
     let url = format!(
         "ws://{}{PATH}?{}",
         relay.addr(),
         RelayRequest::new(target.clone()).to_query()
     );
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
-        .await
-        .map_err(SocketError::WebSocket)?;
-    Ok(RelaySocket {
-        ws,
-        target,
-        last: Bytes::new(),
-    })
+    RelaySocket::open(&url, target).await
 }
 
 // ---- one sync: the shipped host, with the test kit's store in memory ----
@@ -162,11 +81,11 @@ type Store = MemoryStore;
 /// Why a sync did not finish.
 #[derive(Debug)]
 enum Failure {
-    Open(SocketError),
-    Drive(DriveError<SocketError>),
+    Open(ConnectionError),
+    Connection(ConnectionError),
     Sync(SyncError),
     /// The host stopped otherwise (the memory store never fails, nor runs out of space, here).
-    Host(host::Failure<DriveError<SocketError>, MemoryStoreError>),
+    Host(host::Failure<MemoryStoreError>),
     /// The test gave up: the sync hung.
     Hung(Duration),
 }
@@ -176,8 +95,7 @@ impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Open(e) => write!(f, "cannot open the relay session: {e}"),
-            Failure::Drive(DriveError::Transport(e)) => write!(f, "{e}"),
-            Failure::Drive(e) => write!(f, "{e}"),
+            Failure::Connection(e) => write!(f, "{e}"),
             Failure::Sync(e) => write!(f, "{e}"),
             Failure::Host(e) => write!(f, "{e}"),
             Failure::Hung(bound) => write!(f, "no end within {bound:?}"),
@@ -185,26 +103,18 @@ impl std::fmt::Display for Failure {
     }
 }
 
-impl From<host::Failure<DriveError<SocketError>, MemoryStoreError>> for Failure {
-    fn from(e: host::Failure<DriveError<SocketError>, MemoryStoreError>) -> Self {
+impl From<host::Failure<MemoryStoreError>> for Failure {
+    fn from(e: host::Failure<MemoryStoreError>) -> Self {
         match e {
-            host::Failure::Connection(e) => Failure::Drive(e),
+            host::Failure::Connection(e) => Failure::Connection(e),
             host::Failure::Sync(e) => Failure::Sync(e),
             other => Failure::Host(other),
         }
     }
 }
 
-fn now() -> UnixTime {
-    UnixTime::since_unix_epoch(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default(),
-    )
-}
-
 /// One whole sync through the relay: connect, TLS with the server's certificate pinned, log
-/// in, then the sync host the page runs ([`host::run`]), over the driver the page uses.
+/// in, then the sync host the page runs ([`host::run`]), over the connection the page uses.
 async fn sync(
     server: &FaultyPop3,
     relay: &LocalRelay,
@@ -215,15 +125,15 @@ async fn sync(
     let session = SessionConfig::new("localhost", Security::ImplicitTls)
         .trust(Trust::default().with_pin(server.fingerprint()))
         .pop3_options(pop3::Options::default().max_reply_size(MAX_REPLY));
-    let mut driver = Driver::start_with_stall_limit(socket, session, now(), Some(STALL_LIMIT))
-        .await
-        .map_err(Failure::Drive)?;
+    let mut conn =
+        Connection::start_with_stall_limit(socket, session, unix_now(), Some(STALL_LIMIT))
+            .await
+            .map_err(Failure::Connection)?;
     let credentials = Credentials::new(USER, PASSWORD).expect("valid credentials");
-    driver
-        .login(credentials, AuthMethod::Auto)
+    conn.login(credentials, AuthMethod::Auto)
         .await
-        .map_err(Failure::Drive)?;
-    Ok(host::run(driver, store, USER, config, &Cancel::new(), async |_| {}).await?)
+        .map_err(Failure::Connection)?;
+    Ok(host::run(conn, store, USER, config, &Cancel::new(), async |_| {}).await?)
 }
 
 /// [`sync`], given up after `bound`.
@@ -248,7 +158,7 @@ enum Outcome {
     Finished,
     /// Finished, with messages the server refused to send left for the next sync.
     FinishedSkipping,
-    /// The driver's stall timeout.
+    /// The connection's stall timeout.
     TimedOut,
     /// No end within the test's bound: always a test failure.
     Hung,
@@ -301,22 +211,20 @@ fn classify(result: &Result<Report, Failure>) -> Outcome {
         Ok(report) if report.skipped > 0 => Outcome::FinishedSkipping,
         Ok(_) => Outcome::Finished,
         Err(Failure::Hung(_)) => Outcome::Hung,
-        Err(Failure::Drive(DriveError::Stalled(_))) => Outcome::TimedOut,
-        Err(Failure::Drive(e)) => match e {
-            DriveError::Closed
-            | DriveError::Session(SessionError::Pop3(P::ConnectionClosed { .. }))
-            | DriveError::Transport(SocketError::Relay(RelayError::ServerLost(_))) => {
-                Outcome::ConnectionLost
-            }
-            DriveError::Session(SessionError::Pop3(
+        Err(Failure::Connection(ConnectionError::Stalled(_))) => Outcome::TimedOut,
+        Err(Failure::Connection(e)) => match e {
+            ConnectionError::Closed
+            | ConnectionError::Session(SessionError::Pop3(P::ConnectionClosed { .. }))
+            | ConnectionError::Relay(RelayError::ServerLost(_)) => Outcome::ConnectionLost,
+            ConnectionError::Session(SessionError::Pop3(
                 P::NotAReply { .. } | P::Malformed { .. } | P::Unsolicited { .. },
             )) => Outcome::NotPop3,
-            DriveError::Session(SessionError::Pop3(
+            ConnectionError::Session(SessionError::Pop3(
                 P::LineTooLong { .. } | P::ReplyTooLarge { .. },
             )) => Outcome::TooLong,
-            DriveError::Session(SessionError::Tls(_)) => Outcome::Tls,
-            DriveError::Session(SessionError::Refused(_)) => Outcome::GreetingRefused,
-            DriveError::Rejected { verb: "login", .. } => Outcome::LoginRefused,
+            ConnectionError::Session(SessionError::Tls(_)) => Outcome::Tls,
+            ConnectionError::Session(SessionError::Refused(_)) => Outcome::GreetingRefused,
+            ConnectionError::Rejected { verb: "login", .. } => Outcome::LoginRefused,
             _ => Outcome::Other,
         },
         Err(Failure::Sync(SyncError::Plan(PlanError::NoUidl))) => Outcome::UidlRefused,

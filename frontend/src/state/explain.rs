@@ -2,12 +2,12 @@
 //! certificate problem (with its fingerprint in groups to compare, and an offer to trust it
 //! only when no authority vouches for it), full storage.
 
+use webpop_shared::connection::ConnectionError;
 use webpop_shared::pop3::RespCode;
 use webpop_shared::relay::RelayError;
 use webpop_shared::session::{CertProblem, Fingerprint, SessionError};
 use webpop_shared::sync::{StoreFault, SyncError};
 
-use crate::net::ConnectionError;
 use crate::store::StoreError;
 use crate::sync::SyncFailure;
 
@@ -122,7 +122,7 @@ pub fn connection(e: &ConnectionError) -> Problem {
             }
             _ => format!("{}.", capitalized(&relay.to_string())),
         }),
-        ConnectionError::Stalled => Problem::Later(format!(
+        ConnectionError::Stalled(_) => Problem::Later(format!(
             "{}; webpop will try again later. Nothing was deleted.",
             capitalized(&e.to_string())
         )),
@@ -216,6 +216,7 @@ pub fn sync(e: &SyncFailure) -> Problem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use webpop_shared::connection::STALL_LIMIT;
     use webpop_shared::pop3::ServerError;
     use webpop_shared::relay::Target;
 
@@ -373,7 +374,7 @@ mod tests {
         // Every certificate problem carries its fingerprint there; other problems are as shown.
         let expired = refused(CertProblem::Expired, presented).status_text();
         assert!(expired.ends_with("BC:BD:BE:BF."), "{expired}");
-        let later = connection(&ConnectionError::Stalled);
+        let later = connection(&ConnectionError::Stalled(STALL_LIMIT));
         assert_eq!(later.status_text(), later.text());
     }
 
@@ -388,7 +389,7 @@ mod tests {
             },
         });
         assert!(matches!(sync(&refused), Problem::Later(t) if t.contains("refused UIDL: busy")));
-        let stalled = connection(&ConnectionError::Stalled);
+        let stalled = connection(&ConnectionError::Stalled(STALL_LIMIT));
         assert!(matches!(stalled, Problem::Later(t) if t.contains("stopped answering")));
     }
 

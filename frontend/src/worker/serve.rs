@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
+use webpop_shared::connection::ConnectionError;
 use webpop_shared::sync::{Failure, SyncError, SyncEvent};
 
 use super::message::{outcome_to_wire, Command, Event, Relay};
 use super::reporting::Reporting;
 use crate::mail;
 use crate::model::Account;
-use crate::net::{Connection, ConnectionError};
+use crate::net::RelayConnection;
 use crate::state::explain::{self, Problem};
 use crate::state::scheduler::Outcome;
 use crate::store::{MailStore, StoreError, DATABASE};
@@ -39,7 +40,7 @@ pub struct Server {
     post: Rc<dyn Fn(Event)>,
     store: RefCell<Option<Rc<MailStore>>>,
     /// Sessions signed in by [`Command::SignIn`], waiting for the account's first sync.
-    held: RefCell<HashMap<String, Connection>>,
+    held: RefCell<HashMap<String, RelayConnection>>,
     /// The running syncs' cancel switches.
     cancels: RefCell<HashMap<String, Cancel>>,
     /// The [`MAIL_CHANNEL`], where the browser has `BroadcastChannel`.

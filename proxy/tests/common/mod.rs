@@ -14,7 +14,7 @@ use webpop_testkit::ws;
 #[allow(unused_imports)] // Each test file uses a different subset.
 pub use webpop_testkit::local_relay::{loopback_config, LocalRelay};
 #[allow(unused_imports)]
-pub use webpop_testkit::ws::{connect as ws_connect, Recording, Ws};
+pub use webpop_testkit::ws::{connect as ws_connect, Recording, RelaySocket, Ws};
 
 /// Opens a WebSocket to `url` from 127.0.0.1 offering these subprotocols; returns it and the
 /// subprotocol the relay picked.
@@ -75,10 +75,11 @@ pub async fn echo_server() -> SocketAddr {
     addr
 }
 
-/// Turns a relay WebSocket into a byte stream for the POP3 driver, recording the payload of
-/// every frame both ways.
-pub fn ws_as_stream(ws: Ws) -> (tokio::io::DuplexStream, Recording) {
-    ws::as_stream(ws)
+/// A relay session to `target` over `ws`: the transport of a POP3 `Connection` through the
+/// relay.
+pub fn relay_socket(ws: Ws, target: SocketAddr) -> RelaySocket {
+    let target = webpop_shared::relay::Target::new(&target.ip().to_string(), target.port());
+    RelaySocket::new(ws, target.unwrap())
 }
 
 /// A TCP forwarder on 127.0.0.1 that records what passes between the relay and `target`.

@@ -68,14 +68,6 @@ impl Options {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Handle(u64);
 
-#[cfg(test)]
-impl Handle {
-    /// Handle `n`, for scripted connections in unit tests.
-    pub(crate) fn for_tests(n: u64) -> Self {
-        Self(n)
-    }
-}
-
 /// The server's `+OK` greeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Greeting {

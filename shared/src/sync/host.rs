@@ -1,7 +1,11 @@
 //! The sync host: the one loop that moves things between the [`Engine`], a logged-in POP3
-//! [`Connection`] and a [`MailStore`]. The page (IndexedDB over the relay's WebSocket), the
-//! native tests (an in-memory store over TCP or a native relay client) and the benchmarks all
-//! run this loop, so what the tests prove about it is what ships.
+//! [`Connection`] (over any [`Transport`]) and a [`MailStore`]. The page (IndexedDB over the
+//! relay's WebSocket), the native tests (an in-memory store over TCP or a native relay client)
+//! and the benchmarks all run this loop over the same connection type, so what the tests prove
+//! about it is what ships.
+//!
+//! [`Transport::recv`] must be cancel-safe: the host drops a read when a commit finishes or the
+//! sync is cancelled, and reads again later.
 //!
 //! Safety rules kept here (the engine decides, the host must not undo it):
 //! - a batch is committed before the engine hears of it, so `DELE` for a message only goes out
@@ -27,30 +31,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt as _};
 
 use super::engine::{Batch, Engine, EngineConfig, Report, StoreFault, SyncError, SyncEvent};
 use super::plan::Known;
+use crate::connection::{Connection, ConnectionError, Transport};
 use crate::mime::{self, Summary};
-use crate::pop3::{Command, Event, Handle, Reply};
-
-/// A logged-in POP3 session, as the host needs it. [`crate::transport::Driver`] over any
-/// [`crate::transport::Transport`] is one; the page and the tokio driver wrap one.
-///
-/// [`Connection::next_event`] must be cancel-safe at its reads: the host drops it when a commit
-/// finishes or the sync is cancelled, and calls it again later.
-// The futures are awaited in place (never sent to another thread); the browser's are not `Send`.
-#[allow(async_fn_in_trait)]
-pub trait Connection: Sized {
-    /// Why the connection failed.
-    type Error;
-    /// Queues a command; its reply comes from [`Connection::next_event`].
-    fn send(&mut self, command: Command) -> Result<Handle, Self::Error>;
-    /// Sends what is queued, then reads until the next POP3 event.
-    async fn next_event(&mut self) -> Result<Event, Self::Error>;
-    /// Sends one command and waits for its reply (a `-ERR` is an error).
-    async fn run(&mut self, command: Command) -> Result<Reply, Self::Error>;
-    /// Sends `QUIT` (which makes the server's deletions happen) and waits for its reply.
-    async fn quit(self) -> Result<(), Self::Error>;
-    /// Drops the connection without `QUIT`, so the server deletes nothing.
-    fn abort(self) {}
-}
+use crate::pop3::{Command, Event, Reply};
 
 /// Where a sync's mail goes: IndexedDB in the page, memory in the tests.
 #[allow(async_fn_in_trait)]
@@ -87,14 +70,13 @@ pub trait MailStore {
     fn fault(&self, error: &Self::Error) -> StoreFault;
 }
 
-/// Why a sync (or fetching one body) did not finish. `C` is the connection's error, `S` the
-/// store's.
+/// Why a sync (or fetching one body) did not finish. `S` is the store's error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Failure<C, S> {
+pub enum Failure<S> {
     /// The connection (relay, socket, TLS or POP3) failed.
     #[error(transparent)]
-    Connection(C),
+    Connection(#[from] ConnectionError),
     /// The sync stopped (no UIDL, a refusal, cancellation...).
     #[error(transparent)]
     Sync(SyncError),
@@ -118,7 +100,7 @@ pub enum Failure<C, S> {
     },
 }
 
-impl<C, S> From<SyncError> for Failure<C, S> {
+impl<S> From<SyncError> for Failure<S> {
     fn from(e: SyncError) -> Self {
         Self::Sync(e)
     }
@@ -163,8 +145,8 @@ impl Cancel {
 }
 
 /// What woke the sync loop.
-enum Woke<C, S> {
-    Network(Result<Event, C>),
+enum Woke<S> {
+    Network(Result<Event, ConnectionError>),
     Cancelled,
     Committed(u64, Result<(), S>),
 }
@@ -178,14 +160,14 @@ const STORAGE_MARGIN: f64 = 1.25;
 /// Runs one sync of `account` over a logged-in `conn`; `on_event` sees every engine event (for
 /// progress) and is awaited before the sync goes on. A sync that would not fit in the store's
 /// space stops before fetching anything. Returns the report once the server confirmed `QUIT`.
-pub async fn run<C: Connection, S: MailStore>(
-    mut conn: C,
+pub async fn run<T: Transport, S: MailStore>(
+    mut conn: Connection<T>,
     store: &S,
     account: &str,
     config: EngineConfig,
     cancel: &Cancel,
     mut on_event: impl AsyncFnMut(&SyncEvent),
-) -> Result<Report, Failure<C::Error, S::Error>> {
+) -> Result<Report, Failure<S::Error>> {
     let known = store.known(account).await.map_err(Failure::Store)?;
     let mut engine = Engine::new(config, known);
     let mut commits: FuturesUnordered<Commit<'_, S::Error>> = FuturesUnordered::new();
@@ -298,13 +280,13 @@ pub async fn run<C: Connection, S: MailStore>(
 /// `conn`, stores it in place of the headers (durably when `durable`: the account's policy may
 /// delete it from the server), and returns it. The session ends with `QUIT`; on any failure
 /// the connection is dropped without it.
-pub async fn fetch_body<C: Connection, S: MailStore>(
-    mut conn: C,
+pub async fn fetch_body<T: Transport, S: MailStore>(
+    mut conn: Connection<T>,
     store: &S,
     account: &str,
     uid: &str,
     durable: bool,
-) -> Result<Vec<u8>, Failure<C::Error, S::Error>> {
+) -> Result<Vec<u8>, Failure<S::Error>> {
     let uids = match conn
         .run(Command::Uidl(None))
         .await

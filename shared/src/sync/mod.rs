@@ -5,8 +5,9 @@
 //!
 //! Nothing here touches a socket, a clock or a store directly: callers pass the server's
 //! listing, what the store knows and the current time, and get decisions back. The host loop
-//! reaches the connection and the store only through traits ([`host::Connection`],
-//! [`host::MailStore`]), so the browser and the native tests run the same loop.
+//! runs over the one [`crate::connection::Connection`], generic over its transport, and reaches
+//! the store through a trait ([`host::MailStore`]), so the browser and the native tests run the
+//! same loop.
 
 pub mod engine;
 pub mod host;

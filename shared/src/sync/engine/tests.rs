@@ -5,7 +5,11 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
+use rustls::pki_types::UnixTime;
+
 use super::*;
+use crate::connection::{Connection, ConnectionError, Transport};
+use crate::session::{Security, SessionConfig};
 use crate::sync::host;
 use crate::sync::plan::{KnownState, ServerPolicy};
 
@@ -228,11 +232,26 @@ impl host::MailStore for RefCell<&mut Store> {
     }
 }
 
-/// The scripted server as a connection: each command is answered, in order, when its reply is
-/// read. `cut_after` replies, the connection fails (dropped without QUIT).
+/// What the scripted server owes the client, in order.
+enum Due {
+    /// The greeting, before any command.
+    Greeting,
+    /// `CAPA`'s reply, during start-up.
+    Capa,
+    /// The reply to one of the host's commands.
+    Reply(Command),
+}
+
+/// The scripted server as a transport: it reads the command lines the session writes and
+/// answers each, in order, when the session reads (one reply a read). After `cut_after` replies
+/// to the host's commands, the stream ends (the server hung up; no QUIT).
 struct Scripted<'a> {
     server: &'a mut Server,
-    in_flight: VecDeque<Command>,
+    due: VecDeque<Due>,
+    /// The start of a command line not yet complete.
+    partial: Vec<u8>,
+    /// The reply handed out last.
+    out: Vec<u8>,
     replies: usize,
     cut_after: Option<usize>,
     /// Every command the host sent.
@@ -241,60 +260,119 @@ struct Scripted<'a> {
     memory: Option<Rc<RefCell<Memory>>>,
 }
 
-/// The scripted connection was cut.
-#[derive(Debug)]
-struct Cut;
-
-impl host::Connection for Scripted<'_> {
-    type Error = Cut;
-
-    fn send(&mut self, command: Command) -> Result<crate::pop3::Handle, Cut> {
-        self.sent.borrow_mut().push(command.clone());
-        if let (Some(memory), Command::Retr(msg)) = (&self.memory, &command) {
-            let mut memory = memory.borrow_mut();
-            memory.requested += self.server.messages[*msg as usize - 1].1.len() as u64;
-            memory.measure();
-        }
-        self.in_flight.push_back(command);
-        Ok(crate::pop3::Handle::for_tests(
-            self.sent.borrow().len() as u64
-        ))
-    }
-
-    async fn next_event(&mut self) -> Result<crate::pop3::Event, Cut> {
-        if self.cut_after == Some(self.replies) {
-            return Err(Cut);
-        }
-        let command = self
-            .in_flight
-            .pop_front()
-            .expect("the host read with no reply due");
-        self.replies += 1;
-        let handle = crate::pop3::Handle::for_tests(self.replies as u64);
-        if let (Some(memory), Command::Retr(msg)) = (&self.memory, &command) {
-            let mut memory = memory.borrow_mut();
-            let bytes = self.server.messages[*msg as usize - 1].1.len() as u64;
-            memory.requested -= bytes;
-            memory.received += bytes;
-            memory.measure();
-        }
-        Ok(match self.server.answer(command) {
-            Ok(reply) => crate::pop3::Event::Reply { handle, reply },
-            Err(error) => crate::pop3::Event::Rejected { handle, error },
+impl Scripted<'_> {
+    /// The command on `line` (without CRLF), as this test's host sends them.
+    fn parse(line: &str) -> Due {
+        let words: Vec<&str> = line.split(' ').collect();
+        let n = |i: usize| words[i].parse::<u32>().unwrap();
+        Due::Reply(match words[0] {
+            "CAPA" => return Due::Capa,
+            "STAT" => Command::Stat,
+            "UIDL" if words.len() == 1 => Command::Uidl(None),
+            "LIST" if words.len() == 1 => Command::List(None),
+            "RETR" => Command::Retr(n(1)),
+            "TOP" => Command::Top {
+                msg: n(1),
+                lines: n(2),
+            },
+            "DELE" => Command::Dele(n(1)),
+            "QUIT" => Command::Quit,
+            _ => panic!("unexpected command {line:?}"),
         })
     }
 
-    async fn run(&mut self, _: Command) -> Result<Reply, Cut> {
-        unreachable!("a sync pipelines its commands")
-    }
-
-    async fn quit(self) -> Result<(), Cut> {
-        unreachable!("the engine sends QUIT itself")
+    /// `answer` on the wire.
+    fn encode(answer: Result<Reply, ServerError>) -> Vec<u8> {
+        let reply = match answer {
+            Ok(reply) => reply,
+            Err(error) => {
+                let code = match error.code {
+                    None => String::new(),
+                    Some(crate::pop3::RespCode::InUse) => "[IN-USE] ".into(),
+                    Some(other) => panic!("no wire form here for {other:?}"),
+                };
+                return format!("-ERR {code}{}\r\n", error.text).into_bytes();
+            }
+        };
+        let lines = |lines: Vec<String>| {
+            let mut out = b"+OK\r\n".to_vec();
+            for line in lines {
+                out.extend_from_slice(line.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b".\r\n");
+            out
+        };
+        match reply {
+            Reply::Ok { text } => format!("+OK {text}\r\n").into_bytes(),
+            Reply::Stat(stat) => format!("+OK {} {}\r\n", stat.count, stat.size).into_bytes(),
+            Reply::Uids(uids) => lines(
+                uids.iter()
+                    .map(|u| format!("{} {}", u.msg, u.uid))
+                    .collect(),
+            ),
+            Reply::Listing(list) => lines(
+                list.iter()
+                    .map(|e| format!("{} {}", e.msg, e.size))
+                    .collect(),
+            ),
+            Reply::Message(raw) => {
+                let mut out = b"+OK\r\n".to_vec();
+                crate::pop3::server_side::dot_stuff(&mut out, &raw);
+                out
+            }
+            other => panic!("no wire form here for {other:?}"),
+        }
     }
 }
 
-/// Runs `future` to its end; the scripted connection and the store never wait, so neither does
-/// it.
+impl Transport for Scripted<'_> {
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnectionError> {
+        self.partial.extend_from_slice(bytes);
+        while let Some(end) = self.partial.windows(2).position(|w| w == b"\r\n") {
+            let line: Vec<u8> = self.partial.drain(..end + 2).collect();
+            let due = Self::parse(std::str::from_utf8(&line[..end]).unwrap());
+            if let Due::Reply(command) = &due {
+                self.sent.borrow_mut().push(command.clone());
+                if let (Some(memory), Command::Retr(msg)) = (&self.memory, command) {
+                    let mut memory = memory.borrow_mut();
+                    memory.requested += self.server.messages[*msg as usize - 1].1.len() as u64;
+                    memory.measure();
+                }
+            }
+            self.due.push_back(due);
+        }
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> Result<Option<&[u8]>, ConnectionError> {
+        if self.cut_after == Some(self.replies) {
+            return Ok(None);
+        }
+        self.out = match self
+            .due
+            .pop_front()
+            .expect("the host read with no reply due")
+        {
+            Due::Greeting => b"+OK scripted\r\n".to_vec(),
+            Due::Capa => b"+OK\r\nUIDL\r\nTOP\r\nPIPELINING\r\n.\r\n".to_vec(),
+            Due::Reply(command) => {
+                self.replies += 1;
+                if let (Some(memory), Command::Retr(msg)) = (&self.memory, &command) {
+                    let mut memory = memory.borrow_mut();
+                    let bytes = self.server.messages[*msg as usize - 1].1.len() as u64;
+                    memory.requested -= bytes;
+                    memory.received += bytes;
+                    memory.measure();
+                }
+                Self::encode(self.server.answer(command))
+            }
+        };
+        Ok(Some(&self.out))
+    }
+}
+
+/// Runs `future` to its end; the scripted server and the store never wait, so neither does it.
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -305,7 +383,7 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 /// Runs one sync with `config` through the sync host ([`host::run`], the loop the page runs)
-/// against `server` and `store`. `cut_after` drops the connection after that many replies (no
+/// against `server` and `store`. `cut_after` ends the stream after that many replies (no
 /// QUIT); `cancel_after` cancels the sync once that many events were seen. Returns the events
 /// and the commands sent.
 fn run_host(
@@ -337,14 +415,20 @@ fn run_scripted(
     memory: Option<Rc<RefCell<Memory>>>,
 ) -> (Vec<SyncEvent>, Vec<Command>) {
     let sent = Rc::new(RefCell::new(Vec::new()));
-    let conn = Scripted {
+    let scripted = Scripted {
         server,
-        in_flight: VecDeque::new(),
+        due: VecDeque::from([Due::Greeting]),
+        partial: Vec::new(),
+        out: Vec::new(),
         replies: 0,
         cut_after,
         sent: Rc::clone(&sent),
         memory,
     };
+    // Plain POP3, as if logged in: the host gets the connection after the login.
+    let session = SessionConfig::new("localhost", Security::InsecurePlaintextLoopbackOnly);
+    let start = Connection::start_with_stall_limit(scripted, session, UnixTime::now(), None);
+    let conn = block_on(start).expect("the scripted server greets");
     let store = RefCell::new(store);
     let cancel = host::Cancel::new();
     let mut events = Vec::new();
