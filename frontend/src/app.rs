@@ -79,6 +79,8 @@ pub struct App {
     syncing: Option<String>,
     scroll_px: u32,
     view_px: u32,
+    /// Whether `view_px` was measured since the list appeared or the window was resized.
+    view_known: bool,
     /// The open message, and how many were opened (a new reader for each).
     opened: Option<Rc<Opened>>,
     opened_count: u64,
@@ -145,6 +147,7 @@ impl Component for App {
             syncs: SyncQueue::new(CHECK_INTERVAL, listeners::window().navigator().on_line()),
             scroll_px: 0,
             view_px: 800,
+            view_known: false,
             opened: None,
             opened_count: 0,
             show_form: false,
@@ -251,13 +254,19 @@ impl Component for App {
                 let _ = body.set_attribute("data-ready", "1");
             }
         }
-        if let Some(list) = self.list_ref.cast::<HtmlElement>() {
-            let height = list.client_height().max(0) as u32;
-            if height > 0 && height != self.view_px {
-                ctx.link().send_message(Msg::List(ListMsg::Scrolled(
-                    list.scroll_top().max(0) as u32,
-                    height,
-                )));
+        // The list's height is read once it shows and after the window was resized (scroll
+        // events carry it too): reading it after every render would make the browser lay out
+        // the page inside each render's task.
+        if !self.view_known {
+            if let Some(list) = self.list_ref.cast::<HtmlElement>() {
+                let height = list.client_height().max(0) as u32;
+                self.view_known = height > 0;
+                if height > 0 && height != self.view_px {
+                    ctx.link().send_message(Msg::List(ListMsg::Scrolled(
+                        list.scroll_top().max(0) as u32,
+                        height,
+                    )));
+                }
             }
         }
     }

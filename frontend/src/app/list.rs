@@ -27,6 +27,8 @@ pub enum ListMsg {
     MessageLoaded(String, String, Option<(Vec<u8>, bool)>),
     /// Close the reader (narrow screens).
     CloseReader,
+    /// The window was resized: the list's height is measured again after the next render.
+    Resized,
 }
 
 impl App {
@@ -84,6 +86,10 @@ impl App {
             }
             ListMsg::CloseReader => {
                 self.opened = None;
+                true
+            }
+            ListMsg::Resized => {
+                self.view_known = false;
                 true
             }
         }

@@ -1,4 +1,4 @@
-//! The window's events the app follows: keys outside text fields, and on/offline.
+//! The window's events the app follows: keys outside text fields, on/offline, and resizing.
 
 use gloo_events::{EventListener, EventListenerOptions};
 use wasm_bindgen::JsCast as _;
@@ -20,7 +20,7 @@ fn in_text_field(target: Option<web_sys::EventTarget>) -> bool {
         .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"))
 }
 
-/// Listens for the inbox's keys ("/" focuses the search) and for the network.
+/// Listens for the inbox's keys ("/" focuses the search), the network and the window's size.
 pub(super) fn listen(link: &Scope<App>) -> Vec<EventListener> {
     let w = window();
     let keys = {
@@ -54,5 +54,11 @@ pub(super) fn listen(link: &Scope<App>) -> Vec<EventListener> {
             link.send_message(Msg::Sync(SyncAction::Online(online)))
         })
     };
-    vec![keys, online(true), online(false)]
+    let resize = {
+        let link = link.clone();
+        EventListener::new(&w, "resize", move |_| {
+            link.send_message(Msg::List(ListMsg::Resized))
+        })
+    };
+    vec![keys, online(true), online(false), resize]
 }

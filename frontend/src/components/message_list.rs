@@ -68,7 +68,7 @@ fn row_view(
         &row.subject
     };
     html! {
-        <div role="option" id={format!("row-{position}")} aria-selected={selected.to_string()}
+        <div key={format!("{}\n{}", row.account, row.uid)} role="option" id={format!("row-{position}")} aria-selected={selected.to_string()}
             class={class} style={format!("top:{top}px")}
             onclick={move |_| on_select.emit(position)}>
             <span class="from">{ from }</span>

@@ -28,8 +28,9 @@ use webpop_shared::secret::Secret;
 /// The `BroadcastChannel` on which the sync tells every tab that new mail is stored.
 pub const MAIL_CHANNEL: &str = "webpop-mail";
 
-/// Progress is posted at most this often (and at the end): the page redraws the bar for each.
-const PROGRESS_EVERY_MS: f64 = 100.0;
+/// Progress is posted at most this often (and at the end): the page redraws for each, which
+/// is work on its thread, so four times a second is enough for a moving bar.
+const PROGRESS_EVERY_MS: f64 = 250.0;
 /// Other tabs are told of new mail at most this often during a sync (each rereads its list).
 const ANNOUNCE_EVERY_MS: f64 = 2_000.0;
 
