@@ -31,6 +31,12 @@ pub const MAIL_CHANNEL: &str = "webpop-mail";
 /// Progress is posted at most this often (and at the end): the page redraws for each, which
 /// is work on its thread, so four times a second is enough for a moving bar.
 const PROGRESS_EVERY_MS: f64 = 250.0;
+/// The sync works at most this long at a stretch, then rests for [`REST_MS`]: on a machine
+/// with few cores, busy with the sync's decryption, the browser's database and the network, the
+/// page's thread then finds a core free for its renders (the sync takes a little longer).
+const WORK_SLICE_MS: f64 = 12.0;
+/// See [`WORK_SLICE_MS`].
+const REST_MS: u32 = 4;
 /// Other tabs are told of new mail at most this often during a sync (each rereads its list).
 const ANNOUNCE_EVERY_MS: f64 = 2_000.0;
 
@@ -194,6 +200,7 @@ impl Server {
         };
         let delay = conn.capabilities().login_delay;
         let (last_post, last_announce) = (Cell::new(f64::MIN), Cell::new(js_sys::Date::now()));
+        let working_since = Cell::new(js_sys::Date::now());
         let post = Rc::clone(&self.post);
         let reporting = Reporting::new(&store, |rows| {
             post(Event::Stored {
@@ -203,8 +210,13 @@ impl Server {
         });
         let report =
             mail::sync_account(conn, &reporting, account, cancel, async |e: &SyncEvent| {
+                let mut now = js_sys::Date::now();
+                if now - working_since.get() >= WORK_SLICE_MS {
+                    gloo_timers::future::TimeoutFuture::new(REST_MS).await;
+                    now = js_sys::Date::now();
+                    working_since.set(now);
+                }
                 let SyncEvent::Progress(p) = e else { return };
-                let now = js_sys::Date::now();
                 if now - last_post.get() >= PROGRESS_EVERY_MS || p.messages_done >= p.messages_total
                 {
                     last_post.set(now);
