@@ -3,6 +3,7 @@
 //! come back (store and network work, in [`tasks`]). The views are components that get data
 //! and callbacks; the store reaches the ones that read it through a context.
 
+mod callbacks;
 mod list;
 mod listeners;
 mod sync;
@@ -52,6 +53,8 @@ pub enum Msg {
     AccountAdded(Box<SignedIn>),
     /// Something for the sync queue (see [`SyncAction`]).
     Sync(SyncAction),
+    /// "Sync now": every account shown.
+    SyncShown,
     /// A password was typed for an account whose password is not remembered.
     PasswordGiven(String, String),
     /// Something for the list or the reader (see [`ListMsg`]).
@@ -89,6 +92,7 @@ pub struct App {
     ready: bool,
     list_ref: NodeRef,
     search_ref: NodeRef,
+    callbacks: callbacks::Callbacks,
     _listeners: Vec<EventListener>,
     _ticker: Interval,
 }
@@ -154,6 +158,7 @@ impl Component for App {
             ready: false,
             list_ref: NodeRef::default(),
             search_ref: NodeRef::default(),
+            callbacks: callbacks::Callbacks::new(link),
             _listeners: listeners::listen(link),
             _ticker: ticker,
         }
@@ -212,6 +217,10 @@ impl Component for App {
                 true
             }
             Msg::Sync(action) => self.sync_message(ctx, action),
+            Msg::SyncShown => {
+                let shown = self.inbox.account().map(str::to_owned);
+                self.sync_message(ctx, SyncAction::SyncNow(shown))
+            }
             Msg::Worker(event) => self.worker_event(ctx, event),
             Msg::MailNews => {
                 self.reload_rows(ctx);
@@ -273,6 +282,7 @@ impl Component for App {
 
     fn view(&self, ctx: &Context<Self>) -> Html {
         let link = ctx.link();
+        let on = &self.callbacks;
         let running = self.syncs.running();
         let accounts: Vec<(String, String)> = (self.accounts.iter())
             .map(|a| (a.id.clone(), a.label().to_owned()))
@@ -283,26 +293,14 @@ impl Component for App {
             html! {
                 <PasswordPrompt {key} label={label.unwrap_or_default()}
                     on_submit={link.callback(move |typed| Msg::PasswordGiven(id.clone(), typed))}
-                    on_dismiss={link.callback(|()| Msg::Sync(SyncAction::PasswordDismissed))} />
+                    on_dismiss={on.on_password_dismissed.clone()} />
             }
-        });
-        // "Sync now" checks every account shown.
-        let shown = self.inbox.account().map(str::to_owned);
-        let sync_now = shown.clone();
-        let on_scroll = link.callback(|e: Event| {
-            let list = e.target_unchecked_into::<HtmlElement>();
-            Msg::List(ListMsg::Scrolled(
-                list.scroll_top().max(0) as u32,
-                list.client_height().max(0) as u32,
-            ))
         });
         let reader = match &self.opened {
             Some(opened) => html! {
                 <Reader key={self.opened_count.to_string()} opened={Rc::clone(opened)}
-                    on_mark_unread={link.callback(|()| Msg::List(ListMsg::Inbox(Action::MarkRead(false))))}
-                    on_delete={link.callback(|()| Msg::List(ListMsg::Inbox(Action::Delete)))}
-                    on_fetch_whole={link.callback(|()| Msg::FetchWhole)}
-                    on_close={link.callback(|()| Msg::List(ListMsg::CloseReader))} />
+                    on_mark_unread={on.on_mark_unread.clone()} on_delete={on.on_delete.clone()}
+                    on_fetch_whole={on.on_fetch_whole.clone()} on_close={on.on_close_reader.clone()} />
             },
             None => reader::placeholder(self.inbox.is_empty()),
         };
@@ -310,30 +308,27 @@ impl Component for App {
             <ContextProvider<StoreContext> context={StoreContext(self.store.clone())}>
             <ContextProvider<SyncContext> context={SyncContext(Rc::clone(&self.client))}>
             <div class={classes!("app", self.opened.is_some().then_some("reading"))}>
-                <Header accounts={accounts} shown={shown}
+                <Header accounts={accounts} shown={self.inbox.account().map(str::to_owned)}
                     online={self.syncs.online()} syncing={running.is_some()}
                     show_form={self.show_form} search_ref={self.search_ref.clone()}
-                    on_account={link.callback(|a| Msg::List(ListMsg::Inbox(Action::ShowAccount(a))))}
-                    on_search={link.callback(|q| Msg::List(ListMsg::Inbox(Action::Search(q))))}
-                    on_sync_now={link.callback(move |()| Msg::Sync(SyncAction::SyncNow(sync_now.clone())))}
-                    on_add_account={link.callback(|()| Msg::ShowForm(true))}
-                    on_status={link.callback(Msg::Status)} />
+                    on_account={on.on_account.clone()} on_search={on.on_search.clone()}
+                    on_sync_now={on.on_sync_now.clone()} on_add_account={on.on_add_account.clone()}
+                    on_status={on.on_status.clone()} />
                 <SyncBar progress={running.map(|r| progress::view(&r.progress, &r.meter))}
                     status={self.status.clone()}
                     offline={!self.syncs.online() && !self.accounts.is_empty()}
-                    on_cancel={link.callback(|()| Msg::Sync(SyncAction::Cancel))} />
+                    on_cancel={on.on_cancel.clone()} />
                 { for prompt }
                 if self.show_form {
                     <AddAccount can_close={!self.accounts.is_empty()}
-                        on_added={link.callback(|added| Msg::AccountAdded(Box::new(added)))}
-                        on_close={link.callback(|()| Msg::ShowForm(false))} />
+                        on_added={on.on_added.clone()} on_close={on.on_close_form.clone()} />
                 } else {
                     <main class="panes">
                         <section class="list-pane">
                             <MessageList page={ListPage::of(&self.inbox, self.scroll_px, self.view_px)}
                                 empty_text={if running.is_some() { "Downloading mail…" } else { "No messages." }}
-                                list_ref={self.list_ref.clone()} on_scroll={on_scroll}
-                                on_select={link.callback(|i| Msg::List(ListMsg::Inbox(Action::Select(i))))} />
+                                list_ref={self.list_ref.clone()} on_scroll={on.on_scroll.clone()}
+                                on_select={on.on_select.clone()} />
                         </section>
                         <section class="reader-pane">{ reader }</section>
                     </main>
